@@ -1,0 +1,1 @@
+"""The service layer (collections, ingestion, ask, models) and the ``lloco`` CLI."""

@@ -1,0 +1,196 @@
+"""LLoCO, plain-RAG and full-context answerers behind one template method.
+
+``Answerer.ask`` retrieves, selects and orders chunks, asks the subclass what stands for them in
+the prompt (summary vectors or text), assembles the same chat prompt, and streams from the same
+decoder. The modes differ only in :meth:`Answerer.contexts` (and full mode in what it selects),
+so a comparison between them is a fair A/B by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from sqlalchemy import select
+
+from app.config import Mode
+from indexing.catalog import Chunk, Document, Page
+from model.generation import stream_generate
+from model.prompts import Context, build_prompt, embed_prompt
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
+    from indexing.collection_index import CollectionIndex
+    from indexing.embedder import Embedder
+    from model.loading import Decoder
+
+SNIPPET_CHARS = 280
+
+
+@dataclass(frozen=True)
+class Citation:
+    document: str
+    document_id: int
+    page: int  # first page of the chunk (1-based)
+    page_end: int
+    snippet: str
+    score: float
+    chunk_id: int
+
+
+@dataclass
+class Answer:
+    """Everything about one answer, filled in once its stream is exhausted."""
+
+    mode: Mode
+    question: str
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    retrieval_s: float = 0.0
+    ttft_s: float | None = None  # time to first token, from the start of ask()
+    total_s: float = 0.0
+    chunk_ids: list[int] = field(default_factory=list)
+    adapter: str | None = None
+
+
+class AnswerStream:
+    """Iterate for the answer's text pieces; ``.answer`` is complete after the last piece."""
+
+    def __init__(self, pieces: Iterator[str], answer: Answer, started: float, decoder: Decoder) -> None:
+        self._pieces, self.answer, self._started, self._decoder = pieces, answer, started, decoder
+
+    def __iter__(self) -> Iterator[str]:
+        text = []
+        for piece in self._pieces:
+            if self.answer.ttft_s is None:
+                self.answer.ttft_s = time.perf_counter() - self._started
+            text.append(piece)
+            yield piece
+        self.answer.text = "".join(text).strip()
+        self.answer.generated_tokens = len(self._decoder.encode(self.answer.text))
+        self.answer.total_s = time.perf_counter() - self._started
+
+    def read(self) -> Answer:
+        """Consume the whole stream and return the finished answer."""
+        for _ in self:
+            pass
+        return self.answer
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    score: float
+    document: str
+
+
+@dataclass
+class Answerer(ABC):
+    """The shared question-answering procedure (template method)."""
+
+    mode: ClassVar[Mode]
+    sessions: sessionmaker
+    index: CollectionIndex
+    embedder: Embedder
+    decoder: Decoder
+    max_new_tokens: int = 96
+    adapter: str | Path | None = None
+
+    def ask(self, question: str, *, top_k: int) -> AnswerStream:
+        started = time.perf_counter()
+        hits = self.retrieve(question, top_k)
+        retrieval_s = time.perf_counter() - started
+        contexts = self.contexts(self.order(hits), question)
+        parts = build_prompt(self.decoder.tokenizer, question=question, contexts=contexts)
+        embeds = embed_prompt(self.decoder, parts)  # (1, n_prompt, d)
+        answer = Answer(mode=self.mode, question=question, prompt_tokens=int(embeds.shape[1]), retrieval_s=retrieval_s,
+                        citations=[self._citation(h) for h in hits], chunk_ids=[h.chunk.id for h in hits],
+                        adapter=str(self.adapter) if self.adapter else None)
+        pieces = stream_generate(self.decoder, embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
+        return AnswerStream(pieces, answer, started, self.decoder)
+
+    def retrieve(self, question: str, top_k: int) -> list[Hit]:
+        """Top-k chunks by retrieval score (best first)."""
+        query = self.embedder.embed([question])[0]  # (dim,)
+        found = self.index.search(query, top_k)
+        if not found:
+            return []
+        with self.sessions() as session:
+            rows = session.execute(select(Chunk, Document.filename).join(Document).where(
+                Chunk.id.in_([cid for cid, _ in found]))).all()
+        by_id = {chunk.id: (chunk, name) for chunk, name in rows}
+        return [Hit(by_id[cid][0], score, by_id[cid][1]) for cid, score in found if cid in by_id]
+
+    @staticmethod
+    def order(hits: list[Hit]) -> list[Hit]:
+        """Document order (document, then position), as the paper concatenates chunks."""
+        return sorted(hits, key=lambda h: (h.chunk.document_id, h.chunk.ordinal))
+
+    @abstractmethod
+    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
+        """What stands for the selected chunks in the prompt."""
+
+    @staticmethod
+    def _citation(hit: Hit) -> Citation:
+        snippet = " ".join(hit.chunk.text.split())
+        if len(snippet) > SNIPPET_CHARS:
+            snippet = snippet[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " ..."
+        return Citation(hit.document, hit.chunk.document_id, hit.chunk.page_start, hit.chunk.page_end, snippet,
+                        round(hit.score, 4), hit.chunk.id)
+
+
+@dataclass
+class LlocoAnswerer(Answerer):
+    """LLoCO: each retrieved chunk is its kappa summary vectors, not its text."""
+
+    mode: ClassVar[Mode] = "lloco"
+
+    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
+        import torch
+
+        vectors = self.index.summary_vectors([h.chunk.summary_row for h in hits])  # (k, kappa, d) fp16
+        return [Context(vectors=torch.from_numpy(v.copy())) for v in vectors]
+
+
+@dataclass
+class RagAnswerer(Answerer):
+    """Plain RAG baseline: each retrieved chunk's text, tokenized, on the base decoder."""
+
+    mode: ClassVar[Mode] = "rag"
+
+    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
+        return [Context(token_ids=self.decoder.encode(h.chunk.text)) for h in hits]
+
+
+@dataclass
+class FullContextAnswerer(Answerer):
+    """The whole text of the best-matching document(s), truncated to the model window."""
+
+    mode: ClassVar[Mode] = "full"
+    max_context_tokens: int = 8192
+
+    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
+        # budget: window minus the answer and the prompt's own text (instruction, template, question)
+        budget = self.max_context_tokens - self.max_new_tokens - len(self.decoder.encode(question)) - 128
+        doc_ids = list(dict.fromkeys(h.chunk.document_id for h in sorted(hits, key=lambda h: -h.score)))
+        out: list[Context] = []
+        with self.sessions() as session:
+            for doc_id in doc_ids:
+                pages = session.scalars(select(Page.text).where(Page.document_id == doc_id).order_by(Page.page_no))
+                ids = self.decoder.encode("\n\n".join(pages))[: max(budget, 0)]
+                if ids:
+                    out.append(Context(token_ids=ids))
+                budget -= len(ids)
+                if budget <= 0:
+                    break
+        return out
+
+
+ANSWERERS: dict[Mode, type[Answerer]] = {"lloco": LlocoAnswerer, "rag": RagAnswerer, "full": FullContextAnswerer}

@@ -1,0 +1,203 @@
+"""The ``lloco`` command line: a thin shell over :class:`app.service.LlocoService`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.config import Settings, field_help
+from model.errors import LlocoError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="LLoCO document question answering.")
+collections_app = typer.Typer(no_args_is_help=True, help="Create, list and delete collections.")
+docs_app = typer.Typer(no_args_is_help=True, help="List and delete the documents of a collection.")
+models_app = typer.Typer(no_args_is_help=True, help="Models the registry knows.")
+app.add_typer(collections_app, name="collections")
+app.add_typer(docs_app, name="docs")
+app.add_typer(models_app, name="models")
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    overrides: dict[str, Any] = {}
+    service: Any = None
+
+
+def service():
+    """The service, built once per command from the settings and the global flags."""
+    if State.service is None:
+        from app.service import LlocoService
+
+        State.service = LlocoService(Settings(**State.overrides))
+    return State.service
+
+
+@app.callback()
+def main_options(
+    home: Annotated[Path | None, typer.Option(help="State folder (LLOCO_HOME).")] = None,
+    database_url: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the catalog (LLOCO_DATABASE_URL).")] = None,
+    decoder: Annotated[str | None, typer.Option(help="Decoder name or folder (LLOCO_DECODER).")] = None,
+    embedder: Annotated[str | None, typer.Option(help="Embedder name or folder (LLOCO_EMBEDDER).")] = None,
+    compressor: Annotated[str | None, typer.Option(help="Compressor checkpoint, 'default' or 'untrained'.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, bfloat16, float16 or float32.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Any setting as FIELD=VALUE (see `lloco config`).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    flags = {"home": home, "database_url": database_url, "decoder": decoder, "embedder": embedder,
+             "compressor": compressor, "device": device, "dtype": dtype}
+    State.overrides = {k: v for k, v in flags.items() if v is not None}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in Settings.model_fields:
+            raise typer.BadParameter(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(Settings.model_fields)}")
+        State.overrides[key] = value
+
+
+@app.command("config")
+def show_config() -> None:
+    """Show every setting: its value, environment variable and help."""
+    settings = Settings(**State.overrides)
+    table = Table("setting", "value", "env var", "help")
+    for name, env, text in field_help():
+        table.add_row(name, str(getattr(settings, name)), env, text)
+    out.print(table)
+    out.print(f"database: {settings.resolved_database_url}")
+
+
+@collections_app.command("create")
+def collections_create(name: str) -> None:
+    """Create an empty collection with the current models and chunking."""
+    info = service().create_collection(name)
+    out.print(f"created collection [bold]{info.name}[/] (decoder {info.decoder}, embedder {info.embedder}, "
+              f"kappa {info.kappa}, chunks of {info.chunk_tokens} tokens, compressor {info.compressor})")
+
+
+@collections_app.command("list")
+def collections_list() -> None:
+    """List collections with their document and chunk counts."""
+    table = Table("name", "documents", "failed", "chunks", "size", "decoder", "kappa", "adapter", "created")
+    for c in service().list_collections():
+        table.add_row(c.name, str(c.n_documents), str(c.n_failed), str(c.n_chunks), _size(c.size_bytes), c.decoder,
+                      str(c.kappa), c.adapter_path or "-", c.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+@collections_app.command("delete")
+def collections_delete(name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
+    """Delete a collection with all its documents, chunks and index files."""
+    svc = service()
+    info = svc.get_collection(name)
+    if not yes and not typer.confirm(f"delete collection {name!r} and its {info.n_documents} documents?"):
+        raise typer.Exit(1)
+    svc.delete_collection(name)
+    out.print(f"deleted collection {name}")
+
+
+@collections_app.command("adapter")
+def collections_adapter(name: str, path: Annotated[Path | None, typer.Argument(help="LoRA folder; omit with --off.")] = None,
+                        off: Annotated[bool, typer.Option("--off", help="Detach the adapter.")] = False) -> None:
+    """Attach a LoRA adapter to a collection (used for its lloco-mode questions), or detach it."""
+    if (path is None) != off:
+        raise typer.BadParameter("give an adapter folder, or --off")
+    service().set_adapter(name, None if off else path)
+    out.print(f"collection {name}: adapter {'off' if off else path}")
+
+
+@app.command("ingest")
+def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Files or folders.")]) -> None:
+    """Ingest PDF, text and Markdown files (folders recursively) into a collection."""
+    from app.progress import ingest_with_progress
+
+    results = ingest_with_progress(service(), collection, paths, out)
+    failed = [r for r in results if r.status == "failed"]
+    for r in results:
+        style = {"ingested": "green", "skipped": "yellow", "failed": "red"}[r.status]
+        detail = r.error if r.error else f"{r.n_pages} pages, {r.n_chunks} chunks, {r.seconds:.1f} s"
+        out.print(f"[{style}]{r.status:8}[/] {Path(r.path).name}: {detail}")
+    if failed:
+        err.print(f"{len(failed)} of {len(results)} files failed")
+        raise typer.Exit(1)
+
+
+@docs_app.command("list")
+def docs_list(collection: str) -> None:
+    """List a collection's documents with status and errors."""
+    table = Table("id", "file", "status", "pages", "chunks", "size", "hash", "error")
+    for d in service().list_documents(collection):
+        table.add_row(str(d.id), d.filename, d.status, str(d.n_pages), str(d.n_chunks), _size(d.size_bytes),
+                      d.content_hash[:12], d.error or "")
+    out.print(table)
+
+
+@docs_app.command("delete")
+def docs_delete(collection: str, document: Annotated[str, typer.Argument(help="Id, file name or hash prefix.")]) -> None:
+    """Delete a document with its chunks, index vectors and summary vectors."""
+    info = service().delete_document(collection, document)
+    out.print(f"deleted {info.filename} ({info.n_chunks} chunks) from {collection}")
+
+
+@app.command("ask")
+def ask(
+    collection: str,
+    question: str,
+    mode: Annotated[str, typer.Option(help="lloco (summary vectors), rag (chunk text) or full (whole document).")] = "lloco",
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Chunks to retrieve.")] = None,
+) -> None:
+    """Ask a question: streams the answer, then prints citations, prompt tokens and timings."""
+    from app.progress import print_answer
+
+    print_answer(service().ask(collection, question, mode=mode, top_k=top_k), out)  # type: ignore[arg-type]
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registry models: installed, converted (cached) and where."""
+    table = Table("name", "kind", "installed", "cached", "location / how to install", "description")
+    for m in service().models():
+        cached = "-" if m.cached is None else ("yes" if m.cached else "no")
+        table.add_row(m.name, m.kind, "yes" if m.installed else "no", cached, m.location, m.description)
+    out.print(table)
+    out.print("Any local Hugging Face folder also works: --decoder /path/to/Llama-2-7b-chat-hf")
+
+
+@app.command("demo")
+def demo(question: Annotated[str | None, typer.Option(help="Question to ask the demo collection.")] = None) -> None:
+    """Build the bundled demo collection (once) and answer a sample question in every mode."""
+    from app.demo import run_demo
+
+    run_demo(service(), out, question=question)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+
+
+def main() -> None:
+    """Entry point: precise errors, non-zero exit, no traceback for user mistakes."""
+    from pydantic import ValidationError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars would drown ours
+    try:
+        app()
+    except LlocoError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except ValidationError as exc:
+        err.print(f"[red]error:[/] invalid setting: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted: the document being processed was not stored")
+        sys.exit(130)

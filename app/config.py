@@ -1,0 +1,118 @@
+"""One typed settings object for lloco.
+
+Values come, in increasing priority, from the field defaults, an optional TOML file
+(``$LLOCO_CONFIG`` or ``<home>/lloco.toml``), ``LLOCO_*`` environment variables and finally
+explicit keyword arguments (which is how CLI flags map onto fields).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Mode = Literal["lloco", "rag", "full"]
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
+
+
+def default_home() -> Path:
+    """The per-user data folder (e.g. ``~/.local/share/lloco``)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("lloco", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every knob of lloco, each with its help text (shown by ``lloco config``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LLOCO_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=default_home, description="Folder holding all state: database, indexes, summary stores, adapters.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the catalog; default: SQLite file <home>/lloco.db. PostgreSQL: postgresql+psycopg://user:pw@host/db")
+    model_cache: Path | None = Field(None, description="Folder for converted model weights (GGUF dequantized to safetensors); default <home>/models.")
+    decoder: str = Field("smollm2-135m", description="Decoder: a registry name (smollm2-135m, qwen2.5-0.5b) or a local Hugging Face folder.")
+    tokenizer: Path | None = Field(None, description="Tokenizer folder, when the decoder folder has none (e.g. Llama-2-7b-chat's for an AutoCompressor checkpoint).")
+    embedder: str = Field("minilm-l6", description="Retrieval embedder: a registry name (minilm-l6) or a local sentence-transformers folder.")
+    compressor: str = Field("default", description="Compressor checkpoint folder, 'default' (the shipped one if present, else untrained) or 'untrained'.")
+    adapter: str | None = Field(None, description="Reader LoRA adapter folder for lloco mode; default: the shipped reader adapter if present.")
+    chunk_tokens: int = Field(256, ge=16, le=8192, description="Target chunk size in decoder tokens.")
+    chunk_overlap: int = Field(32, ge=0, le=4096, description="Token overlap between consecutive chunks.")
+    summary_tokens: int = Field(8, ge=1, le=512, description="kappa: summary vectors per chunk (256 tokens / 8 = 32x compression).")
+    top_k: int = Field(4, ge=1, le=100, description="Chunks retrieved per question.")
+    max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
+    max_context_tokens: int | None = Field(None, ge=256, description="Prompt window for 'full' mode; default: the decoder's own maximum.")
+    compress_batch_size: int = Field(8, ge=1, le=1024, description="Chunks compressed per forward pass at ingestion.")
+    embed_batch_size: int = Field(32, ge=1, le=4096, description="Chunks embedded per batch at ingestion.")
+    max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused at ingestion.")
+    device: DeviceName = Field("auto", description="Torch device: auto picks cuda, then mps, then cpu.")
+    dtype: DtypeName = Field("auto", description="Torch dtype: auto picks bfloat16 where the CPU/GPU supports it, else float32.")
+
+    @field_validator("home", "model_cache", "tokenizer", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_tokens ({self.chunk_tokens})")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # Derived paths -------------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'lloco.db'}"
+
+    @property
+    def resolved_model_cache(self) -> Path:
+        return self.model_cache or self.home / "models"
+
+    def collection_dir(self, collection_id: int) -> Path:
+        """Derived files of one collection (FAISS index, summary store)."""
+        return self.home / "collections" / str(collection_id)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``$LLOCO_CONFIG`` or ``<home>/lloco.toml`` (flat keys, or under a [lloco] table)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("LLOCO_CONFIG")
+        if path:
+            file = Path(path).expanduser()
+            if not file.is_file():
+                raise FileNotFoundError(f"LLOCO_CONFIG points at {file}, which is not a file")
+        else:
+            home = Path(os.environ.get("LLOCO_HOME") or default_home()).expanduser()
+            file = home / "lloco.toml"
+            if not file.is_file():
+                return {}
+        with file.open("rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{file}: invalid TOML: {exc}") from exc
+        return dict(data.get("lloco", data))
+
+
+def field_help() -> list[tuple[str, str, str]]:
+    """(name, env var, help) for every setting, for docs and ``lloco config``."""
+    return [(name, f"LLOCO_{name.upper()}", f.description or "") for name, f in Settings.model_fields.items()]

@@ -1,0 +1,54 @@
+"""The bundled demo: a collection built from data/demo, and a sample question in every mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from model.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from app.service import LlocoService
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEMO_COLLECTION = "demo"
+
+
+def demo_questions() -> list[dict]:
+    """The demo QA pairs: question, answer, document, page."""
+    return [json.loads(line) for line in (DEMO_DIR / "questions.jsonl").read_text().splitlines() if line.strip()]
+
+
+def ensure_demo_collection(service: LlocoService, console: Console | None = None) -> str:
+    """Create and fill the demo collection unless it exists; re-ingesting is a no-op anyway."""
+    if not DEMO_DIR.is_dir():
+        raise NotFoundError(f"demo data not found at {DEMO_DIR} (run from a source checkout)")
+    try:
+        service.get_collection(DEMO_COLLECTION)
+    except NotFoundError:
+        service.create_collection(DEMO_COLLECTION)
+    files = sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".pdf", ".md", ".txt"})
+    if console is not None:
+        from app.progress import ingest_with_progress
+
+        results = ingest_with_progress(service, DEMO_COLLECTION, files, console)
+        for r in results:
+            console.print(f"{r.status:8} {Path(r.path).name}" + (f": {r.error}" if r.error else ""))
+    else:
+        service.ingest(DEMO_COLLECTION, files)
+    return DEMO_COLLECTION
+
+
+def run_demo(service: LlocoService, console: Console, *, question: str | None = None) -> None:
+    from app.progress import print_answer
+
+    name = ensure_demo_collection(service, console)
+    question = question or demo_questions()[0]["question"]
+    if not service.compressor.trained:
+        console.print("[yellow]note: the compressor is untrained, so lloco-mode answers cannot use the context yet[/]")
+    for mode in ("lloco", "rag", "full"):
+        console.rule(f"{mode}: {question}")
+        print_answer(service.ask(name, question, mode=mode), console)

@@ -1,0 +1,1 @@
+"""Evaluation building blocks: answer metrics (``metrics``) and dataset readers (``datasets``)."""

@@ -1,0 +1,50 @@
+"""Terminal rendering shared by the CLI commands: ingestion progress bars and streamed answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from app.answerers import Answer, AnswerStream
+    from app.service import LlocoService
+    from indexing.pipeline import IngestResult
+
+
+def ingest_with_progress(service: LlocoService, collection: str, paths: list[Path], console: Console) -> list[IngestResult]:
+    """Run an ingestion with one bar for files and one for the current file's stage."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bars:
+        files = bars.add_task("files", total=None)
+        stage = bars.add_task("", total=None)
+
+        def on_progress(event) -> None:
+            bars.update(files, total=event.n_files, completed=event.file_index + (event.stage == "done"),
+                        description=f"files ({event.file})")
+            bars.update(stage, description=f"  {event.stage}", total=event.total or None, completed=event.done)
+
+        # loading the models first keeps the bars honest about where the time goes
+        console.print("loading models ...")
+        _ = service.compressor, service.embedder
+        return service.ingest(collection, paths, progress=on_progress)
+
+
+def print_answer(stream: AnswerStream, console: Console) -> Answer:
+    """Stream an answer to the terminal, then its citations, prompt tokens and timings."""
+    for piece in stream:
+        console.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
+    console.print()
+    answer = stream.answer
+    if not answer.citations:
+        console.print("[yellow]no chunks retrieved: the collection is empty[/]")
+    for n, c in enumerate(answer.citations, 1):
+        pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
+        console.print(f"[dim][{n}] {c.document}, {pages} (score {c.score:.3f}): {c.snippet}[/]", highlight=False)
+    ttft = f"{answer.ttft_s:.2f} s" if answer.ttft_s is not None else "-"
+    console.print(f"[dim]mode {answer.mode} | prompt tokens {answer.prompt_tokens} | generated {answer.generated_tokens} | "
+                  f"retrieval {answer.retrieval_s * 1000:.0f} ms | first token {ttft} | total {answer.total_s:.2f} s"
+                  + (f" | adapter {answer.adapter}" if answer.adapter else "") + "[/]", highlight=False)
+    return answer

@@ -1,0 +1,262 @@
+"""The service layer: everything the CLI, the web UI and the llama-index adapter call.
+
+Models, embedders and collection indexes load once per service and are shared between threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.answerers import ANSWERERS, AnswerStream
+from app.config import Mode, Settings
+from indexing.catalog import Chunk, Collection, Document, open_catalog
+from model.errors import InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from indexing.collection_index import CollectionIndex
+    from indexing.embedder import Embedder
+    from indexing.pipeline import IngestResult, ProgressCallback
+    from model.compressor import Compressor
+    from model.loading import Decoder
+    from model.registry import ModelStatus
+
+log = logging.getLogger(__name__)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    id: int
+    name: str
+    created_at: datetime
+    decoder: str
+    embedder: str
+    compressor: str
+    kappa: int
+    chunk_tokens: int
+    chunk_overlap: int
+    adapter_path: str | None
+    n_documents: int
+    n_failed: int
+    n_chunks: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: int
+    filename: str
+    content_hash: str
+    status: str
+    error: str | None
+    n_pages: int
+    n_chunks: int
+    size_bytes: int
+    created_at: datetime
+
+
+class LlocoService:
+    """Collections, ingestion, questions and models, over one settings object.
+
+    ``decoder``, ``embedder`` and ``compressor`` may be given (tests inject tiny or fake ones);
+    otherwise they load on first use from the settings.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, decoder: Decoder | None = None,
+                 embedder: Embedder | None = None, compressor: Compressor | None = None) -> None:
+        self.settings = settings or Settings()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.sessions = open_catalog(self.settings.resolved_database_url)
+        self._decoder, self._embedder, self._compressor = decoder, embedder, compressor
+        self._indexes: dict[int, CollectionIndex] = {}
+        self._lock = threading.RLock()
+
+    # Models ---------------------------------------------------------------------------------
+    @property
+    def decoder(self) -> Decoder:
+        with self._lock:
+            if self._decoder is None:
+                from model.device import resolve_device, resolve_dtype
+                from model.loading import load_decoder
+                from model.registry import resolve_decoder
+
+                s = self.settings
+                device = resolve_device(s.device)
+                folder = resolve_decoder(s.decoder, s.resolved_model_cache)
+                self._decoder = load_decoder(folder, name=s.decoder, device=device, dtype=resolve_dtype(s.dtype, device),
+                                             tokenizer_folder=s.tokenizer)
+            return self._decoder
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from indexing.embedder import SentenceTransformerEmbedder
+                from model.device import resolve_device
+                from model.registry import resolve_embedder
+
+                device = resolve_device(self.settings.device)
+                self._embedder = SentenceTransformerEmbedder(resolve_embedder(self.settings.embedder),
+                                                             name=self.settings.embedder, device=device)
+            return self._embedder
+
+    @property
+    def compressor(self) -> Compressor:
+        with self._lock:
+            if self._compressor is None:
+                from model.artifacts import shipped_compressor
+                from model.compressor import load_compressor
+
+                source = self.settings.compressor
+                if source == "default":
+                    source = shipped_compressor(self.settings.decoder)
+                self._compressor = load_compressor(source, self.decoder, kappa=self.settings.summary_tokens)
+            return self._compressor
+
+    def models(self) -> list[ModelStatus]:
+        from model.registry import list_models
+
+        return list_models(self.settings.resolved_model_cache)
+
+    # Collections ----------------------------------------------------------------------------
+    def create_collection(self, name: str) -> CollectionInfo:
+        """A new empty collection built with the current decoder, embedder, compressor and chunking."""
+        if not NAME_RE.match(name or ""):
+            raise InvalidInputError(f"invalid collection name {name!r}: use letters, digits, '_', '-', '.' (at most 100)")
+        s, compressor = self.settings, self.compressor
+        row = Collection(name=name, decoder=s.decoder, embedder=s.embedder, compressor=compressor.ident,
+                         kappa=compressor.kappa, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
+                         embed_dim=self.embedder.dim, hidden_size=self.decoder.hidden_size)
+        try:
+            with self.sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            raise InvalidInputError(f"collection {name!r} already exists") from None
+        return self.get_collection(name)
+
+    def _collection(self, name: str) -> Collection:
+        with self.sessions() as session:
+            row = session.scalars(select(Collection).where(Collection.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no collection named {name!r} (see `lloco collections list`)")
+        return row
+
+    def list_collections(self) -> list[CollectionInfo]:
+        with self.sessions() as session:
+            names = list(session.scalars(select(Collection.name).order_by(Collection.name)))
+        return [self.get_collection(n) for n in names]
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        row = self._collection(name)
+        with self.sessions() as session:
+            docs = session.execute(select(Document.status, func.count(), func.coalesce(func.sum(Document.size_bytes), 0))
+                                   .where(Document.collection_id == row.id).group_by(Document.status)).all()
+            n_chunks = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.collection_id == row.id))
+        counts = {status: (n, size) for status, n, size in docs}
+        return CollectionInfo(row.id, row.name, row.created_at, row.decoder, row.embedder, row.compressor, row.kappa,
+                              row.chunk_tokens, row.chunk_overlap, row.adapter_path, counts.get("ready", (0, 0))[0],
+                              counts.get("failed", (0, 0))[0], int(n_chunks or 0), int(counts.get("ready", (0, 0))[1]))
+
+    def delete_collection(self, name: str) -> None:
+        row = self._collection(name)
+        index = self._index(row)
+        with index.lock, self.sessions.begin() as session:
+            session.delete(session.get(Collection, row.id))
+        index.destroy()
+        self._indexes.pop(row.id, None)
+
+    def set_adapter(self, name: str, adapter: Path | None) -> None:
+        """Attach a LoRA adapter folder to a collection (used for its lloco-mode questions), or detach."""
+        row = self._collection(name)
+        if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+            raise NotFoundError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
+        with self.sessions.begin() as session:
+            session.get(Collection, row.id).adapter_path = str(Path(adapter).resolve()) if adapter else None
+
+    def _index(self, row: Collection) -> CollectionIndex:
+        from indexing.collection_index import CollectionIndex
+
+        with self._lock:
+            if row.id not in self._indexes:
+                self._indexes[row.id] = CollectionIndex(self.sessions, row, self.settings.collection_dir(row.id))
+            return self._indexes[row.id]
+
+    def _check_models(self, row: Collection) -> None:
+        """Vectors made by other models cannot be mixed with this service's: refuse, precisely."""
+        s = self.settings
+        wanted = {"decoder": row.decoder, "embedder": row.embedder, "compressor": row.compressor}
+        have = {"decoder": s.decoder, "embedder": s.embedder, "compressor": self.compressor.ident}
+        diff = [f"{k} {wanted[k]!r} (now {have[k]!r})" for k in wanted if wanted[k] != have[k]]
+        if diff:
+            raise InvalidInputError(f"collection {row.name!r} was built with " + ", ".join(diff)
+                                    + ": use the same settings, or rebuild it with `lloco collections rebuild`")
+
+    # Documents ------------------------------------------------------------------------------
+    def ingest(self, name: str, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
+        """Ingest files and folders into a collection; bad files are reported, good ones indexed."""
+        from indexing.pipeline import Pipeline
+
+        row = self._collection(name)
+        self._check_models(row)
+        if not paths:
+            raise InvalidInputError("no files given to ingest")
+        s = self.settings
+        pipeline = Pipeline(index=self._index(row), embedder=self.embedder, compressor=self.compressor,
+                            encode=self.decoder.encode, chunk_tokens=row.chunk_tokens, chunk_overlap=row.chunk_overlap,
+                            max_bytes=int(s.max_file_mb * 2**20), embed_batch_size=s.embed_batch_size,
+                            compress_batch_size=s.compress_batch_size)
+        return pipeline.ingest([Path(p) for p in paths], progress=progress)
+
+    def list_documents(self, name: str) -> list[DocumentInfo]:
+        row = self._collection(name)
+        with self.sessions() as session:
+            counts = dict(session.execute(select(Chunk.document_id, func.count()).where(Chunk.collection_id == row.id)
+                                          .group_by(Chunk.document_id)).all())
+            docs = session.scalars(select(Document).where(Document.collection_id == row.id).order_by(Document.id)).all()
+        return [DocumentInfo(d.id, d.filename, d.content_hash, d.status, d.error, d.n_pages, counts.get(d.id, 0),
+                             d.size_bytes, d.created_at) for d in docs]
+
+    def delete_document(self, name: str, document: str | int) -> DocumentInfo:
+        """Delete a document (by id, file name or content-hash prefix) with its chunks and vectors."""
+        matches = [d for d in self.list_documents(name) if str(document) in (str(d.id), d.filename)
+                   or (len(str(document)) >= 8 and d.content_hash.startswith(str(document)))]
+        if not matches:
+            raise NotFoundError(f"no document {document!r} in collection {name!r} (see `lloco docs list {name}`)")
+        if len(matches) > 1:
+            raise InvalidInputError(f"{document!r} matches {len(matches)} documents in {name!r}: give its id")
+        self._index(self._collection(name)).delete_document(matches[0].id)
+        return matches[0]
+
+    # Questions ------------------------------------------------------------------------------
+    def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None) -> AnswerStream:
+        """Answer a question about a collection; iterate the stream for tokens, then read ``.answer``."""
+        if not question or not question.strip():
+            raise InvalidInputError("the question is empty")
+        if mode not in ANSWERERS:
+            raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
+        k = self.settings.top_k if top_k is None else top_k
+        if not 1 <= k <= 100:
+            raise InvalidInputError(f"top-k must be between 1 and 100, got {k}")
+        row = self._collection(name)
+        self._check_models(row)
+        answerer = ANSWERERS[mode](sessions=self.sessions, index=self._index(row), embedder=self.embedder,
+                                   decoder=self.decoder, max_new_tokens=self.settings.max_new_tokens,
+                                   adapter=self._adapter_for(row) if mode == "lloco" else None)
+        if mode == "full":
+            answerer.max_context_tokens = self.settings.max_context_tokens or self.decoder.max_context
+        return answerer.ask(question.strip(), top_k=k)
+
+    def _adapter_for(self, row: Collection) -> str | None:
+        """lloco mode reads summary vectors with the collection's adapter, else the reader adapter."""
+        from model.artifacts import shipped_reader_adapter
+
+        return row.adapter_path or self.settings.adapter or shipped_reader_adapter(self.settings.decoder)

@@ -1,0 +1,1 @@
+"""Indexing: loaders, chunking, retrieval embeddings, FAISS and summary stores, the SQL catalog."""

@@ -1,0 +1,144 @@
+"""The SQL catalog (SQLAlchemy 2): the source of truth for collections, documents, pages and chunks.
+
+The schema is created and upgraded by the Alembic migrations in ``indexing/migrations``; a chunk's
+primary key is also its FAISS id, and its retrieval embedding is kept here so the FAISS index can
+always be rebuilt from SQL alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+DocStatus = Literal["ready", "failed"]
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Collection(Base):
+    """A set of documents indexed with one embedder, decoder, compressor and chunking."""
+
+    __tablename__ = "collections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    decoder: Mapped[str] = mapped_column(String(500))
+    embedder: Mapped[str] = mapped_column(String(500))
+    compressor: Mapped[str] = mapped_column(String(500))  # the compressor's ident
+    kappa: Mapped[int] = mapped_column(Integer)
+    chunk_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_overlap: Mapped[int] = mapped_column(Integer)
+    embed_dim: Mapped[int] = mapped_column(Integer)
+    hidden_size: Mapped[int] = mapped_column(Integer)
+    adapter_path: Mapped[str | None] = mapped_column(String(1000), default=None)
+    documents: Mapped[list[Document]] = relationship(back_populates="collection", cascade="all, delete-orphan",
+                                                     passive_deletes=True)
+
+
+class Document(Base):
+    """One file in a collection, keyed by the sha256 of its bytes."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("collection_id", "content_hash", name="uq_document_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(500))
+    source_path: Mapped[str] = mapped_column(String(2000))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    n_pages: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    collection: Mapped[Collection] = relationship(back_populates="documents")
+    pages: Mapped[list[Page]] = relationship(cascade="all, delete-orphan", passive_deletes=True, order_by="Page.page_no")
+    chunks: Mapped[list[Chunk]] = relationship(cascade="all, delete-orphan", passive_deletes=True, order_by="Chunk.ordinal")
+
+
+class Page(Base):
+    """A page's extracted text; ``char_offset`` places it in the document text."""
+
+    __tablename__ = "pages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    page_no: Mapped[int] = mapped_column(Integer)  # 1-based
+    char_offset: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Chunk(Base):
+    """A span of a document; ``id`` is its FAISS id, ``summary_row`` its row in the summary store."""
+
+    __tablename__ = "chunks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    page_start: Mapped[int] = mapped_column(Integer)
+    page_end: Mapped[int] = mapped_column(Integer)
+    char_start: Mapped[int] = mapped_column(Integer)
+    char_end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 retrieval vector
+    summary_row: Mapped[int] = mapped_column(Integer)
+    document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
+    cursor.execute("PRAGMA journal_mode=WAL")  # the UI reads while an ingest writes
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_catalog(url: str) -> sessionmaker:
+    """Engine + migrations + a session factory for the catalog at ``url``."""
+    engine = make_engine(url)
+    upgrade(engine)
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,99 @@
+"""A collection's derived files (FAISS index + summary store) kept in step with the SQL catalog."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from indexing.catalog import Chunk, Collection, Document
+from indexing.faiss_store import FaissStore
+from indexing.summary_store import SummaryStore
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class CollectionIndex:
+    """FAISS + summary vectors of one collection. SQL is the truth: on open, a FAISS index whose ids
+    differ from the collection's chunk ids (say after a crash between the two writes) is rebuilt
+    from the embeddings stored in SQL."""
+
+    def __init__(self, sessions: sessionmaker, collection: Collection, folder: Path) -> None:
+        self.sessions = sessions
+        self.collection_id = collection.id
+        self.folder = folder
+        self.lock = threading.RLock()  # one writer at a time per collection
+        self.faiss = FaissStore(folder, collection.embed_dim)
+        self.summaries = SummaryStore(folder, kappa=collection.kappa, dim=collection.hidden_size)
+        self.reconcile()
+
+    def _chunk_ids(self, session: Session) -> list[int]:
+        return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.collection_id)))
+
+    def reconcile(self) -> bool:
+        """Rebuild the FAISS index from SQL if the two disagree; True when it did."""
+        with self.lock, self.sessions() as session:
+            if set(self._chunk_ids(session)) == self.faiss.ids():
+                return False
+            log.warning("FAISS index of collection %s is out of step with SQL: rebuilding it", self.collection_id)
+            self._rebuild_faiss(session)
+            return True
+
+    def _rebuild_faiss(self, session: Session) -> None:
+        import numpy as np
+
+        rows = session.execute(select(Chunk.id, Chunk.embedding).where(Chunk.collection_id == self.collection_id)).all()
+        self.faiss.reset()
+        if rows:
+            vectors = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])  # (n, dim)
+            self.faiss.add([r.id for r in rows], vectors)
+        self.faiss.save()
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return self.faiss.search(query, k)
+
+    def add_chunks(self, session: Session, chunks: list[Chunk], embeddings: np.ndarray, summaries: np.ndarray) -> None:
+        """Inside the caller's open transaction: store summary rows, insert chunks, add to FAISS.
+
+        ``embeddings``: (n, embed_dim) float32; ``summaries``: (n, kappa, d). The caller commits;
+        if the commit fails, :meth:`discard` takes the vectors back out of FAISS.
+        """
+        rows = self.summaries.append(summaries)  # fsynced before SQL can reference them
+        for chunk, row, vector in zip(chunks, rows, embeddings, strict=True):
+            chunk.summary_row = row
+            chunk.embedding = vector.astype("float32").tobytes()
+        session.add_all(chunks)
+        session.flush()  # assigns the primary keys that are the FAISS ids
+        self.faiss.add([c.id for c in chunks], embeddings)
+        self.faiss.save()
+
+    def discard(self, chunk_ids: list[int]) -> None:
+        if chunk_ids and self.faiss.remove(chunk_ids):
+            self.faiss.save()
+
+    def delete_document(self, document_id: int) -> int:
+        """Delete a document with its pages, chunks and vectors; return how many chunks went."""
+        with self.lock, self.sessions.begin() as session:
+            found = session.execute(select(Chunk.id, Chunk.summary_row).where(Chunk.document_id == document_id)).all()
+            ids = [r.id for r in found]
+            session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+            session.execute(delete(Document).where(Document.id == document_id))
+            self.faiss.remove(ids)
+            self.faiss.save()
+            self.summaries.erase([r.summary_row for r in found])
+        return len(ids)
+
+    def summary_vectors(self, rows: list[int]) -> np.ndarray:
+        return self.summaries.get(rows)
+
+    def destroy(self) -> None:
+        """Remove the derived files (the SQL rows are deleted by the caller)."""
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,76 @@
+"""One FAISS index per collection: IndexIDMap2 over inner product of normalized vectors, where
+the FAISS id is the chunk's SQL primary key. A derived file, rebuilt from SQL when out of step."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+INDEX_FILE = "faiss.index"
+
+
+class FaissStore:
+    """Add, remove and search chunk vectors by chunk id; saved atomically to ``folder``."""
+
+    def __init__(self, folder: Path, dim: int) -> None:
+        import faiss
+
+        self.path = Path(folder) / INDEX_FILE
+        self.dim = dim
+        if self.path.is_file():
+            self.index = faiss.read_index(str(self.path))
+            if self.index.d != dim:
+                raise ValueError(f"{self.path} holds {self.index.d}-dim vectors, expected {dim}")
+        else:
+            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def ids(self) -> set[int]:
+        import faiss
+
+        return set(faiss.vector_to_array(self.index.id_map).tolist())
+
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        """``vectors``: (n, dim) float32, normalized."""
+        import numpy as np
+
+        if len(ids) != len(vectors):
+            raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+        if len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: list[int]) -> int:
+        import numpy as np
+
+        if not ids:
+            return 0
+        return int(self.index.remove_ids(np.asarray(ids, dtype=np.int64)))
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-k (chunk id, cosine score) for one (dim,) query vector."""
+        import numpy as np
+
+        if self.size == 0:
+            return []
+        scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.size))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def save(self) -> None:
+        import faiss
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, self.path)  # readers never see a half-written index
+
+    def reset(self) -> None:
+        import faiss
+
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))

@@ -1,0 +1,172 @@
+"""Ingestion: parse -> chunk -> embed -> compress -> index, one file at a time, all or nothing.
+
+Each document is prepared entirely in memory, then written in one SQL transaction together with
+its FAISS and summary-store entries; a bad file, an exception or Ctrl-C leaves the collection as
+it was before that document. Bad files are recorded with status 'failed' and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import select
+
+from indexing.catalog import Chunk, Document, Page
+from indexing.chunking import chunk_pages, join_pages
+from indexing.loaders import DocumentError, LoadedDocument, expand_paths, load_document
+
+if TYPE_CHECKING:
+    from indexing.collection_index import CollectionIndex
+    from indexing.embedder import Embedder
+    from model.compressor import Compressor
+
+Stage = Literal["parse", "chunk", "embed", "compress", "index", "done"]
+STAGES: tuple[Stage, ...] = ("parse", "chunk", "embed", "compress", "index", "done")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress event: file ``file_index`` of ``n_files`` reached ``stage``."""
+
+    file: str
+    file_index: int
+    n_files: int
+    stage: Stage
+    done: int = 0  # units done within the stage (chunks), when it has units
+    total: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    path: str
+    status: Literal["ingested", "skipped", "failed"]
+    document_id: int | None = None
+    error: str | None = None
+    n_pages: int = 0
+    n_chunks: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Pipeline:
+    """The components one collection's ingestion needs."""
+
+    index: CollectionIndex
+    embedder: Embedder
+    compressor: Compressor
+    encode: Callable[[str], list[int]]
+    chunk_tokens: int
+    chunk_overlap: int
+    max_bytes: int
+    embed_batch_size: int = 32
+    compress_batch_size: int = 8
+
+    def ingest(self, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
+        """Ingest files and folders; returns one result per file, in order."""
+        files = expand_paths(paths)
+        return [self._ingest_one(path, i, len(files), progress or (lambda _p: None)) for i, path in enumerate(files)]
+
+    def _ingest_one(self, path: Path, i: int, n: int, progress: ProgressCallback) -> IngestResult:
+        started = time.perf_counter()
+
+        def report(stage: Stage, done: int = 0, total: int = 0) -> None:
+            progress(Progress(path.name, i, n, stage, done, total))
+
+        report("parse")
+        try:
+            doc = load_document(path, max_bytes=self.max_bytes)
+        except DocumentError as exc:
+            doc_id = self._record_failure(path, str(exc))
+            report("done")
+            return IngestResult(str(path), "failed", doc_id, str(exc), seconds=time.perf_counter() - started)
+        existing = self._existing(doc.content_hash)
+        if existing is not None and existing.status == "ready":
+            report("done")
+            return IngestResult(str(path), "skipped", existing.id, n_pages=existing.n_pages,
+                                seconds=time.perf_counter() - started)
+        report("chunk")
+        chunks = chunk_pages(doc.pages, encode=self.encode, chunk_tokens=self.chunk_tokens, overlap=self.chunk_overlap)
+        if not chunks:
+            error = f"{path.name}: no text to index"
+            return IngestResult(str(path), "failed", self._record_failure(path, error), error)
+        report("embed", 0, len(chunks))
+        embeddings = self.embedder.embed([c.text for c in chunks], batch_size=self.embed_batch_size)  # (n, dim)
+        summaries = self._compress(chunks, report)  # (n, kappa, d)
+        report("index", 0, len(chunks))
+        doc_id = self._write(doc, chunks, embeddings, summaries)
+        report("done", len(chunks), len(chunks))
+        return IngestResult(str(path), "ingested", doc_id, n_pages=len(doc.pages), n_chunks=len(chunks),
+                            seconds=time.perf_counter() - started)
+
+    def _compress(self, chunks, report) -> object:
+        import numpy as np
+
+        out = []
+        step = self.compress_batch_size * 4  # report progress every few batches
+        for start in range(0, len(chunks), step):
+            report("compress", start, len(chunks))
+            batch = [c.token_ids for c in chunks[start:start + step]]
+            out.extend(v.numpy() for v in self.compressor.compress(batch, batch_size=self.compress_batch_size))
+        report("compress", len(chunks), len(chunks))
+        return np.stack(out)
+
+    def _existing(self, content_hash: str) -> Document | None:
+        with self.index.sessions() as session:
+            return session.scalars(select(Document).where(Document.collection_id == self.index.collection_id,
+                                                          Document.content_hash == content_hash)).first()
+
+    def _write(self, doc: LoadedDocument, chunks, embeddings, summaries) -> int:
+        added: list[Chunk] = []
+        try:
+            with self.index.lock, self.index.sessions.begin() as session:
+                row = session.scalars(select(Document).where(Document.collection_id == self.index.collection_id,
+                                                             Document.content_hash == doc.content_hash)).first()
+                if row is not None:  # a failed earlier attempt: replace it
+                    session.delete(row)
+                    session.flush()
+                row = Document(collection_id=self.index.collection_id, content_hash=doc.content_hash,
+                               filename=doc.filename, source_path=str(doc.path.resolve()), size_bytes=doc.size_bytes,
+                               n_pages=len(doc.pages), status="ready")
+                session.add(row)
+                session.flush()
+                _, offsets = join_pages(doc.pages)
+                session.add_all(Page(document_id=row.id, page_no=n + 1, char_offset=off, text=text)
+                                for n, (text, off) in enumerate(zip(doc.pages, offsets, strict=True)))
+                added = [Chunk(document_id=row.id, collection_id=self.index.collection_id, ordinal=c.ordinal,
+                               page_start=c.page_start, page_end=c.page_end, char_start=c.char_start,
+                               char_end=c.char_end, text=c.text, n_tokens=len(c.token_ids)) for c in chunks]
+                self.index.add_chunks(session, added, embeddings, summaries)
+                return row.id
+        except BaseException:
+            # the transaction rolled back: take this document's vectors back out of FAISS
+            self.index.discard([c.id for c in added if c.id is not None])
+            raise
+
+    def _record_failure(self, path: Path, error: str) -> int | None:
+        """A 'failed' catalog row for a bad file (unless the same bytes are already ingested)."""
+        if not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+        with self.index.lock, self.index.sessions.begin() as session:
+            row = session.scalars(select(Document).where(Document.collection_id == self.index.collection_id,
+                                                         Document.content_hash == digest.hexdigest())).first()
+            if row is not None and row.status == "ready":
+                return row.id
+            if row is None:
+                row = Document(collection_id=self.index.collection_id, content_hash=digest.hexdigest(),
+                               filename=path.name, source_path=str(path.resolve()), status="failed")
+                session.add(row)
+            row.size_bytes, row.error, row.status = path.stat().st_size, error, "failed"
+            session.flush()
+            return row.id

@@ -1,0 +1,1 @@
+"""Models: registry and loading, the summary-token compressor, prompt assembly, generation."""

@@ -1,0 +1,182 @@
+"""AutoCompressor-style chunk compressor: a chunk's tokens followed by kappa learned summary-token
+embeddings run through the base model; the final hidden states at those kappa positions are the
+chunk's summary vectors, which live in the decoder's input-embedding space.
+
+Checkpoint formats read here:
+- lloco's own (``compressor.json`` + ``summary_embeddings.safetensors`` + optional ``lora/``, a
+  peft LoRA merged into a private copy of the base model on load);
+- an AutoCompressor Hugging Face folder (``config.json`` with ``summary_length`` and an
+  ``embed_summary.weight`` tensor in its weights), e.g. AutoCompressor-Llama-2-7b-6k.
+With no checkpoint the compressor is *untrained*: its summary embeddings are a fixed random draw,
+so lloco mode runs end to end but its answers carry no information from the context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from model.errors import InvalidInputError, ModelNotAvailableError, NotFoundError
+from model.loading import Decoder
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+META_FILE = "compressor.json"
+SUMMARY_FILE = "summary_embeddings.safetensors"
+SUMMARY_KEY = "summary_embeddings"
+UNTRAINED_SEED = 0
+
+
+@dataclass
+class Compressor:
+    """Turns chunks of token ids into (kappa, d) summary vectors."""
+
+    runner: Decoder  # the model the chunks run through (the decoder itself, or a merged copy)
+    summary_embeddings: torch.Tensor  # (kappa, d) learned summary-token input embeddings
+    trained: bool
+    ident: str  # recorded with each collection: vectors from different compressors don't mix
+
+    @property
+    def kappa(self) -> int:
+        return self.summary_embeddings.shape[0]
+
+    def compress(self, chunks: list[list[int]], *, batch_size: int = 8) -> list[torch.Tensor]:
+        """Summary vectors of each chunk, in order: a list of (kappa, d) float16 CPU tensors."""
+        import torch
+
+        if not chunks:
+            return []
+        if any(not ids for ids in chunks):
+            raise InvalidInputError("cannot compress an empty chunk")
+        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))  # similar lengths batch together
+        out: list[torch.Tensor | None] = [None] * len(chunks)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            vectors = self._compress_batch([chunks[i] for i in idx])  # (B, kappa, d)
+            for row, i in enumerate(idx):
+                out[i] = vectors[row].to("cpu", torch.float16)
+        return out  # type: ignore[return-value]
+
+    def _compress_batch(self, batch: list[list[int]]) -> torch.Tensor:
+        import torch
+
+        kappa, longest = self.kappa, max(len(ids) for ids in batch)
+        limit = self.runner.max_context - kappa
+        if longest > limit:
+            raise InvalidInputError(f"chunk of {longest} tokens is longer than the compressor's window ({limit})")
+        with self.runner.session(None):
+            inner = self.runner.base_model.get_decoder()
+            summary = self.summary_embeddings.to(self.runner.device, self.runner.dtype)
+            rows, masks = [], []
+            for ids in batch:
+                pad = longest - len(ids)
+                # left padding keeps the kappa summary positions at the end of every row
+                token_embeds = self.runner.embed_ids(ids)  # (len, d)
+                padding = token_embeds.new_zeros(pad, token_embeds.shape[1])
+                rows.append(torch.cat([padding, token_embeds, summary]))  # (longest + kappa, d)
+                masks.append([0] * pad + [1] * (len(ids) + kappa))
+            embeds = torch.stack(rows)  # (B, longest + kappa, d)
+            mask = torch.tensor(masks, device=self.runner.device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+            return hidden[:, -kappa:, :].float()  # (B, kappa, d)
+
+
+def untrained_summary_embeddings(decoder: Decoder, kappa: int) -> torch.Tensor:
+    """A fixed random draw scaled like the token embeddings: (kappa, d)."""
+    import torch
+
+    table = decoder.base_model.get_input_embeddings().weight.detach()
+    generator = torch.Generator().manual_seed(UNTRAINED_SEED)
+    std = float(table.detach().float().std())
+    return torch.randn(kappa, table.shape[1], generator=generator) * std
+
+
+def load_compressor(source: str | None, decoder: Decoder, *, kappa: int) -> Compressor:
+    """``source``: None/'untrained', a lloco checkpoint folder or an AutoCompressor folder."""
+    if source in (None, "untrained"):
+        log.warning("compressor is UNTRAINED: lloco-mode answers cannot use the context (train one with `lloco train compressor`)")
+        emb = untrained_summary_embeddings(decoder, kappa)
+        return Compressor(decoder, emb, trained=False, ident=f"untrained-s{UNTRAINED_SEED}-k{kappa}")
+    folder = Path(source).expanduser()
+    if (folder / META_FILE).is_file():
+        return _load_lloco(folder, decoder, kappa=kappa)
+    if (folder / "config.json").is_file():
+        return _load_autocompressor(folder, decoder, kappa=kappa)
+    raise NotFoundError(f"compressor checkpoint {folder} not found (needs {META_FILE} or an AutoCompressor config.json)")
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.float().numpy().tobytes()).hexdigest()[:12]
+
+
+def _take_kappa(emb: torch.Tensor, kappa: int, folder: Path) -> torch.Tensor:
+    if kappa > emb.shape[0]:
+        raise InvalidInputError(f"compressor {folder} has {emb.shape[0]} summary tokens; {kappa} were asked for")
+    return emb[:kappa]
+
+
+def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
+    from safetensors.torch import load_file
+
+    meta = json.loads((folder / META_FILE).read_text())
+    if meta.get("hidden_size") not in (None, decoder.hidden_size):
+        raise ModelNotAvailableError(f"compressor {folder} was trained for hidden size {meta['hidden_size']}, decoder has {decoder.hidden_size}")
+    emb = _take_kappa(load_file(folder / SUMMARY_FILE)[SUMMARY_KEY].float(), kappa, folder)
+    runner = decoder
+    lora = folder / "lora"
+    if lora.is_dir():
+        runner = _merged_copy(decoder, lora)
+    return Compressor(runner, emb, trained=True, ident=f"{folder.name}-{_digest(emb)}-k{kappa}")
+
+
+def _merged_copy(decoder: Decoder, lora: Path) -> Decoder:
+    """A private copy of the base model with the compressor's LoRA merged in (AutoCompressor style)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(decoder.folder, dtype=decoder.dtype)
+    merged = PeftModel.from_pretrained(base, str(lora)).merge_and_unload()
+    merged.to(decoder.device).eval()
+    return Decoder(model=merged, tokenizer=decoder.tokenizer, name=f"{decoder.name}+compressor", folder=decoder.folder,
+                   device=decoder.device, dtype=decoder.dtype)
+
+
+def _load_autocompressor(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    emb = None
+    for shard in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(shard), framework="pt") as fh:
+            key = next((k for k in fh.keys() if k.endswith("embed_summary.weight")), None)
+            if key:
+                emb = fh.get_tensor(key).float()
+                break
+    if emb is None:
+        raise ModelNotAvailableError(f"{folder} has no embed_summary.weight tensor in its safetensors files: not an AutoCompressor")
+    emb = _take_kappa(emb, kappa, folder)
+    if folder.resolve() == decoder.folder.resolve():
+        runner = decoder
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=decoder.dtype).to(decoder.device).eval()
+        runner = Decoder(model=model, tokenizer=decoder.tokenizer, name=folder.name, folder=folder,
+                         device=decoder.device, dtype=decoder.dtype)
+    return Compressor(runner, emb, trained=True, ident=f"{folder.name}-{_digest(emb)}-k{kappa}")
+
+
+def save_compressor(folder: Path, summary_embeddings: torch.Tensor, *, base: str, hidden_size: int, extra: dict | None = None) -> None:
+    """Write a lloco checkpoint (the LoRA, if any, is saved by the trainer into ``folder/lora``)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({SUMMARY_KEY: summary_embeddings.detach().float().cpu().contiguous()}, folder / SUMMARY_FILE)
+    meta = {"base": base, "hidden_size": hidden_size, "kappa": int(summary_embeddings.shape[0]), **(extra or {})}
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2))

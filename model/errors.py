@@ -1,0 +1,17 @@
+"""Errors every layer raises; the CLI and UI show their message as is."""
+
+
+class LlocoError(Exception):
+    """Base class: a problem the user can fix, with a precise message."""
+
+
+class NotFoundError(LlocoError):
+    """An unknown collection, document, model or file."""
+
+
+class InvalidInputError(LlocoError):
+    """A bad argument: empty question, absurd parameter, wrong type."""
+
+
+class ModelNotAvailableError(LlocoError):
+    """A model whose weights are not installed or not readable here."""

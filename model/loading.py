@@ -1,0 +1,118 @@
+"""Load a decoder (causal LM + tokenizer) once, and hot-swap LoRA adapters on it thread-safely."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from model.errors import ModelNotAvailableError, NotFoundError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass
+class Decoder:
+    """A loaded causal LM, its tokenizer and the LoRA adapters loaded onto it.
+
+    ``model`` is the transformers model, or a ``peft.PeftModel`` around it once an adapter has
+    been loaded. All forward passes go through :meth:`session`, which holds the lock and selects
+    the adapter, so concurrent questions on different collections never see each other's LoRA.
+    """
+
+    model: Any
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    folder: Path
+    device: str
+    dtype: torch.dtype
+    load_seconds: float = 0.0
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    adapters: dict[str, str] = field(default_factory=dict)  # adapter name -> folder
+
+    @property
+    def hidden_size(self) -> int:
+        return self.base_model.config.hidden_size
+
+    @property
+    def base_model(self) -> PreTrainedModel:
+        """The transformers model under any peft wrapper."""
+        return self.model.get_base_model() if hasattr(self.model, "peft_config") else self.model
+
+    @property
+    def max_context(self) -> int:
+        return int(getattr(self.base_model.config, "max_position_embeddings", 2048))
+
+    def embed_ids(self, ids: list[int]) -> torch.Tensor:
+        """Input embeddings of token ids: (n, d)."""
+        import torch
+
+        table = self.base_model.get_input_embeddings()
+        return table(torch.tensor(ids, dtype=torch.long, device=self.device))
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` with no special tokens added."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _adapter_name(self, folder: str) -> str:
+        for name, path in self.adapters.items():
+            if path == folder:
+                return name
+        from peft import PeftModel
+
+        path = Path(folder)
+        if not (path / "adapter_config.json").is_file():
+            raise NotFoundError(f"LoRA adapter folder {path} has no adapter_config.json")
+        name = f"a{len(self.adapters)}"
+        if hasattr(self.model, "peft_config"):
+            self.model.load_adapter(str(path), adapter_name=name)
+        else:
+            self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+        self.model.eval()
+        self.adapters[name] = folder
+        return name
+
+    @contextlib.contextmanager
+    def session(self, adapter: str | Path | None = None) -> Iterator[Any]:
+        """Hold the model for one forward/generation, with ``adapter`` (a LoRA folder) or none.
+
+        Yields the model to call. Adapters load once and are switched, not reloaded.
+        """
+        import torch
+
+        with self.lock, torch.inference_mode():
+            if adapter is None:
+                ctx = self.model.disable_adapter() if hasattr(self.model, "peft_config") else contextlib.nullcontext()
+                with ctx:
+                    yield self.model
+                return
+            name = self._adapter_name(str(Path(adapter).resolve()))
+            self.model.set_adapter(name)
+            yield self.model
+
+
+def load_decoder(folder: Path, *, name: str, device: str, dtype: torch.dtype, tokenizer_folder: Path | None = None) -> Decoder:
+    """Load a Hugging Face causal LM folder for inference on ``device`` in ``dtype``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    tok_source = tokenizer_folder or folder
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tok_source)
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(f"no usable tokenizer in {tok_source}: {exc}; set LLOCO_TOKENIZER to a tokenizer folder") from exc
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(f"cannot load a causal LM from {folder}: {exc}") from exc
+    model.to(device).eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return Decoder(model=model, tokenizer=tokenizer, name=name, folder=folder, device=device, dtype=dtype,
+                   load_seconds=time.perf_counter() - started)
