@@ -23,6 +23,7 @@ from model.generation import stream_generate
 from model.prompts import Context, build_prompt, embed_prompt
 
 if TYPE_CHECKING:
+    import torch
     from sqlalchemy.orm import sessionmaker
 
     from indexing.collection_index import CollectionIndex
@@ -92,6 +93,13 @@ class Hit:
 
 
 @dataclass
+class Prepared:
+    hits: list[Hit]
+    embeds: torch.Tensor  # (1, n_prompt, d)
+    retrieval_s: float
+
+
+@dataclass
 class Answerer(ABC):
     """The shared question-answering procedure (template method)."""
 
@@ -104,17 +112,23 @@ class Answerer(ABC):
     adapter: str | Path | None = None
 
     def ask(self, question: str, *, top_k: int) -> AnswerStream:
+        """Retrieve, assemble the prompt and start streaming the answer."""
+        started = time.perf_counter()
+        prepared = self.prepare(question, top_k=top_k)
+        answer = Answer(mode=self.mode, question=question, prompt_tokens=int(prepared.embeds.shape[1]),
+                        retrieval_s=prepared.retrieval_s, citations=[self.citation(h) for h in prepared.hits],
+                        chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
+        pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
+        return AnswerStream(pieces, answer, started, self.decoder)
+
+    def prepare(self, question: str, *, top_k: int) -> Prepared:
+        """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""
         started = time.perf_counter()
         hits = self.retrieve(question, top_k)
         retrieval_s = time.perf_counter() - started
         contexts = self.contexts(self.order(hits), question)
         parts = build_prompt(self.decoder.tokenizer, question=question, contexts=contexts)
-        embeds = embed_prompt(self.decoder, parts)  # (1, n_prompt, d)
-        answer = Answer(mode=self.mode, question=question, prompt_tokens=int(embeds.shape[1]), retrieval_s=retrieval_s,
-                        citations=[self._citation(h) for h in hits], chunk_ids=[h.chunk.id for h in hits],
-                        adapter=str(self.adapter) if self.adapter else None)
-        pieces = stream_generate(self.decoder, embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
-        return AnswerStream(pieces, answer, started, self.decoder)
+        return Prepared(hits, embed_prompt(self.decoder, parts), retrieval_s)
 
     def retrieve(self, question: str, top_k: int) -> list[Hit]:
         """Top-k chunks by retrieval score (best first)."""
@@ -138,7 +152,7 @@ class Answerer(ABC):
         """What stands for the selected chunks in the prompt."""
 
     @staticmethod
-    def _citation(hit: Hit) -> Citation:
+    def citation(hit: Hit) -> Citation:
         snippet = " ".join(hit.chunk.text.split())
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " ..."

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.answerers import ANSWERERS, AnswerStream
+from app.answerers import ANSWERERS, Answerer, AnswerStream, Citation, FullContextAnswerer
 from app.config import Mode, Settings
 from indexing.catalog import Chunk, Collection, Document, open_catalog
 from model.errors import InvalidInputError, NotFoundError
@@ -239,21 +239,33 @@ class LlocoService:
     # Questions ------------------------------------------------------------------------------
     def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None) -> AnswerStream:
         """Answer a question about a collection; iterate the stream for tokens, then read ``.answer``."""
+        question, k = self._validate_question(question, top_k)
+        return self._answerer(name, mode).ask(question, top_k=k)
+
+    def retrieve(self, name: str, question: str, *, top_k: int | None = None) -> list[tuple[Citation, str]]:
+        """The top-k chunks for a question, best first: (citation, full chunk text)."""
+        question, k = self._validate_question(question, top_k)
+        return [(Answerer.citation(h), h.chunk.text) for h in self._answerer(name, "rag").retrieve(question, k)]
+
+    def _validate_question(self, question: str, top_k: int | None) -> tuple[str, int]:
         if not question or not question.strip():
             raise InvalidInputError("the question is empty")
-        if mode not in ANSWERERS:
-            raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         k = self.settings.top_k if top_k is None else top_k
         if not 1 <= k <= 100:
             raise InvalidInputError(f"top-k must be between 1 and 100, got {k}")
+        return question.strip(), k
+
+    def _answerer(self, name: str, mode: Mode) -> Answerer:
+        if mode not in ANSWERERS:
+            raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         row = self._collection(name)
         self._check_models(row)
         answerer = ANSWERERS[mode](sessions=self.sessions, index=self._index(row), embedder=self.embedder,
                                    decoder=self.decoder, max_new_tokens=self.settings.max_new_tokens,
                                    adapter=self._adapter_for(row) if mode == "lloco" else None)
-        if mode == "full":
+        if isinstance(answerer, FullContextAnswerer):
             answerer.max_context_tokens = self.settings.max_context_tokens or self.decoder.max_context
-        return answerer.ask(question.strip(), top_k=k)
+        return answerer
 
     def _adapter_for(self, row: Collection) -> str | None:
         """lloco mode reads summary vectors with the collection's adapter, else the reader adapter."""

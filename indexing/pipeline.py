@@ -127,11 +127,13 @@ class Pipeline:
         added: list[Chunk] = []
         try:
             with self.index.lock, self.index.sessions.begin() as session:
-                row = session.scalars(select(Document).where(Document.collection_id == self.index.collection_id,
-                                                             Document.content_hash == doc.content_hash)).first()
-                if row is not None:  # a failed earlier attempt: replace it
+                # failed earlier attempts at these bytes or at this file are replaced by this one
+                stale = session.scalars(select(Document).where(
+                    Document.collection_id == self.index.collection_id, Document.status == "failed",
+                    (Document.content_hash == doc.content_hash) | (Document.source_path == str(doc.path.resolve()))))
+                for row in stale:
                     session.delete(row)
-                    session.flush()
+                session.flush()
                 row = Document(collection_id=self.index.collection_id, content_hash=doc.content_hash,
                                filename=doc.filename, source_path=str(doc.path.resolve()), size_bytes=doc.size_bytes,
                                n_pages=len(doc.pages), status="ready")

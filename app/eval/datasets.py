@@ -4,8 +4,8 @@
 
 - ``quality``: L-Eval JSONL, one article per line: ``input``, ``instructions[i]`` (question and
   options "(A) ... (D) ..."), ``outputs[i]`` ("(B) option text"). Choices and letter are parsed.
-- ``qasper``: L-Eval JSONL with free-form ``outputs``. A question listed several times in a row
-  or not carries one reference per listing; they are merged into one question.
+- ``qasper``: L-Eval JSONL with free-form ``outputs``. L-Eval packs several references by
+  listing the same question several times, one answer each; they are merged into one question.
 - ``narrativeqa``: JSONL with ``question``, ``passage`` and ``answer`` (a list, or a Python-list
   string). Identical passages are one document.
 - ``hotpotqa``: a JSON list; either the official layout (``context`` = [[title, sentences]]) or

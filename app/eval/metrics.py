@@ -322,7 +322,7 @@ def _candidates(p: ParsedNumber, ref: ParsedNumber, decrease: bool) -> list[floa
         values.append(-p.value)
     if p.percent != ref.percent:
         values += [v * 100 if ref.percent else v / 100 for v in values]
-    if p.scaled != ref.scaled:
+    if p.scaled != ref.scaled and not p.year_like:
         values += [v * 10.0 ** e for v in values for e in (-12, -9, -6, -3, 3, 6, 9, 12)]
     if ref.value < 0 and decrease:
         values += [-v for v in values if v > 0]
@@ -336,7 +336,7 @@ def numeric_match(prediction: str, reference: str, rel_tol: float = 0.01) -> flo
     scale, else its first number that is not a bare year, else its first number. Also accepted:
     percent vs fraction (12.5% == 0.125) and percent vs bare number (12.5% == 12.5); an implicit
     scale (steps of 1,000) when only one side writes one ("$11,588" in millions == "$11.588
-    billion"); "(3.2)" read as 3.2 too; a positive number for a negative reference when the
+    billion"), never applied to a bare year; "(3.2)" read as 3.2 too; a positive number for a negative reference when the
     prediction speaks of a decrease ("declined 3.7%" for "-3.7"). A reference without numbers,
     or with only bare years that no predicted number matches, falls back to normalised equality
     or containment of the reference in the prediction.

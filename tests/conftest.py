@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny random model for unit tests, the real default model for integration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+REPO = Path(__file__).resolve().parent.parent
+# converted real-model weights are shared by every test run of this checkout (made once, ~25 s)
+MODEL_CACHE = Path(os.environ.get("LLOCO_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch):
+    """Tests never read the developer's own LLOCO_* settings."""
+    for key in list(os.environ):
+        if key.startswith("LLOCO_") and key != "LLOCO_TEST_MODEL_CACHE":
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory) -> Path:
+    from tests.fakes import tiny_llama_folder
+
+    return tiny_llama_folder(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tiny_folder):
+    import torch
+
+    from model.loading import load_decoder
+
+    return load_decoder(tiny_folder, name=str(tiny_folder), device="cpu", dtype=torch.float32)
+
+
+@pytest.fixture
+def settings(tmp_path, tiny_folder):
+    from app.config import Settings
+
+    return Settings(home=tmp_path / "home", decoder=str(tiny_folder), embedder="hash-64", compressor="untrained",
+                    chunk_tokens=48, chunk_overlap=8, summary_tokens=4, max_new_tokens=6, device="cpu", dtype="float32")
+
+
+@pytest.fixture
+def service(settings, tiny_decoder):
+    from app.service import LlocoService
+    from tests.fakes import HashEmbedder
+
+    return LlocoService(settings, decoder=tiny_decoder, embedder=HashEmbedder())
+
+
+@pytest.fixture
+def pdf_factory(tmp_path):
+    from tests.fakes import make_pdf
+
+    def make(name: str, pages: list[str]) -> Path:
+        return make_pdf(tmp_path / name, pages)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def real_service(tmp_path_factory):
+    """The real default decoder and embedder (SmolLM2-135M + MiniLM), on a fresh home."""
+    from app.config import Settings
+    from app.service import LlocoService
+
+    home = tmp_path_factory.mktemp("real-home")
+    return LlocoService(Settings(home=home, model_cache=MODEL_CACHE))
