@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.config import Mode
 from indexing.catalog import Chunk, Document, Page
-from model.generation import stream_generate
+from model.generation import GenerationStream, stream_generate
 from model.prompts import Context, build_prompt, embed_prompt
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from model.loading import Decoder
 
 SNIPPET_CHARS = 280
+SEPARATOR_ALLOWANCE = 8  # tokens between two documents' contexts in full mode
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ class Answer:
 class AnswerStream:
     """Iterate for the answer's text pieces; ``.answer`` is complete after the last piece."""
 
-    def __init__(self, pieces: Iterator[str], answer: Answer, started: float, decoder: Decoder) -> None:
-        self._pieces, self.answer, self._started, self._decoder = pieces, answer, started, decoder
+    def __init__(self, pieces: GenerationStream, answer: Answer, started: float) -> None:
+        self._pieces, self.answer, self._started = pieces, answer, started
 
     def __iter__(self) -> Iterator[str]:
         text = []
@@ -75,7 +76,7 @@ class AnswerStream:
             text.append(piece)
             yield piece
         self.answer.text = "".join(text).strip()
-        self.answer.generated_tokens = len(self._decoder.encode(self.answer.text))
+        self.answer.generated_tokens = self._pieces.n_tokens
         self.answer.total_s = time.perf_counter() - self._started
 
     def read(self) -> Answer:
@@ -119,7 +120,7 @@ class Answerer(ABC):
                         retrieval_s=prepared.retrieval_s, citations=[self.citation(h) for h in prepared.hits],
                         chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
-        return AnswerStream(pieces, answer, started, self.decoder)
+        return AnswerStream(pieces, answer, started)
 
     def prepare(self, question: str, *, top_k: int) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""
@@ -191,13 +192,17 @@ class FullContextAnswerer(Answerer):
     max_context_tokens: int = 8192
 
     def contexts(self, hits: list[Hit], question: str) -> list[Context]:
-        # budget: window minus the answer and the prompt's own text (instruction, template, question)
-        budget = self.max_context_tokens - self.max_new_tokens - len(self.decoder.encode(question)) - 128
+        # budget: the window minus the answer and the prompt's own text (template, instruction, question)
+        frame = build_prompt(self.decoder.tokenizer, question=question, contexts=[Context(token_ids=[])])
+        overhead = sum(len(self.decoder.encode(p)) for p in frame if isinstance(p, str))
+        budget = self.max_context_tokens - self.max_new_tokens - overhead
         doc_ids = list(dict.fromkeys(h.chunk.document_id for h in sorted(hits, key=lambda h: -h.score)))
         out: list[Context] = []
         with self.sessions() as session:
             for doc_id in doc_ids:
                 pages = session.scalars(select(Page.text).where(Page.document_id == doc_id).order_by(Page.page_no))
+                if out:
+                    budget -= SEPARATOR_ALLOWANCE
                 ids = self.decoder.encode("\n\n".join(pages))[: max(budget, 0)]
                 if ids:
                     out.append(Context(token_ids=ids))

@@ -4,6 +4,7 @@ tokenizer), keeping every chunk's exact character span and page range for citati
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,20 +46,62 @@ def chunk_pages(pages: list[str], *, encode: Callable[[str], list[int]], chunk_t
                                 paragraph_separator=PAGE_SEPARATOR, include_metadata=False, include_prev_next_rel=False)
     nodes = splitter.get_nodes_from_documents([Document(text=text)])
     chunks: list[Chunk] = []
-    cursor = 0
+    prev_start, prev_end = -1, 0
     for node in nodes:
         piece = node.get_content()
         if not piece.strip():
             continue
-        start = node.start_char_idx
-        if start is None or text[start:start + len(piece)] != piece:
-            # the splitter could not place the piece: find it ourselves, after the previous chunk's start
-            start = text.find(piece, cursor)
-            if start < 0:
-                raise RuntimeError(f"chunk text not found in its document (chunk {len(chunks)})")
-        end = start + len(piece)
-        cursor = start + 1
-        chunks.append(Chunk(ordinal=len(chunks), text=piece, char_start=start, char_end=end,
-                            page_start=page_of(offsets, start), page_end=page_of(offsets, max(start, end - 1)),
-                            token_ids=encode(piece)))
+        start = _place(text, piece, prev_start, prev_end)
+        prev_start, prev_end = start, start + len(piece)
+        for sub_start, sub in _within_budget(piece, start, encode, chunk_tokens):
+            ids = encode(sub)
+            end = sub_start + len(sub)
+            if chunks and sub_start <= chunks[-1].char_start:
+                # the previous node was cut to fit the budget and this one restarts at its tail:
+                # keep whichever of the two covers more, so no two chunks share a start
+                if end <= chunks[-1].char_end:
+                    continue
+                chunks.pop()
+            chunks.append(Chunk(ordinal=len(chunks), text=sub, char_start=sub_start, char_end=end,
+                                page_start=page_of(offsets, sub_start), page_end=page_of(offsets, max(sub_start, end - 1)),
+                                token_ids=ids))
     return chunks
+
+
+def _place(text: str, piece: str, prev_start: int, prev_end: int) -> int:
+    """Where ``piece`` stands in ``text``: after the previous chunk's start, and reaching past its end.
+
+    The splitter's own ``start_char_idx`` takes the first later match, which puts repeated text
+    (boilerplate, a sentence that recurs) inside the previous chunk and on the wrong page.
+    """
+    start = text.find(piece, prev_start + 1)
+    while start >= 0 and start + len(piece) <= prev_end:
+        start = text.find(piece, start + 1)
+    if start < 0:
+        raise RuntimeError(f"chunk text not found in its document after offset {prev_start}")
+    return start
+
+
+def _within_budget(piece: str, start: int, encode: Callable[[str], list[int]], limit: int) -> list[tuple[int, str]]:
+    """Split ``piece`` at word boundaries where it encodes to more than ``limit`` tokens.
+
+    The splitter counts tokens word by word; a long unpunctuated run can re-encode to a few more.
+    """
+    if len(encode(piece)) <= limit:
+        return [(start, piece)]
+    out, begin = [], 0
+    bounds = [m.end() for m in re.finditer(r"\S+\s*", piece)]
+    while begin < len(piece):
+        end = begin
+        for b in bounds:
+            if b > begin and len(encode(piece[begin:b])) <= limit:
+                end = b
+            elif b > begin:
+                break
+        if end == begin:  # one word over the budget on its own: cut it by characters
+            end = begin + max(1, len(piece[begin:]) * limit // max(len(encode(piece[begin:])), 1))
+        sub = piece[begin:end].rstrip()
+        if sub.strip():
+            out.append((start + begin, sub))
+        begin = end
+    return out

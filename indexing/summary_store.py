@@ -32,13 +32,16 @@ class SummaryStore:
     def rows(self) -> int:
         return self.path.stat().st_size // self.row_bytes if self.path.is_file() else 0
 
+    def _check_shape(self, vectors: np.ndarray) -> None:
+        if vectors.ndim != 3 or vectors.shape[1:] != (self.kappa, self.dim):
+            raise ValueError(f"expected (n, {self.kappa}, {self.dim}) summary vectors, got {vectors.shape}")
+
     def append(self, vectors: np.ndarray) -> list[int]:
         """Append (n, kappa, d) vectors; return their row numbers."""
         import numpy as np
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float16)
-        if vectors.ndim != 3 or vectors.shape[1:] != (self.kappa, self.dim):
-            raise ValueError(f"expected (n, {self.kappa}, {self.dim}) summary vectors, got {vectors.shape}")
+        self._check_shape(vectors)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         first = self.rows
         with self.path.open("ab") as fh:
@@ -77,7 +80,10 @@ class SummaryStore:
         """Atomically rewrite the store with exactly these (n, kappa, d) rows (compaction on rebuild)."""
         import numpy as np
 
-        vectors = np.ascontiguousarray(vectors, dtype=np.float16).reshape(-1, self.kappa, self.dim)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float16)
+        if len(vectors) == 0:
+            vectors = vectors.reshape(0, self.kappa, self.dim)
+        self._check_shape(vectors)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("wb") as fh:

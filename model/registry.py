@@ -178,8 +178,9 @@ def _local_folder(name: str, kind: str) -> Path:
     if not path.is_dir():
         known = ", ".join(n for n, s in REGISTRY.items() if s.kind == kind)
         raise NotFoundError(f"unknown {kind} {name!r}: not a registry name ({known}) nor a local folder")
-    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
-        raise ModelNotAvailableError(f"{path} has no config.json: not a Hugging Face model folder")
+    marker = "config.json" if kind == "decoder" else "modules.json"
+    if not (path / marker).is_file() and not (path / "config.json").is_file():
+        raise ModelNotAvailableError(f"{path} has no {marker}: not a Hugging Face {kind} folder")
     return path
 
 

@@ -1,0 +1,68 @@
+"""LoRA adapters per collection: used for lloco questions, hot-swapped safely between threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from model.generation import prompt_logits
+from model.loading import load_decoder
+
+
+def _adapter(folder, tiny_folder, seed):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"],
+                                            init_lora_weights=False))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def decoder(tiny_folder):
+    """A private decoder: adapters loaded here must not leak into other tests."""
+    return load_decoder(tiny_folder, name="tiny", device="cpu", dtype=torch.float32)
+
+
+def test_hot_swap_under_concurrent_questions(decoder, tiny_folder, tmp_path):
+    a = _adapter(tmp_path / "a", tiny_folder, 1)
+    b = _adapter(tmp_path / "b", tiny_folder, 2)
+    embeds = decoder.embed_ids(list(range(3, 40))).unsqueeze(0).detach()
+    expected = {name: prompt_logits(decoder, embeds, adapter=path) for name, path in (("a", a), ("b", b), ("none", None))}
+    assert not torch.allclose(expected["a"], expected["b"]) and not torch.allclose(expected["a"], expected["none"])
+    jobs = [("a", a), ("b", b), ("none", None)] * 8
+
+    def run(job):
+        name, path = job
+        return name, prompt_logits(decoder, embeds, adapter=path)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for name, logits in pool.map(run, jobs):
+            torch.testing.assert_close(logits, expected[name])
+    assert len(decoder.adapters) == 2  # loaded once each, then switched
+
+
+def test_collection_adapter_is_used_in_lloco_mode_only(service, tiny_folder, tmp_path, decoder):
+    from app.service import LlocoService
+    from tests.fakes import HashEmbedder
+
+    svc = LlocoService(service.settings, decoder=decoder, embedder=HashEmbedder())
+    doc = tmp_path / "d.txt"
+    doc.write_text("Lamps and lighthouses. " * 20)
+    svc.create_collection("c")
+    svc.ingest("c", [doc])
+    adapter = _adapter(tmp_path / "ad", tiny_folder, 3)
+    plain = svc.ask("c", "lamps?", mode="lloco").read()
+    assert plain.adapter is None
+    svc.set_adapter("c", adapter)
+    assert svc.get_collection("c").adapter_path == str(adapter.resolve())
+    tuned = svc.ask("c", "lamps?", mode="lloco").read()
+    assert tuned.adapter == str(adapter.resolve())
+    assert svc.ask("c", "lamps?", mode="rag").read().adapter is None  # the baseline stays the base decoder
+    svc.set_adapter("c", None)
+    assert svc.ask("c", "lamps?", mode="lloco").read().text == plain.text
