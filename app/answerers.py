@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import select
 
+from app.citations import Citation, make_citation
 from app.config import Mode
 from indexing.catalog import Chunk, Document, Page
 from model.generation import GenerationStream, stream_generate
@@ -30,19 +31,7 @@ if TYPE_CHECKING:
     from indexing.embedder import Embedder
     from model.loading import Decoder
 
-SNIPPET_CHARS = 280
 SEPARATOR_ALLOWANCE = 8  # tokens between two documents' contexts in full mode
-
-
-@dataclass(frozen=True)
-class Citation:
-    document: str
-    document_id: int
-    page: int  # first page of the chunk (1-based)
-    page_end: int
-    snippet: str
-    score: float
-    chunk_id: int
 
 
 @dataclass
@@ -91,6 +80,7 @@ class Hit:
     chunk: Chunk
     score: float
     document: str
+    page_offsets: list[int]  # where each page of the chunk's document starts
 
 
 @dataclass
@@ -117,7 +107,7 @@ class Answerer(ABC):
         started = time.perf_counter()
         prepared = self.prepare(question, top_k=top_k)
         answer = Answer(mode=self.mode, question=question, prompt_tokens=int(prepared.embeds.shape[1]),
-                        retrieval_s=prepared.retrieval_s, citations=[self.citation(h) for h in prepared.hits],
+                        retrieval_s=prepared.retrieval_s, citations=[self.citation(h, question) for h in prepared.hits],
                         chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
         return AnswerStream(pieces, answer, started)
@@ -140,8 +130,13 @@ class Answerer(ABC):
         with self.sessions() as session:
             rows = session.execute(select(Chunk, Document.filename).join(Document).where(
                 Chunk.id.in_([cid for cid, _ in found]))).all()
+            offsets: dict[int, list[int]] = {}
+            for doc_id, offset in session.execute(select(Page.document_id, Page.char_offset).where(
+                    Page.document_id.in_({chunk.document_id for chunk, _ in rows})).order_by(Page.page_no)):
+                offsets.setdefault(doc_id, []).append(offset)
         by_id = {chunk.id: (chunk, name) for chunk, name in rows}
-        return [Hit(by_id[cid][0], score, by_id[cid][1]) for cid, score in found if cid in by_id]
+        return [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]))
+                for cid, score in found if cid in by_id]
 
     @staticmethod
     def order(hits: list[Hit]) -> list[Hit]:
@@ -153,12 +148,10 @@ class Answerer(ABC):
         """What stands for the selected chunks in the prompt."""
 
     @staticmethod
-    def citation(hit: Hit) -> Citation:
-        snippet = " ".join(hit.chunk.text.split())
-        if len(snippet) > SNIPPET_CHARS:
-            snippet = snippet[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " ..."
-        return Citation(hit.document, hit.chunk.document_id, hit.chunk.page_start, hit.chunk.page_end, snippet,
-                        round(hit.score, 4), hit.chunk.id)
+    def citation(hit: Hit, question: str) -> Citation:
+        c = hit.chunk
+        return make_citation(document=hit.document, document_id=c.document_id, chunk_id=c.id, chunk_text=c.text,
+                             chunk_start=c.char_start, page_offsets=hit.page_offsets, score=hit.score, question=question)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from app.answerers import Citation
+from app.citations import Citation
 
 if TYPE_CHECKING:
     from app.config import Mode

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.answerers import ANSWERERS, Answerer, AnswerStream, Citation, FullContextAnswerer
+from app.answerers import ANSWERERS, Answerer, AnswerStream, FullContextAnswerer
+from app.citations import Citation
 from app.config import Mode, Settings
 from indexing.catalog import Chunk, Collection, Document, open_catalog
 from model.errors import InvalidInputError, NotFoundError
@@ -245,7 +246,7 @@ class LlocoService:
     def retrieve(self, name: str, question: str, *, top_k: int | None = None) -> list[tuple[Citation, str]]:
         """The top-k chunks for a question, best first: (citation, full chunk text)."""
         question, k = self._validate_question(question, top_k)
-        return [(Answerer.citation(h), h.chunk.text) for h in self._answerer(name, "rag").retrieve(question, k)]
+        return [(Answerer.citation(h, question), h.chunk.text) for h in self._answerer(name, "rag").retrieve(question, k)]
 
     def _validate_question(self, question: str, top_k: int | None) -> tuple[str, int]:
         if not question or not question.strip():
