@@ -19,7 +19,7 @@ MODEL_CACHE = Path(os.environ.get("LLOCO_TEST_MODEL_CACHE", REPO / ".cache" / "m
 def _no_user_config(monkeypatch):
     """Tests never read the developer's own LLOCO_* settings."""
     for key in list(os.environ):
-        if key.startswith("LLOCO_") and key != "LLOCO_TEST_MODEL_CACHE":
+        if key.startswith("LLOCO_") and not key.startswith("LLOCO_TEST_"):
             monkeypatch.delenv(key)
 
 

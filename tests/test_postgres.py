@@ -1,0 +1,58 @@
+"""The catalog on a real PostgreSQL server (set LLOCO_TEST_POSTGRES_URL; .ci/run starts one).
+
+Each test gets a database of its own, created and dropped here.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+URL = os.environ.get("LLOCO_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not URL, reason="LLOCO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test on")
+
+
+@pytest.fixture
+def pg_url():
+    name = f"lloco_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migrations_match_models_on_postgres(pg_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from indexing.catalog import Base, open_catalog
+
+    sessions = open_catalog(pg_url)
+    open_catalog(pg_url)  # a second upgrade is a no-op
+    with sessions().bind.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_ingest_ask_delete_on_postgres(pg_url, settings, tiny_decoder, pdf_factory, tmp_path):
+    from app.service import LlocoService
+    from tests.fakes import HashEmbedder
+
+    svc = LlocoService(settings.model_copy(update={"database_url": pg_url}), decoder=tiny_decoder, embedder=HashEmbedder())
+    svc.create_collection("c")
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf")
+    results = svc.ingest("c", [pdf_factory("g.pdf", ["Lamps and lighthouses. " * 10, "Bees and flowers. " * 10]), bad])
+    assert [r.status for r in results] == ["ingested", "failed"]
+    assert svc.ingest("c", [tmp_path / "g.pdf"])[0].status == "skipped"
+    answer = svc.ask("c", "bees?", mode="rag", top_k=1).read()
+    assert answer.citations[0].page == 2
+    svc.delete_document("c", "g.pdf")
+    assert [d.filename for d in svc.list_documents("c")] == ["bad.pdf"]
+    svc.delete_collection("c")
+    assert svc.list_collections() == []
