@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,7 +21,7 @@ from app.citations import Citation, make_citation
 from app.config import Mode
 from indexing.catalog import Chunk, Document, Page
 from model.generation import GenerationStream, stream_generate
-from model.prompts import Context, build_prompt, embed_prompt
+from model.prompts import DEFAULT_INSTRUCTION, Context, build_prompt, embed_prompt
 
 if TYPE_CHECKING:
     import torch
@@ -101,30 +101,47 @@ class Answerer(ABC):
     decoder: Decoder
     max_new_tokens: int = 96
     adapter: str | Path | None = None
+    instruction: str = DEFAULT_INSTRUCTION  # the prompt's instruction (evaluation sets bring their own)
 
-    def ask(self, question: str, *, top_k: int) -> AnswerStream:
-        """Retrieve, assemble the prompt and start streaming the answer."""
+    def with_instruction(self, instruction: str | None) -> Answerer:
+        """This answerer, or a copy of it whose prompts carry ``instruction``."""
+        if instruction is None or instruction == self.instruction:
+            return self
+        return replace(self, instruction=instruction)
+
+    def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None,
+            instruction: str | None = None) -> AnswerStream:
+        """Retrieve, assemble the prompt and start streaming the answer.
+
+        ``document_ids`` restricts retrieval to those documents; ``instruction`` replaces the
+        prompt's default instruction (evaluation sets ask for letters, numbers, short phrases).
+        """
+        if (other := self.with_instruction(instruction)) is not self:
+            return other.ask(question, top_k=top_k, document_ids=document_ids)
         started = time.perf_counter()
-        prepared = self.prepare(question, top_k=top_k)
+        prepared = self.prepare(question, top_k=top_k, document_ids=document_ids)
         answer = Answer(mode=self.mode, question=question, prompt_tokens=int(prepared.embeds.shape[1]),
                         retrieval_s=prepared.retrieval_s, citations=[self.citation(h, question) for h in prepared.hits],
                         chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
         return AnswerStream(pieces, answer, started)
 
-    def prepare(self, question: str, *, top_k: int) -> Prepared:
+    def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None,
+                instruction: str | None = None) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""
+        if (other := self.with_instruction(instruction)) is not self:
+            return other.prepare(question, top_k=top_k, document_ids=document_ids)
         started = time.perf_counter()
-        hits = self.retrieve(question, top_k)
+        hits = self.retrieve(question, top_k, document_ids=document_ids)
         retrieval_s = time.perf_counter() - started
         contexts = self.contexts(self.order(hits), question)
-        parts = build_prompt(self.decoder.tokenizer, question=question, contexts=contexts)
+        parts = build_prompt(self.decoder.tokenizer, question=question, contexts=contexts, instruction=self.instruction)
         return Prepared(hits, embed_prompt(self.decoder, parts), retrieval_s)
 
-    def retrieve(self, question: str, top_k: int) -> list[Hit]:
-        """Top-k chunks by retrieval score (best first)."""
+    def retrieve(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
+        """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""
         query = self.embedder.embed([question])[0]  # (dim,)
-        found = self.index.search(query, top_k)
+        found = self.index.search(query, top_k, ids=None if document_ids is None else self._chunk_ids(document_ids))
         if not found:
             return []
         with self.sessions() as session:
@@ -137,6 +154,12 @@ class Answerer(ABC):
         by_id = {chunk.id: (chunk, name) for chunk, name in rows}
         return [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]))
                 for cid, score in found if cid in by_id]
+
+    def _chunk_ids(self, document_ids: list[int]) -> list[int]:
+        """The FAISS ids (chunk ids) of these documents' chunks in this collection."""
+        with self.sessions() as session:
+            return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.index.collection_id,
+                                                               Chunk.document_id.in_(document_ids))))
 
     @staticmethod
     def order(hits: list[Hit]) -> list[Hit]:
@@ -186,7 +209,8 @@ class FullContextAnswerer(Answerer):
 
     def contexts(self, hits: list[Hit], question: str) -> list[Context]:
         # budget: the window minus the answer and the prompt's own text (template, instruction, question)
-        frame = build_prompt(self.decoder.tokenizer, question=question, contexts=[Context(token_ids=[])])
+        frame = build_prompt(self.decoder.tokenizer, question=question, contexts=[Context(token_ids=[])],
+                             instruction=self.instruction)
         overhead = sum(len(self.decoder.encode(p)) for p in frame if isinstance(p, str))
         budget = self.max_context_tokens - self.max_new_tokens - overhead
         doc_ids = list(dict.fromkeys(h.chunk.document_id for h in sorted(hits, key=lambda h: -h.score)))

@@ -22,7 +22,9 @@ docs_app = typer.Typer(no_args_is_help=True, help="List and delete the documents
 models_app = typer.Typer(no_args_is_help=True, help="Models the registry knows.")
 app.add_typer(collections_app, name="collections")
 app.add_typer(docs_app, name="docs")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the lloco, rag and full modes on QA datasets.")
 app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
 out = Console()
 err = Console(stderr=True)
 
@@ -104,6 +106,16 @@ def collections_delete(name: str, yes: Annotated[bool, typer.Option("--yes", "-y
     out.print(f"deleted collection {name}")
 
 
+@collections_app.command("rebuild")
+def collections_rebuild(name: str) -> None:
+    """Rebuild a collection with the current decoder, embedder, compressor and chunking."""
+    from app.progress import stage_bars
+
+    with stage_bars(out) as on_progress:
+        result = service().rebuild_collection(name, progress=on_progress)
+    out.print(f"rebuilt {name}: {result.documents} documents, {result.chunks} chunks")
+
+
 @collections_app.command("adapter")
 def collections_adapter(name: str, path: Annotated[Path | None, typer.Argument(help="LoRA folder; omit with --off.")] = None,
                         off: Annotated[bool, typer.Option("--off", help="Detach the adapter.")] = False) -> None:
@@ -177,6 +189,68 @@ def demo(question: Annotated[str | None, typer.Option(help="Question to ask the 
     from app.demo import run_demo
 
     run_demo(service(), out, question=question)
+
+
+@eval_app.command("run")
+def eval_run(
+    dataset: Annotated[str | None, typer.Option(help="quality, qasper, narrativeqa, hotpotqa, qmsum, squad, financebench or needle.")] = None,
+    path: Annotated[Path | None, typer.Option(help="The dataset file (a folder of essays for needle).")] = None,
+    modes: Annotated[str | None, typer.Option(help="Comma-separated modes (default: lloco,rag,full).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Ask only the first N questions.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Chunks retrieved per question (default: the top_k setting).")] = None,
+    collection_prefix: Annotated[str | None, typer.Option(help="Documents go to the collection PREFIX+DATASET (default: eval-).")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder for lloco mode (attached to the eval collection).")] = None,
+    run_name: Annotated[str | None, typer.Option(help="Name of the run; an existing name is resumed.")] = None,
+    resume: Annotated[str | None, typer.Option(help="Resume this run (id or name): skip the answers it already has.")] = None,
+) -> None:
+    """Ask a dataset's questions in every mode, score them and store the rows (resumable)."""
+    from dataclasses import replace
+
+    from app.eval.console import print_summary, run_with_progress
+    from app.eval.runner import EvalSpec, load_run, resume_spec
+
+    svc = service()
+    given = {"dataset": dataset, "path": str(path) if path else None, "modes": modes, "limit": limit, "top_k": top_k,
+             "collection_prefix": collection_prefix, "adapter": str(adapter) if adapter else None, "run_name": run_name}
+    given = {k: v for k, v in given.items() if v is not None}
+    if resume is not None:
+        spec = replace(resume_spec(svc, resume), **given)
+    elif dataset is None or path is None:
+        raise typer.BadParameter("give --dataset and --path (or --resume RUN)")
+    else:
+        spec = EvalSpec(**{"top_k": svc.settings.top_k, **given})
+    run_id = run_with_progress(svc, spec, out, resume=resume)
+    print_summary(load_run(svc, run_id), out)
+    out.print(f"report: lloco eval report {run_id}")
+
+
+@eval_app.command("report")
+def eval_report(
+    run: Annotated[str, typer.Argument(help="Run id or name.")],
+    vs: Annotated[str | None, typer.Option("--vs", help="Another run (id or name) to compare with.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md, summary.json and plots (default: <home>/eval-reports/<run>).")] = None,
+) -> None:
+    """Write a run's Markdown + JSON report and plots, and print its summary."""
+    from app.eval.console import print_summary
+    from app.eval.report import write_report
+    from app.eval.runner import load_run
+
+    svc = service()
+    data = load_run(svc, run)
+    other = load_run(svc, vs) if vs is not None else None
+    files = write_report(data, out_dir or svc.settings.home / "eval-reports" / data.info.name, vs=other)
+    print_summary(data, out, vs=other)
+    for name, file in files.items():
+        out.print(f"{name}: {file}", highlight=False)
+
+
+@eval_app.command("list")
+def eval_list() -> None:
+    """List evaluation runs with their headline metric per mode."""
+    from app.eval.console import runs_table
+    from app.eval.runner import list_runs
+
+    out.print(runs_table(list_runs(service())))
 
 
 def _size(n: int) -> str:

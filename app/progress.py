@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,24 +13,32 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 if TYPE_CHECKING:
     from app.answerers import Answer, AnswerStream
     from app.service import LlocoService
-    from indexing.pipeline import IngestResult
+    from indexing.pipeline import IngestResult, ProgressCallback
+    from indexing.pipeline import Progress as Progress_
 
 
-def ingest_with_progress(service: LlocoService, collection: str, paths: list[Path], console: Console) -> list[IngestResult]:
-    """Run an ingestion with one bar for files and one for the current file's stage."""
+@contextlib.contextmanager
+def stage_bars(console: Console) -> Iterator[ProgressCallback]:
+    """Two bars (files, and the current file's stage) fed by pipeline progress events."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bars:
         files = bars.add_task("files", total=None)
         stage = bars.add_task("", total=None)
 
-        def on_progress(event) -> None:
+        def on_progress(event: Progress_) -> None:
             bars.update(files, total=event.n_files, completed=event.file_index + (event.stage == "done"),
                         description=f"files ({event.file})")
             bars.update(stage, description=f"  {event.stage}", total=event.total or None, completed=event.done)
 
-        # loading the models first keeps the bars honest about where the time goes
-        console.print("loading models ...")
-        _ = service.compressor, service.embedder
+        yield on_progress
+
+
+def ingest_with_progress(service: LlocoService, collection: str, paths: list[Path], console: Console) -> list[IngestResult]:
+    """Run an ingestion with progress bars."""
+    # loading the models first keeps the bars honest about where the time goes
+    console.print("loading models ...")
+    _ = service.compressor, service.embedder
+    with stage_bars(console) as on_progress:
         return service.ingest(collection, paths, progress=on_progress)
 
 

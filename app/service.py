@@ -5,6 +5,7 @@ Models, embedders and collection indexes load once per service and are shared be
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
     from indexing.pipeline import IngestResult, ProgressCallback
+    from indexing.rebuild import RebuildResult
     from model.compressor import Compressor
     from model.loading import Decoder
     from model.registry import ModelStatus
@@ -217,6 +219,25 @@ class LlocoService:
                             compress_batch_size=s.compress_batch_size)
         return pipeline.ingest([Path(p) for p in paths], progress=progress)
 
+    def rebuild_collection(self, name: str, *, progress: ProgressCallback | None = None) -> RebuildResult:
+        """Re-chunk, re-embed and re-compress a collection with the current models and settings."""
+        from indexing.rebuild import rebuild_collection
+
+        row = self._collection(name)
+        s, compressor = self.settings, self.compressor
+        target = Collection(id=row.id, name=row.name, decoder=s.decoder, embedder=s.embedder, compressor=compressor.ident,
+                            kappa=compressor.kappa, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
+                            embed_dim=self.embedder.dim, hidden_size=self.decoder.hidden_size)
+        old = self._indexes.get(row.id)
+        with old.lock if old else contextlib.nullcontext():
+            index, result = rebuild_collection(
+                self.sessions, target, self.settings.collection_dir(row.id), embedder=self.embedder,
+                compressor=compressor, encode=self.decoder.encode, embed_batch_size=s.embed_batch_size,
+                compress_batch_size=s.compress_batch_size, progress=progress)
+            with self._lock:
+                self._indexes[row.id] = index
+        return result
+
     def list_documents(self, name: str) -> list[DocumentInfo]:
         row = self._collection(name)
         with self.sessions() as session:
@@ -238,15 +259,35 @@ class LlocoService:
         return matches[0]
 
     # Questions ------------------------------------------------------------------------------
-    def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None) -> AnswerStream:
-        """Answer a question about a collection; iterate the stream for tokens, then read ``.answer``."""
-        question, k = self._validate_question(question, top_k)
-        return self._answerer(name, mode).ask(question, top_k=k)
+    def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None,
+            document_ids: list[int] | None = None, instruction: str | None = None) -> AnswerStream:
+        """Answer a question about a collection; iterate the stream for tokens, then read ``.answer``.
 
-    def retrieve(self, name: str, question: str, *, top_k: int | None = None) -> list[tuple[Citation, str]]:
+        ``document_ids`` restricts retrieval (and so full mode's document) to those documents;
+        ``instruction`` replaces the prompt's default instruction.
+        """
+        question, k = self._validate_question(question, top_k)
+        return self._answerer(name, mode).ask(question, top_k=k, document_ids=document_ids, instruction=instruction)
+
+    def retrieve(self, name: str, question: str, *, top_k: int | None = None,
+                 document_ids: list[int] | None = None) -> list[tuple[Citation, str]]:
         """The top-k chunks for a question, best first: (citation, full chunk text)."""
         question, k = self._validate_question(question, top_k)
-        return [(Answerer.citation(h, question), h.chunk.text) for h in self._answerer(name, "rag").retrieve(question, k)]
+        hits = self._answerer(name, "rag").retrieve(question, k, document_ids=document_ids)
+        return [(Answerer.citation(h, question), h.chunk.text) for h in hits]
+
+    def score_continuations(self, name: str, question: str, continuations: list[str], *, mode: Mode = "lloco",
+                            top_k: int | None = None, document_ids: list[int] | None = None,
+                            instruction: str | None = None) -> list[float]:
+        """Sum of log-probabilities of each continuation text right after the answer prompt that
+        :meth:`ask` would build (same retrieval, contexts, instruction and adapter)."""
+        from model.generation import continuation_logprobs
+
+        question, k = self._validate_question(question, top_k)
+        answerer = self._answerer(name, mode)
+        prepared = answerer.prepare(question, top_k=k, document_ids=document_ids, instruction=instruction)
+        ids = [self.decoder.encode(c) for c in continuations]
+        return continuation_logprobs(self.decoder, prepared.embeds, ids, adapter=answerer.adapter)
 
     def _validate_question(self, question: str, top_k: int | None) -> tuple[str, int]:
         if not question or not question.strip():

@@ -142,3 +142,7 @@ def open_catalog(url: str) -> sessionmaker:
     engine = make_engine(url)
     upgrade(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+# The evaluation tables live in their own module; importing it here registers them on Base.metadata.
+from indexing import eval_catalog  # noqa: E402,F401

@@ -26,14 +26,16 @@ class CollectionIndex:
     differ from the collection's chunk ids (say after a crash between the two writes) is rebuilt
     from the embeddings stored in SQL."""
 
-    def __init__(self, sessions: sessionmaker, collection: Collection, folder: Path) -> None:
+    def __init__(self, sessions: sessionmaker, collection: Collection, folder: Path, *, fresh: bool = False) -> None:
+        """``fresh``: start from an empty FAISS index and skip reconciling (a rebuild fills it)."""
         self.sessions = sessions
         self.collection_id = collection.id
         self.folder = folder
         self.lock = threading.RLock()  # one writer at a time per collection
-        self.faiss = FaissStore(folder, collection.embed_dim)
+        self.faiss = FaissStore(folder, collection.embed_dim, fresh=fresh)
         self.summaries = SummaryStore(folder, kappa=collection.kappa, dim=collection.hidden_size)
-        self.reconcile()
+        if not fresh:
+            self.reconcile()
 
     def _chunk_ids(self, session: Session) -> list[int]:
         return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.collection_id)))
@@ -57,8 +59,9 @@ class CollectionIndex:
             self.faiss.add([r.id for r in rows], vectors)
         self.faiss.save()
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self.faiss.search(query, k)
+    def search(self, query: np.ndarray, k: int, *, ids: list[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, score); ``ids`` restricts the search to those chunks."""
+        return self.faiss.search(query, k, ids=ids)
 
     def add_chunks(self, session: Session, chunks: list[Chunk], embeddings: np.ndarray, summaries: np.ndarray) -> None:
         """Inside the caller's open transaction: store summary rows, insert chunks, add to FAISS.

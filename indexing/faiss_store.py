@@ -16,12 +16,13 @@ INDEX_FILE = "faiss.index"
 class FaissStore:
     """Add, remove and search chunk vectors by chunk id; saved atomically to ``folder``."""
 
-    def __init__(self, folder: Path, dim: int) -> None:
+    def __init__(self, folder: Path, dim: int, *, fresh: bool = False) -> None:
+        """Open the saved index in ``folder``, or start empty (always, with ``fresh``)."""
         import faiss
 
         self.path = Path(folder) / INDEX_FILE
         self.dim = dim
-        if self.path.is_file():
+        if self.path.is_file() and not fresh:
             self.index = faiss.read_index(str(self.path))
             if self.index.d != dim:
                 raise ValueError(f"{self.path} holds {self.index.d}-dim vectors, expected {dim}")
@@ -53,14 +54,24 @@ class FaissStore:
             return 0
         return int(self.index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top-k (chunk id, cosine score) for one (dim,) query vector."""
+    def search(self, query: np.ndarray, k: int, *, ids: list[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, cosine score) for one (dim,) query vector.
+
+        ``ids`` restricts the search to those chunk ids (a FAISS ``IDSelectorBatch`` over the
+        external ids of the IndexIDMap2); an empty list finds nothing.
+        """
+        import faiss
         import numpy as np
 
-        if self.size == 0:
+        if self.size == 0 or (ids is not None and not ids):
             return []
-        scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.size))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        params = None
+        if ids is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+            k = min(k, len(ids))
+        x = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        scores, found = self.index.search(x, min(k, self.size), params=params)
+        return [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if i >= 0]
 
     def save(self) -> None:
         import faiss

@@ -80,3 +80,56 @@ def prompt_logits(decoder: Decoder, inputs_embeds: torch.Tensor, *, adapter: str
     with decoder.session(adapter) as model:
         mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
         return model(inputs_embeds=inputs_embeds, attention_mask=mask).logits.float()
+
+
+def continuation_logprob(decoder: Decoder, prompt_embeds: torch.Tensor, continuation_ids: list[int], *,
+                         adapter: str | Path | None = None) -> float:
+    """Sum of log p(continuation_ids | prompt): one forward pass over prompt + continuation.
+
+    ``prompt_embeds``: (1, n_prompt, d). An empty continuation scores 0.0.
+    """
+    import torch
+
+    if not continuation_ids:
+        return 0.0
+    n = int(prompt_embeds.shape[1])
+    ids = torch.tensor(continuation_ids, dtype=torch.long, device=prompt_embeds.device)
+    with torch.inference_mode():
+        rows = decoder.embed_ids(continuation_ids).to(prompt_embeds.dtype).unsqueeze(0)
+        logits = prompt_logits(decoder, torch.cat([prompt_embeds, rows], dim=1), adapter=adapter)
+    logp = torch.log_softmax(logits[0, n - 1: n - 1 + len(continuation_ids)], dim=-1)  # (m, vocab)
+    return float(logp.gather(1, ids.unsqueeze(1)).sum())
+
+
+def continuation_logprobs(decoder: Decoder, prompt_embeds: torch.Tensor, continuations: list[list[int]], *,
+                          adapter: str | Path | None = None) -> list[float]:
+    """:func:`continuation_logprob` for several continuations of one prompt.
+
+    The prompt runs once; each continuation reuses its KV cache, which is cropped back to the
+    prompt afterwards, so scoring four multiple-choice options costs about one prompt pass.
+    """
+    import torch
+
+    n = int(prompt_embeds.shape[1])
+    scores: list[float] = []
+    with decoder.session(adapter) as model:
+        mask = torch.ones((1, n), dtype=torch.long, device=prompt_embeds.device)
+        out = model(inputs_embeds=prompt_embeds, attention_mask=mask, use_cache=True)
+        cache, first = out.past_key_values, torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # (vocab,)
+        for ids in continuations:
+            if not ids:
+                scores.append(0.0)
+                continue
+            total = float(first[ids[0]])
+            if len(ids) > 1:
+                rows = decoder.embed_ids(ids[:-1]).to(prompt_embeds.dtype).unsqueeze(0)
+                mask = torch.ones((1, n + len(ids) - 1), dtype=torch.long, device=prompt_embeds.device)
+                logits = model(inputs_embeds=rows, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+                logp = torch.log_softmax(logits[0].float(), dim=-1)  # (m - 1, vocab)
+                target = torch.tensor(ids[1:], dtype=torch.long, device=logp.device).unsqueeze(1)
+                total += float(logp.gather(1, target).sum())
+                cache.crop(-(len(ids) - 1))  # a negative value removes that many tokens, in every 5.x API
+                if cache.get_seq_length() != n:
+                    raise RuntimeError(f"KV cache holds {cache.get_seq_length()} positions after cropping, expected {n}")
+            scores.append(total)
+    return scores

@@ -1,1 +1,2 @@
-"""Evaluation building blocks: answer metrics (``metrics``) and dataset readers (``datasets``)."""
+"""Evaluation: answer metrics (``metrics``), dataset readers (``datasets``), what each set asks
+(``tasks``), the runner (``runner``), stored runs (``store``) and reports (``report``, ``plots``)."""

@@ -1,0 +1,86 @@
+"""Rebuild a collection with the current models and chunking, from the page texts stored in SQL.
+
+Needed when the decoder, embedder, compressor, kappa or chunking change (a trained compressor,
+say): vectors made by different models cannot be mixed. Every ready document is re-chunked,
+re-embedded and re-compressed in memory first; then one transaction swaps the chunks, rewrites the
+summary store (atomic file replace, compacted), rebuilds the FAISS index and records the new
+settings on the collection. Failed documents are kept as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+
+from indexing.catalog import Chunk, Collection, Document, Page
+from indexing.chunking import chunk_pages
+from indexing.collection_index import CollectionIndex
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from sqlalchemy.orm import sessionmaker
+
+    from indexing.embedder import Embedder
+    from indexing.pipeline import ProgressCallback
+    from model.compressor import Compressor
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    documents: int
+    chunks: int
+
+
+def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path, *, embedder: Embedder,
+                       compressor: Compressor, encode: Callable[[str], list[int]], embed_batch_size: int = 32,
+                       compress_batch_size: int = 8, progress: ProgressCallback | None = None,
+                       ) -> tuple[CollectionIndex, RebuildResult]:
+    """Re-derive every chunk of ``target`` (a detached row holding the *new* settings) with the
+    given embedder, compressor and tokenizer. Returns a fresh index for the rebuilt collection.
+    """
+    import numpy as np
+
+    from indexing.pipeline import Progress
+
+    report = progress or (lambda _p: None)
+    with sessions() as session:
+        docs = session.execute(select(Document.id, Document.filename).where(
+            Document.collection_id == target.id, Document.status == "ready").order_by(Document.id)).all()
+    new_chunks: list[Chunk] = []
+    embeddings, summaries = [], []
+    for i, (doc_id, filename) in enumerate(docs):
+        report(Progress(filename, i, len(docs), "chunk"))
+        with sessions() as session:
+            pages = list(session.scalars(select(Page.text).where(Page.document_id == doc_id).order_by(Page.page_no)))
+        chunks = chunk_pages(pages, encode=encode, chunk_tokens=target.chunk_tokens, overlap=target.chunk_overlap)
+        report(Progress(filename, i, len(docs), "embed", 0, len(chunks)))
+        embeddings.append(embedder.embed([c.text for c in chunks], batch_size=embed_batch_size))
+        report(Progress(filename, i, len(docs), "compress", 0, len(chunks)))
+        vectors = compressor.compress([c.token_ids for c in chunks], batch_size=compress_batch_size)
+        summaries.extend(v.numpy() for v in vectors)
+        new_chunks.extend(Chunk(document_id=doc_id, collection_id=target.id, ordinal=c.ordinal, page_start=c.page_start,
+                                page_end=c.page_end, char_start=c.char_start, char_end=c.char_end, text=c.text,
+                                n_tokens=len(c.token_ids)) for c in chunks)
+        report(Progress(filename, i, len(docs), "done", len(chunks), len(chunks)))
+    dim, kappa, hidden = target.embed_dim, target.kappa, target.hidden_size
+    all_embeddings = np.concatenate(embeddings) if embeddings else np.zeros((0, dim), dtype=np.float32)  # (n, dim)
+    all_summaries = np.stack(summaries) if summaries else np.zeros((0, kappa, hidden), dtype=np.float16)  # (n, kappa, d)
+    with sessions.begin() as session:
+        session.execute(delete(Chunk).where(Chunk.collection_id == target.id))
+        row = session.get(Collection, target.id)
+        for field in ("decoder", "embedder", "compressor", "kappa", "chunk_tokens", "chunk_overlap", "embed_dim", "hidden_size"):
+            setattr(row, field, getattr(target, field))
+        session.flush()
+        index = CollectionIndex(sessions, row, folder, fresh=True)
+        rows = index.summaries.replace_all(all_summaries)
+        for chunk, summary_row, vector in zip(new_chunks, rows, all_embeddings, strict=True):
+            chunk.summary_row, chunk.embedding = summary_row, vector.astype("float32").tobytes()
+        session.add_all(new_chunks)
+        session.flush()  # chunk ids are the FAISS ids
+        index.faiss.add([c.id for c in new_chunks], all_embeddings)
+        index.faiss.save()
+    return index, RebuildResult(len(docs), len(new_chunks))
