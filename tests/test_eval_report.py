@@ -50,8 +50,10 @@ def test_summary_equals_hand_computed_means(squad_run):
     assert lloco.ttft_s == pytest.approx(0.2) and lloco.total_s == pytest.approx(1.0)
     assert lloco.questions_per_min == pytest.approx(60 * 2 / 2.0)  # 2 answers in 2 s of answering
     assert full.questions_per_min == pytest.approx(60 * 2 / 8.0)
-    assert s.ratios["lloco/rag"] == pytest.approx({"prompt_tokens": 0.1, "ttft_s": 0.4, "total_s": 2 / 3})
-    assert s.ratios["lloco/full"] == pytest.approx({"prompt_tokens": 0.025, "ttft_s": 0.1, "total_s": 0.25})
+    assert s.ratios["lloco/rag"] == pytest.approx({"prompt_tokens": 0.1, "ttft_s": 0.4, "total_s": 2 / 3,
+                                                   "questions_per_min": 1.5})
+    assert s.ratios["lloco/full"] == pytest.approx({"prompt_tokens": 0.025, "ttft_s": 0.1, "total_s": 0.25,
+                                                    "questions_per_min": 4.0})
 
 
 def test_report_files_and_comparison(squad_run, tmp_path):

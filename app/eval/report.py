@@ -19,7 +19,7 @@ from app.eval.tasks import METRICS, PRIMARY
 if TYPE_CHECKING:
     from rich.table import Table
 
-COSTS = ("prompt_tokens", "ttft_s", "total_s")  # what the LLoCO ratios compare
+COSTS = ("prompt_tokens", "ttft_s", "total_s", "questions_per_min")  # what the LLoCO ratios compare
 
 
 @dataclass
@@ -132,7 +132,7 @@ def table_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
 
 
 def ratio_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
-    header = ["ratio", "prompt tokens", "ttft", "total"]
+    header = ["ratio", "prompt tokens", "ttft", "total", "q/min"]
     return header, [[name, *(fmt(r[c]) for c in COSTS)] for name, r in summary.ratios.items()]
 
 
