@@ -65,8 +65,6 @@ class Compressor:
         return out  # type: ignore[return-value]
 
     def _compress_batch(self, batch: list[list[int]]) -> torch.Tensor:
-        import torch
-
         kappa, longest = self.kappa, max(len(ids) for ids in batch)
         limit = self.runner.max_context - kappa
         if longest > limit:
@@ -74,19 +72,33 @@ class Compressor:
         with self.runner.session(None):
             inner = self.runner.base_model.get_decoder()
             summary = self.summary_embeddings.to(self.runner.device, self.runner.dtype)
-            rows, masks = [], []
-            for ids in batch:
-                pad = longest - len(ids)
-                # left padding keeps the kappa summary positions at the end of every row
-                token_embeds = self.runner.embed_ids(ids)  # (len, d)
-                padding = token_embeds.new_zeros(pad, token_embeds.shape[1])
-                rows.append(torch.cat([padding, token_embeds, summary]))  # (longest + kappa, d)
-                masks.append([0] * pad + [1] * (len(ids) + kappa))
-            embeds = torch.stack(rows)  # (B, longest + kappa, d)
-            mask = torch.tensor(masks, device=self.runner.device)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
-            return hidden[:, -kappa:, :].float()  # (B, kappa, d)
+            rows = [self.runner.embed_ids(ids) for ids in batch]  # each (len_i, d)
+            return summary_hidden_states(inner, rows, summary)
+
+
+def summary_hidden_states(inner, token_embeds: list[torch.Tensor], summary: torch.Tensor) -> torch.Tensor:
+    """The compressor's forward pass, shared by inference and training: (B, kappa, d) float32.
+
+    ``inner``: the transformer body (``LlamaModel``-like, returns ``last_hidden_state``), with
+    whatever LoRA is active; ``token_embeds``: one (len_i, d) input-embedding matrix per chunk;
+    ``summary``: the (kappa, d) summary-token embeddings. Differentiable when called with grad.
+    """
+    import torch
+
+    kappa, longest = summary.shape[0], max(int(rows.shape[0]) for rows in token_embeds)
+    summary = summary.to(token_embeds[0].dtype)
+    rows, masks = [], []
+    for embeds in token_embeds:
+        n = int(embeds.shape[0])
+        # left padding keeps the kappa summary positions at the end of every row
+        padding = embeds.new_zeros(longest - n, embeds.shape[1])
+        rows.append(torch.cat([padding, embeds, summary]))  # (longest + kappa, d)
+        masks.append([0] * (longest - n) + [1] * (n + kappa))
+    embeds = torch.stack(rows)  # (B, longest + kappa, d)
+    mask = torch.tensor(masks, device=embeds.device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+    return hidden[:, -kappa:, :].float()  # (B, kappa, d)
 
 
 def untrained_summary_embeddings(decoder: Decoder, kappa: int) -> torch.Tensor:

@@ -1,0 +1,318 @@
+"""Train the summary-token compressor (AutoCompressor style, as LLoCO's compressor).
+
+Trained: the kappa summary-token embeddings (kappa, d), initialised as
+:func:`~model.compressor.untrained_summary_embeddings`, and a peft LoRA (r=8 on q/k/v/o) on a
+private copy of the base model. Per (A, B) pair from the corpus:
+
+- S = compressor(A): the copy *with* the LoRA reads [A ; summary tokens]; its final hidden states
+  at the kappa summary positions, via :func:`~model.compressor.summary_hidden_states`, the very
+  function inference uses;
+- next-segment LM: the same copy with the LoRA *disabled* (= the frozen decoder) reads [S ; B]
+  and predicts B, so the gradient reaches only S (and through it the compressor);
+- reconstruction: the frozen decoder reads [S ; " Repeat:" ; A] and predicts A.
+
+loss = lm + recon_weight * recon. AdamW (summary embeddings and LoRA at their own learning rates),
+linear warm-up then cosine decay to 10 %, gradient accumulation and clipping; bf16 autocast on
+CUDA, fp32 elsewhere. Pairs are a function of (seed, index), so ``resume`` replays the same data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from model import train_state as ts
+from model.compressor import save_compressor, summary_hidden_states, untrained_summary_embeddings
+from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, SourceStats, iter_documents
+from model.errors import InvalidInputError, NotFoundError
+from model.segment_pairs import (RECON_PROMPT, Pair, PairSampler, assemble, summary_then_next,
+                                 summary_then_repeat, token_scores, token_stats, tokenize_corpus)
+
+if TYPE_CHECKING:
+    import torch
+
+    from model.loading import Decoder
+
+MIN_PAIR_SPANS = 8  # training refuses corpora with fewer than 8 x (max_segment + next_segment) usable tokens
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+    data_root: str = "../shared/eval-data"
+    steps: int = 1000
+    kappa: int = 8
+    min_segment: int = 128
+    max_segment: int = 256
+    next_segment: int = 128
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr: float = 2e-4  # LoRA
+    summary_lr: float = 1e-3  # summary-token embeddings
+    recon_weight: float = 1.0
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    warmup_steps: int = 50
+    max_grad_norm: float = 1.0
+    save_every: int = 100
+    seed: int = 0
+    heldout_every: int = HELDOUT_EVERY
+
+    def __post_init__(self) -> None:
+        checks = {"steps": self.steps >= 1, "kappa": self.kappa >= 1, "batch_size": self.batch_size >= 1,
+                  "grad_accum": self.grad_accum >= 1, "save_every": self.save_every >= 1,
+                  "lr": self.lr > 0 and self.summary_lr > 0, "recon_weight": self.recon_weight >= 0,
+                  "warmup_steps": self.warmup_steps >= 0, "sources": bool(self.sources),
+                  "min_segment/max_segment": 1 <= self.min_segment <= self.max_segment,
+                  "next_segment": self.next_segment >= 2}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise InvalidInputError(f"invalid training setting(s): {', '.join(bad)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+
+
+# Settings that may change when resuming; every other one must match the checkpoint's.
+RESUME_MAY_CHANGE = {"data_root", "save_every"}
+
+
+def resolve_config(out: Path, given: dict[str, Any], *, resume: bool) -> TrainConfig:
+    """The run's config: ``given`` (explicit options) over the defaults, or over the checkpoint's."""
+    if not resume:
+        if ts.has_checkpoint(out):
+            step = ts.read_state(out)["step"]
+            raise InvalidInputError(f"{out} already holds a compressor checkpoint (step {step}): pass --resume "
+                                    "to continue it, or choose another --out")
+        return TrainConfig(**given)
+    if not ts.has_checkpoint(out):
+        raise NotFoundError(f"nothing to resume: {out} has no {ts.STATE_FILE}")
+    saved = TrainConfig.from_dict(ts.read_state(out)["config"])
+    changed = [k for k, v in given.items() if k not in RESUME_MAY_CHANGE and getattr(saved, k) != v]
+    if changed:
+        raise InvalidInputError(f"--resume keeps the checkpoint's settings; these differ: "
+                                + ", ".join(f"{k} (checkpoint {getattr(saved, k)!r}, given {given[k]!r})" for k in changed))
+    return replace(saved, **given)
+
+
+def prepare_corpus(decoder: Decoder, config: TrainConfig) -> tuple[PairSampler, list[SourceStats]]:
+    """Tokenize the sources once: the training pair sampler and documents/tokens per source."""
+    docs = tokenize_corpus(iter_documents(config.sources, config.data_root, heldout_every=config.heldout_every),
+                           decoder.tokenizer, heldout_every=config.heldout_every)
+    stats = token_stats(docs, config.sources)
+    sampler = PairSampler([d for d in docs if not d.heldout], min_segment=config.min_segment,
+                          max_segment=config.max_segment, next_segment=config.next_segment, seed=config.seed,
+                          min_tokens=MIN_PAIR_SPANS * (config.max_segment + config.next_segment))
+    return sampler, stats
+
+
+def training_precision(device: str) -> tuple[torch.dtype, torch.dtype | None]:
+    """(weights dtype of the training copy, autocast dtype or None): bf16 autocast on CUDA, fp32 elsewhere."""
+    import torch
+
+    from model.device import resolve_dtype
+
+    if device.startswith("cuda") and resolve_dtype("auto", "cuda") == torch.bfloat16:
+        return torch.bfloat16, torch.bfloat16
+    return torch.float32, None
+
+
+def lr_factor(config: TrainConfig) -> Callable[[int], float]:
+    """Linear warm-up over warmup_steps, then cosine decay to 10 % at config.steps."""
+    warmup = min(config.warmup_steps, max(0, config.steps // 10))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, config.steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+class CompressorTrainer:
+    """The trainable compressor (summary embeddings + LoRA on a copy of the base), its optimizer
+    and its output folder. :meth:`create` starts or resumes a run; :meth:`run` trains."""
+
+    def __init__(self, decoder: Decoder, config: TrainConfig, out: Path, sampler: PairSampler | None) -> None:
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        self.decoder, self.config, self.out, self.sampler = decoder, config, Path(out), sampler
+        self.device = decoder.device
+        weights_dtype, self.autocast_dtype = training_precision(self.device)
+        torch.manual_seed(config.seed)  # LoRA initialisation
+        base = _base_copy(decoder).to(self.device, weights_dtype)
+        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                          target_modules=list(config.lora_targets), bias="none")
+        self.model = get_peft_model(base, lora)  # freezes the base; LoRA weights in fp32
+        init = untrained_summary_embeddings(decoder, config.kappa)  # (kappa, d)
+        self.summary = torch.nn.Parameter(init.to(self.device, torch.float32))
+        self.lora_params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW([
+            {"params": [self.summary], "lr": config.summary_lr, "weight_decay": 0.0},
+            {"params": self.lora_params, "lr": config.lr, "weight_decay": 0.0}])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
+        self.prompt_ids = decoder.encode(RECON_PROMPT)
+        self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
+
+    @classmethod
+    def create(cls, decoder: Decoder, config: TrainConfig, out: Path, *, resume: bool = False,
+               sampler: PairSampler | None = None) -> CompressorTrainer:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if sampler is None:
+            sampler, _ = prepare_corpus(decoder, config)
+        trainer = cls(decoder, config, out, sampler)
+        if resume:
+            trainer.restore()
+        return trainer
+
+    # -------------------------------------------------------------------------- forward
+    def _embed(self, ids: list[int]) -> torch.Tensor:
+        import torch
+
+        table = self.model.get_input_embeddings()
+        return table(torch.tensor(ids, dtype=torch.long, device=self.device))  # (n, d)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.autocast_dtype)
+
+    def summary_vectors(self, chunks: list[list[int]]) -> torch.Tensor:
+        """S for token-id chunks, with the LoRA on: (B, kappa, d) float32 (differentiable under grad)."""
+        inner = self.model.get_base_model().get_decoder()
+        return summary_hidden_states(inner, [self._embed(ids) for ids in chunks], self.summary)
+
+    def _frozen_score(self, rows: list) -> torch.Tensor:
+        """Mean NLL per scored token of the frozen decoder (LoRA off) on assembled rows."""
+        embeds, mask, labels = assemble(rows, dtype=self.model.get_input_embeddings().weight.dtype)
+        with self.model.disable_adapter():
+            logits = self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits  # (B, L, V)
+        nll, n, _ = token_scores(logits, labels)
+        return nll / n
+
+    def losses(self, pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(next-segment LM loss, reconstruction loss) of one micro-batch, both scalar tensors."""
+        import torch
+
+        with self._autocast():
+            summary = self.summary_vectors([p.a for p in pairs])  # (B, kappa, d)
+            lm = self._frozen_score([summary_then_next(summary[i], p.b, self._embed) for i, p in enumerate(pairs)])
+            if self.config.recon_weight == 0:
+                return lm, torch.zeros((), device=lm.device)
+            rows = [summary_then_repeat(summary[i], self.prompt_ids, p.a, self._embed) for i, p in enumerate(pairs)]
+            return lm, self._frozen_score(rows)
+
+    def loss_on(self, pairs: list[Pair]) -> dict[str, float]:
+        """Losses on a fixed batch, without training."""
+        import torch
+
+        with torch.no_grad():
+            lm, recon = self.losses(pairs)
+        return {"lm": float(lm), "recon": float(recon), "total": float(lm + self.config.recon_weight * recon)}
+
+    # ------------------------------------------------------------------------- training
+    def micro_batches(self, step: int) -> list[list[Pair]]:
+        """The pairs of optimizer step ``step`` (0-based): grad_accum micro-batches of batch_size."""
+        c = self.config
+        first = step * c.batch_size * c.grad_accum
+        return [self.sampler.pairs(first + i * c.batch_size, c.batch_size) for i in range(c.grad_accum)]
+
+    def train_step(self, batches: list[list[Pair]] | None = None) -> dict[str, Any]:
+        """One optimizer step (on ``batches``, or on the sampler's pairs for this step); logs it."""
+        import torch
+
+        started = time.perf_counter()
+        self.model.train()
+        batches = batches if batches is not None else self.micro_batches(self.step)
+        lm_sum = recon_sum = 0.0
+        for pairs in batches:
+            lm, recon = self.losses(pairs)
+            ((lm + self.config.recon_weight * recon) / len(batches)).backward()
+            lm_sum, recon_sum = lm_sum + float(lm.detach()), recon_sum + float(recon.detach())
+            self.tokens_seen += sum(len(p.a) + len(p.b) for p in pairs)
+        grad_norm = torch.nn.utils.clip_grad_norm_([self.summary, *self.lora_params], self.config.max_grad_norm)
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.elapsed += time.perf_counter() - started
+        lm_mean, recon_mean = lm_sum / len(batches), recon_sum / len(batches)
+        record = {"step": self.step, "lm": lm_mean, "recon": recon_mean,
+                  "total": lm_mean + self.config.recon_weight * recon_mean, "lr": lrs[1], "lr_summary": lrs[0],
+                  "grad_norm": float(grad_norm), "tokens_seen": self.tokens_seen, "elapsed_s": round(self.elapsed, 3)}
+        ts.append_log(self.out, record)
+        return record
+
+    def run(self, *, stop_at: int | None = None, on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Train up to config.steps (or ``stop_at``), saving every save_every steps and at the end."""
+        end = min(self.config.steps, stop_at or self.config.steps)
+        while self.step < end:
+            record = self.train_step()
+            if on_step:
+                on_step(record)
+            if self.step % self.config.save_every == 0 or self.step == self.config.steps:
+                self.save()
+
+    # ---------------------------------------------------------------------- checkpoints
+    def save(self) -> Path:
+        """Write the checkpoint (loadable by load_compressor) and the resume state into the output folder."""
+        import torch
+
+        staged = ts.staging_dir(self.out)
+        extra = {"trained_steps": self.step, "tokens_seen": self.tokens_seen, "training": asdict(self.config)}
+        save_compressor(staged, self.summary.detach(), base=self.decoder.name, hidden_size=self.decoder.hidden_size,
+                        extra=extra)
+        self.model.save_pretrained(str(staged / ts.LORA_DIR))
+        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": ts.rng_state(), "config": asdict(self.config)}
+        torch.save(state, staged / ts.STATE_FILE)
+        ts.publish(self.out, staged)
+        ts.plot_losses(self.out)
+        return self.out
+
+    def restore(self) -> None:
+        """Continue from the output folder's checkpoint: weights, optimizer, schedule, step and RNG."""
+        import torch
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        from model.compressor import SUMMARY_FILE, SUMMARY_KEY
+
+        state = ts.read_state(self.out)
+        with torch.no_grad():
+            self.summary.copy_(load_file(self.out / SUMMARY_FILE)[SUMMARY_KEY].to(self.device))
+        lora = load_file(self.out / ts.LORA_DIR / "adapter_model.safetensors", device=str(self.device))
+        result = set_peft_model_state_dict(self.model, lora)
+        if getattr(result, "unexpected_keys", None):
+            raise InvalidInputError(f"{self.out}: LoRA checkpoint does not fit this model ({result.unexpected_keys[:3]})")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.tokens_seen, self.elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
+        ts.set_rng_state(state["rng"])
+        ts.truncate_log(self.out, self.step)
+
+
+def _base_copy(decoder: Decoder):
+    """A private copy of the decoder's plain base model (never the one that serves questions)."""
+    if hasattr(decoder.model, "peft_config"):  # adapters are injected into the served model: reload it clean
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(decoder.folder, dtype=decoder.dtype)
+    return copy.deepcopy(decoder.base_model)

@@ -1,0 +1,124 @@
+"""Files of a compressor training run, all in one output folder:
+
+- the latest checkpoint, loadable as is by :func:`model.compressor.load_compressor`:
+  ``compressor.json`` + ``summary_embeddings.safetensors`` + ``lora/`` (peft ``save_pretrained``);
+- ``trainer_state.pt``: optimizer, scheduler, step, tokens seen, elapsed time, RNG states and the
+  run's config, for ``--resume``; written last, so a checkpoint is complete when it exists;
+- ``log.jsonl``: one line per optimizer step (step, lm, recon, total, lr, tokens_seen, elapsed_s, ...);
+- ``loss.png``: the loss curves, redrawn at every checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from model.compressor import META_FILE, SUMMARY_FILE
+
+STATE_FILE = "trainer_state.pt"
+LOG_FILE = "log.jsonl"
+PLOT_FILE = "loss.png"
+LORA_DIR = "lora"
+_STAGING = ".checkpoint-staging"
+
+
+def has_checkpoint(out: Path) -> bool:
+    return (out / STATE_FILE).is_file()
+
+
+def staging_dir(out: Path) -> Path:
+    """An empty folder in ``out`` to write the next checkpoint into, before :func:`publish`."""
+    folder = out / _STAGING
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def publish(out: Path, staged: Path) -> None:
+    """Move a complete staged checkpoint into ``out``, the state file (the completion mark) last."""
+    (out / STATE_FILE).unlink(missing_ok=True)
+    for name in (SUMMARY_FILE, LORA_DIR, META_FILE, STATE_FILE):
+        target, source = out / name, staged / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        if source.exists():
+            os.replace(source, target)
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def read_state(out: Path) -> dict[str, Any]:
+    import torch
+
+    return torch.load(out / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def rng_state() -> dict[str, Any]:
+    import torch
+
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------------- log
+
+def append_log(out: Path, record: dict[str, Any]) -> None:
+    with (out / LOG_FILE).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def read_log(out: Path) -> list[dict[str, Any]]:
+    path = out / LOG_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def truncate_log(out: Path, step: int) -> None:
+    """Drop log lines past ``step`` (steps a crashed run made after its last checkpoint)."""
+    keep = [r for r in read_log(out) if r["step"] <= step]
+    (out / LOG_FILE).write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+
+
+def plot_losses(out: Path, *, smooth: int = 20) -> Path | None:
+    """Draw lm, recon and total loss per step (raw, faint, and a running mean) into ``loss.png``."""
+    records = read_log(out)
+    if not records:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    steps = [r["step"] for r in records]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for key, color in (("total", "black"), ("lm", "tab:blue"), ("recon", "tab:orange")):
+        values = [r[key] for r in records]
+        window = max(1, min(smooth, len(values) // 5))
+        mean = [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+                for i in range(len(values))]
+        ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(steps, mean, color=color, label=f"{key} (mean of {window})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_title(f"compressor training: {records[-1]['tokens_seen']:,} tokens, {records[-1]['elapsed_s']:.0f} s")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / PLOT_FILE, dpi=110)
+    plt.close(fig)
+    return out / PLOT_FILE
