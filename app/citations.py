@@ -50,7 +50,7 @@ def best_span(text: str, question: str, *, limit: int = SNIPPET_CHARS) -> tuple[
     scores = [sum(1.0 / df[w] for w in bag) for bag in bags]
     first = max(range(len(sentences)), key=lambda i: (scores[i], -i))
     start, end = sentences[first]
-    for s, e in sentences[first + 1:]:
+    for _, e in sentences[first + 1:]:
         if e - start > limit:
             break
         end = e

@@ -100,7 +100,7 @@ def resolve_config(out: Path, given: dict[str, Any], *, resume: bool) -> TrainCo
     saved = TrainConfig.from_dict(ts.read_state(out)["config"])
     changed = [k for k, v in given.items() if k not in RESUME_MAY_CHANGE and getattr(saved, k) != v]
     if changed:
-        raise InvalidInputError(f"--resume keeps the checkpoint's settings; these differ: "
+        raise InvalidInputError("--resume keeps the checkpoint's settings; these differ: "
                                 + ", ".join(f"{k} (checkpoint {getattr(saved, k)!r}, given {given[k]!r})" for k in changed))
     return replace(saved, **given)
 

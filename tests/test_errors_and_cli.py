@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
 from app import cli
+from tests.cli_runner import run_cli
 from model.errors import InvalidInputError, NotFoundError
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``lloco ARGS`` in-process through the real entry point."""
-    monkeypatch.setattr(sys, "argv", ["lloco", *args])
-    monkeypatch.setattr(cli.State, "service", None)
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

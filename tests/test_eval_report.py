@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime
 
 import pytest
 
 from app import cli
+from tests.cli_runner import run_cli
 from app.eval.report import summarize, write_report
 from app.eval.store import RowData, RunData, RunInfo
 
@@ -95,18 +95,6 @@ def test_report_of_a_run_with_no_answers(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- CLI
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["lloco", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
 
 def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     from tests.test_eval_runner import BEES, BEE_QS, LAMP_QS, LIGHTHOUSE, write_quality

@@ -270,3 +270,23 @@ def test_adapter_is_used_for_lloco_mode_and_recorded(settings, tiny_folder, qual
     assert service.get_collection("eval-quality").adapter_path == lora  # and the collection too
     with pytest.raises(NotFoundError, match="not a LoRA adapter folder"):
         run_eval(service, EvalSpec("quality", str(quality_file), adapter=str(tmp_path)))
+
+
+def test_financebench_run_ingests_the_pdfs_and_records_a_missing_one(service, tmp_path):
+    import json
+
+    from tests.fakes import make_pdf
+
+    (tmp_path / "pdfs").mkdir()
+    make_pdf(tmp_path / "pdfs" / "ACME_2022_10K.pdf", ["Overview of ACME. " * 20, "Total revenue was $1,234 million. " * 8])
+    lines = [{"financebench_id": "fb-1", "doc_name": "ACME_2022_10K", "question": "What was ACME's total revenue?",
+              "answer": "$1,234 million", "evidence": [{"evidence_page_num": 1, "evidence_text": "Total revenue"}]},
+             {"financebench_id": "fb-2", "doc_name": "GONE_2022_10K", "question": "Revenue?", "answer": "$5"}]
+    path = tmp_path / "financebench_open_source.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    run = load_run(service, run_eval(service, EvalSpec("financebench", str(path), modes=("rag",), top_k=1)))
+    rows = {r.qid: r for r in run.rows}
+    assert rows["fb-1"].status == "ok" and set(rows["fb-1"].score) == {"numeric_match"}
+    assert rows["fb-1"].chunk_ids and rows["fb-1"].prompt_tokens > 0
+    assert rows["fb-2"].status == "failed" and "GONE_2022_10K" in rows["fb-2"].error
+    assert [d.filename for d in service.list_documents("eval-financebench")] == ["ACME_2022_10K.pdf"]

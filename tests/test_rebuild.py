@@ -54,7 +54,7 @@ def test_rebuild_unknown_collection(service):
 
 def test_cli_rebuild(service, monkeypatch, capsys, tmp_path):
     from app import cli
-    from tests.test_errors_and_cli import run_cli
+    from tests.cli_runner import run_cli
 
     monkeypatch.setattr(cli, "service", lambda: service)
     doc = tmp_path / "d.txt"

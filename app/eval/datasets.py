@@ -184,14 +184,14 @@ def _split_options(instruction: str) -> tuple[str, list[str]] | None:
     if len(marks) < 2 or [m.group(1) for m in marks] != list(string.ascii_uppercase[: len(marks)]):
         return None
     ends = [m.start() for m in marks[1:]] + [len(instruction)]
-    return instruction[: marks[0].start()].strip(), [instruction[m.end():e].strip() for m, e in zip(marks, ends)]
+    return instruction[: marks[0].start()].strip(), [instruction[m.end():e].strip() for m, e in zip(marks, ends, strict=True)]
 
 
 def _read_quality(path: Path) -> _Source:
     for at, lineno, text, instructions, outputs in _leval_lines(path):
         doc = EvalDocument(f"quality-{lineno}", _title(text, f"QuALITY article {lineno}"), text, None)
         questions = []
-        for i, (instruction, output) in enumerate(zip(instructions, outputs)):
+        for i, (instruction, output) in enumerate(zip(instructions, outputs, strict=True)):
             parsed = _split_options(instruction)
             if parsed is None:
                 raise at.fail("no options '(A) ... (B) ...' on their own lines", f"instructions[{i}]")
@@ -211,7 +211,7 @@ def _read_qasper(path: Path) -> _Source:
     for _at, lineno, text, instructions, outputs in _leval_lines(path):
         doc = EvalDocument(f"qasper-{lineno}", _title(text, f"Qasper paper {lineno}"), text, None)
         grouped: dict[str, list[str]] = {}
-        for instruction, output in zip(instructions, outputs):
+        for instruction, output in zip(instructions, outputs, strict=True):
             grouped.setdefault(instruction.strip(), []).append(output)
         questions = [
             EvalQuestion(qid=f"qasper-{lineno}-{k}", doc_id=doc.doc_id, question=q, references=_unique(refs),
