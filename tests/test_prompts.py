@@ -20,16 +20,22 @@ class IdentityLloco(LlocoAnswerer):
         return [Context(vectors=self.decoder.embed_ids(self.decoder.encode(h.chunk.text))) for h in hits]
 
 
+@pytest.fixture
+def collection(service, tmp_path):
+    """Collection "c" holding DOC."""
+    doc = tmp_path / "doc.txt"
+    doc.write_text(DOC)
+    service.create_collection("c")
+    service.ingest("c", [doc])
+    return "c"
+
+
 def _answerer(cls, service, name):
     row = service._collection(name)
     return cls(sessions=service.sessions, index=service._index(row), embedder=service.embedder, decoder=service.decoder)
 
 
-def test_identity_compressor_gives_rag_logits(service, tmp_path):
-    doc = tmp_path / "doc.txt"
-    doc.write_text(DOC)
-    service.create_collection("c")
-    service.ingest("c", [doc])
+def test_identity_compressor_gives_rag_logits(service, collection):
     rag = _answerer(RagAnswerer, service, "c").prepare("where are the flowers?", top_k=3)
     lloco = _answerer(IdentityLloco, service, "c").prepare("where are the flowers?", top_k=3)
     assert [h.chunk.id for h in rag.hits] == [h.chunk.id for h in lloco.hits]
@@ -38,11 +44,7 @@ def test_identity_compressor_gives_rag_logits(service, tmp_path):
     torch.testing.assert_close(prompt_logits(service.decoder, lloco.embeds), prompt_logits(service.decoder, rag.embeds))
 
 
-def test_lloco_prompt_is_shorter_by_compression(service, tmp_path):
-    doc = tmp_path / "doc.txt"
-    doc.write_text(DOC)
-    service.create_collection("c")
-    service.ingest("c", [doc])
+def test_lloco_prompt_is_shorter_by_compression(service, collection):
     rag = _answerer(RagAnswerer, service, "c").prepare("lamp", top_k=2)
     lloco = _answerer(LlocoAnswerer, service, "c").prepare("lamp", top_k=2)
     context_tokens = sum(h.chunk.n_tokens for h in rag.hits)
@@ -51,11 +53,7 @@ def test_lloco_prompt_is_shorter_by_compression(service, tmp_path):
     assert rag.embeds.shape[1] - lloco.embeds.shape[1] == context_tokens - kappa * len(rag.hits)
 
 
-def test_lloco_contexts_are_the_stored_summary_vectors_in_document_order(service, tmp_path):
-    doc = tmp_path / "doc.txt"
-    doc.write_text(DOC)
-    service.create_collection("c")
-    service.ingest("c", [doc])
+def test_lloco_contexts_are_the_stored_summary_vectors_in_document_order(service, collection):
     answerer = _answerer(LlocoAnswerer, service, "c")
     hits = answerer.order(answerer.retrieve("flowers lamp", 3))
     assert [h.chunk.ordinal for h in hits] == sorted(h.chunk.ordinal for h in hits)
