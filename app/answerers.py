@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -103,21 +103,11 @@ class Answerer(ABC):
     adapter: str | Path | None = None
     instruction: str = DEFAULT_INSTRUCTION  # the prompt's instruction (evaluation sets bring their own)
 
-    def with_instruction(self, instruction: str | None) -> Answerer:
-        """This answerer, or a copy of it whose prompts carry ``instruction``."""
-        if instruction is None or instruction == self.instruction:
-            return self
-        return replace(self, instruction=instruction)
-
-    def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None,
-            instruction: str | None = None) -> AnswerStream:
+    def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
         """Retrieve, assemble the prompt and start streaming the answer.
 
-        ``document_ids`` restricts retrieval to those documents; ``instruction`` replaces the
-        prompt's default instruction (evaluation sets ask for letters, numbers, short phrases).
+        ``document_ids`` restricts retrieval to those documents.
         """
-        if (other := self.with_instruction(instruction)) is not self:
-            return other.ask(question, top_k=top_k, document_ids=document_ids)
         started = time.perf_counter()
         prepared = self.prepare(question, top_k=top_k, document_ids=document_ids)
         answer = Answer(mode=self.mode, question=question, prompt_tokens=int(prepared.embeds.shape[1]),
@@ -126,11 +116,8 @@ class Answerer(ABC):
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
         return AnswerStream(pieces, answer, started)
 
-    def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None,
-                instruction: str | None = None) -> Prepared:
+    def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""
-        if (other := self.with_instruction(instruction)) is not self:
-            return other.prepare(question, top_k=top_k, document_ids=document_ids)
         started = time.perf_counter()
         hits = self.retrieve(question, top_k, document_ids=document_ids)
         retrieval_s = time.perf_counter() - started

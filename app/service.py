@@ -267,7 +267,7 @@ class LlocoService:
         ``instruction`` replaces the prompt's default instruction.
         """
         question, k = self._validate_question(question, top_k)
-        return self._answerer(name, mode).ask(question, top_k=k, document_ids=document_ids, instruction=instruction)
+        return self._answerer(name, mode, instruction=instruction).ask(question, top_k=k, document_ids=document_ids)
 
     def retrieve(self, name: str, question: str, *, top_k: int | None = None,
                  document_ids: list[int] | None = None) -> list[tuple[Citation, str]]:
@@ -284,8 +284,8 @@ class LlocoService:
         from model.generation import continuation_logprobs
 
         question, k = self._validate_question(question, top_k)
-        answerer = self._answerer(name, mode)
-        prepared = answerer.prepare(question, top_k=k, document_ids=document_ids, instruction=instruction)
+        answerer = self._answerer(name, mode, instruction=instruction)
+        prepared = answerer.prepare(question, top_k=k, document_ids=document_ids)
         ids = [self.decoder.encode(c) for c in continuations]
         return continuation_logprobs(self.decoder, prepared.embeds, ids, adapter=answerer.adapter)
 
@@ -297,7 +297,8 @@ class LlocoService:
             raise InvalidInputError(f"top-k must be between 1 and 100, got {k}")
         return question.strip(), k
 
-    def _answerer(self, name: str, mode: Mode) -> Answerer:
+    def _answerer(self, name: str, mode: Mode, *, instruction: str | None = None) -> Answerer:
+        """An answerer for one question; ``instruction`` replaces the prompt's default one."""
         if mode not in ANSWERERS:
             raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         row = self._collection(name)
@@ -305,6 +306,8 @@ class LlocoService:
         answerer = ANSWERERS[mode](sessions=self.sessions, index=self._index(row), embedder=self.embedder,
                                    decoder=self.decoder, max_new_tokens=self.settings.max_new_tokens,
                                    adapter=self._adapter_for(row) if mode == "lloco" else None)
+        if instruction is not None:
+            answerer.instruction = instruction
         if isinstance(answerer, FullContextAnswerer):
             answerer.max_context_tokens = self.settings.max_context_tokens or self.decoder.max_context
         return answerer
