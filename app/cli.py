@@ -6,12 +6,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from app.cli_shared import State, err, out, service
+from app.cli_train import train_app
 from app.config import Settings, field_help
 from model.errors import LlocoError
 
@@ -25,24 +26,7 @@ app.add_typer(docs_app, name="docs")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the lloco, rag and full modes on QA datasets.")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
-train_app = typer.Typer(no_args_is_help=True, help="Train lloco's own models: the summary-token compressor.")
 app.add_typer(train_app, name="train")
-out = Console()
-err = Console(stderr=True)
-
-
-class State:
-    overrides: dict[str, Any] = {}
-    service: Any = None
-
-
-def service():
-    """The service, built once per command from the settings and the global flags."""
-    if State.service is None:
-        from app.service import LlocoService
-
-        State.service = LlocoService(Settings(**State.overrides))
-    return State.service
 
 
 @app.callback()
@@ -253,78 +237,6 @@ def eval_list() -> None:
     from app.eval.runner import list_runs
 
     out.print(runs_table(list_runs(service())))
-
-
-@train_app.command("compressor")
-def train_compressor(
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder: the checkpoint, log.jsonl, loss.png.")],
-    sources: Annotated[str | None, typer.Option(help="Comma-separated: qmsum, squality, narrativeqa, squad, essays, financebench (default: all but financebench).")] = None,
-    data_root: Annotated[Path | None, typer.Option(help="The eval-data folder (default: ../shared/eval-data).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Optimizer steps (default 1000).")] = None,
-    kappa: Annotated[int | None, typer.Option(help="Summary vectors per segment (default: the summary_tokens setting).")] = None,
-    min_segment: Annotated[int | None, typer.Option(help="Shortest segment A to compress, in tokens (default 128).")] = None,
-    max_segment: Annotated[int | None, typer.Option(help="Longest segment A, in tokens (default 256).")] = None,
-    next_segment: Annotated[int | None, typer.Option(help="Length of the next segment B, in tokens (default 128).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Pairs per micro-batch (default 4).")] = None,
-    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimizer step (default 1).")] = None,
-    lr: Annotated[float | None, typer.Option(help="LoRA learning rate (default 2e-4).")] = None,
-    summary_lr: Annotated[float | None, typer.Option(help="Summary-embedding learning rate (default 1e-3).")] = None,
-    recon_weight: Annotated[float | None, typer.Option(help="Weight of the reconstruction loss (default 1).")] = None,
-    save_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps (default 100).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the LoRA initialisation and the data order (default 0).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint in --out, same data order.")] = False,
-) -> None:
-    """Train the summary-token compressor (summary embeddings + LoRA) on next-segment LM and reconstruction."""
-    from app.train_console import StepPrinter, print_corpus
-    from model.train_compressor import CompressorTrainer, prepare_corpus, resolve_config
-
-    svc = service()
-    given = {"sources": _csv(sources),
-             "data_root": str(data_root) if data_root else None, "steps": steps, "kappa": kappa,
-             "min_segment": min_segment, "max_segment": max_segment, "next_segment": next_segment,
-             "batch_size": batch_size, "grad_accum": grad_accum, "lr": lr, "summary_lr": summary_lr,
-             "recon_weight": recon_weight, "save_every": save_every, "seed": seed}
-    given = {k: v for k, v in given.items() if v is not None}
-    if not resume:
-        given.setdefault("kappa", svc.settings.summary_tokens)
-    config = resolve_config(out_dir, given, resume=resume)
-    decoder = svc.decoder
-    sampler, stats = prepare_corpus(decoder, config)
-    print_corpus(stats, sampler, config, out)
-    trainer = CompressorTrainer.create(decoder, config, out_dir, resume=resume, sampler=sampler)
-    if resume:
-        out.print(f"resuming at step {trainer.step} of {config.steps}")
-    trainer.run(on_step=StepPrinter(out, config.steps))
-    out.print(f"checkpoint: {out_dir} (step {trainer.step}); use it with --compressor {out_dir} or "
-              f"`lloco train eval-compressor --checkpoint {out_dir}`", highlight=False)
-
-
-@train_app.command("eval-compressor")
-def train_eval_compressor(
-    checkpoint: Annotated[str, typer.Option(help="A compressor checkpoint folder, or 'untrained' (the baseline).")] = "untrained",
-    pairs: Annotated[int, typer.Option(min=1, help="Held-out (A, B) pairs to score.")] = 64,
-    sources: Annotated[str | None, typer.Option(help="Comma-separated sources (default: the checkpoint's training sources).")] = None,
-    data_root: Annotated[Path | None, typer.Option(help="The eval-data folder (default: the checkpoint's, else ../shared/eval-data).")] = None,
-    min_segment: Annotated[int | None, typer.Option(help="Shortest A (default: as trained).")] = None,
-    max_segment: Annotated[int | None, typer.Option(help="Longest A (default: as trained).")] = None,
-    next_segment: Annotated[int | None, typer.Option(help="Length of B (default: as trained).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Pairs per forward pass (default 4).")] = None,
-) -> None:
-    """Perplexity of the next segment with no context, summary vectors or full text; reconstruction accuracy."""
-    from app.train_console import print_eval
-    from model.eval_compressor import evaluate_compressor, open_compressor, spec_for
-
-    svc = service()
-    compressor, training = open_compressor(checkpoint, svc.decoder, kappa=svc.settings.summary_tokens)
-    given = {"sources": _csv(sources),
-             "data_root": str(data_root) if data_root else None, "pairs": pairs, "min_segment": min_segment,
-             "max_segment": max_segment, "next_segment": next_segment, "batch_size": batch_size}
-    spec = spec_for(training, {k: v for k, v in given.items() if v is not None})
-    print_eval(evaluate_compressor(svc.decoder, compressor, spec), out)
-
-
-def _csv(value: str | None) -> tuple[str, ...] | None:
-    return tuple(x.strip() for x in value.split(",") if x.strip()) if value else None
 
 
 def _size(n: int) -> str:

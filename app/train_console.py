@@ -73,3 +73,17 @@ def print_eval(result: dict[str, Any], console: Console) -> None:
                   highlight=False)
     console.print(f"compression {r['compression']:.1f}x, {r['b_tokens_scored']} B tokens scored, "
                   f"{r['heldout_documents']} held-out documents, {r['seconds']:.1f} s", highlight=False)
+
+
+class AdapterStepPrinter:
+    """One line per adapter-training step (every 10th past 200 steps)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        step, steps = record["step"], record["steps"]
+        if steps > 200 and step % 10 and step not in (1, steps):
+            return
+        self.console.print(f"step {step}/{steps}  loss {record['loss']:.3f}  lr {record['lr']:.1e}  "
+                           f"{record['answer_tokens_seen']:,} answer tokens  {record['elapsed_s']:.0f} s", highlight=False)

@@ -7,6 +7,10 @@ Checkpoint formats read here:
   peft LoRA merged into a private copy of the base model on load);
 - an AutoCompressor Hugging Face folder (``config.json`` with ``summary_length`` and an
   ``embed_summary.weight`` tensor in its weights), e.g. AutoCompressor-Llama-2-7b-6k.
+A lloco checkpoint may carry a learned output projection (``projection.weight`` (d, d) and
+``projection.bias`` (d,)): the final hidden states are post-RMSNorm (norm ~50 on SmolLM2, vs ~3 for
+token embeddings), so a linear map puts the summary vectors where the frozen decoder can read them.
+Without one (AutoCompressor folders, untrained) the hidden states are used as they are.
 With no checkpoint the compressor is *untrained*: its summary embeddings are a fixed random draw,
 so lloco mode runs end to end but its answers carry no information from the context.
 """
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 META_FILE = "compressor.json"
 SUMMARY_FILE = "summary_embeddings.safetensors"
 SUMMARY_KEY = "summary_embeddings"
+PROJ_WEIGHT, PROJ_BIAS = "projection.weight", "projection.bias"
 UNTRAINED_SEED = 0
 
 
@@ -42,6 +47,7 @@ class Compressor:
     summary_embeddings: torch.Tensor  # (kappa, d) learned summary-token input embeddings
     trained: bool
     ident: str  # recorded with each collection: vectors from different compressors don't mix
+    projection: tuple[torch.Tensor, torch.Tensor] | None = None  # (d, d) weight, (d,) bias, or None
 
     @property
     def kappa(self) -> int:
@@ -73,7 +79,15 @@ class Compressor:
             inner = self.runner.base_model.get_decoder()
             summary = self.summary_embeddings.to(self.runner.device, self.runner.dtype)
             rows = [self.runner.embed_ids(ids) for ids in batch]  # each (len_i, d)
-            return summary_hidden_states(inner, rows, summary)
+            return project(summary_hidden_states(inner, rows, summary), self.projection)
+
+
+def project(hidden: torch.Tensor, projection: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """Summary vectors from the (B, kappa, d) hidden states: ``hidden @ W.T + b``, or as is without a projection."""
+    if projection is None:
+        return hidden
+    weight, bias = projection
+    return hidden @ weight.to(hidden.device, hidden.dtype).T + bias.to(hidden.device, hidden.dtype)
 
 
 def summary_hidden_states(inner, token_embeds: list[torch.Tensor], summary: torch.Tensor) -> torch.Tensor:
@@ -141,12 +155,15 @@ def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
     meta = json.loads((folder / META_FILE).read_text())
     if meta.get("hidden_size") not in (None, decoder.hidden_size):
         raise ModelNotAvailableError(f"compressor {folder} was trained for hidden size {meta['hidden_size']}, decoder has {decoder.hidden_size}")
-    emb = _take_kappa(load_file(folder / SUMMARY_FILE)[SUMMARY_KEY].float(), kappa, folder)
+    tensors = load_file(folder / SUMMARY_FILE)
+    emb = _take_kappa(tensors[SUMMARY_KEY].float(), kappa, folder)
+    projection = (tensors[PROJ_WEIGHT].float(), tensors[PROJ_BIAS].float()) if PROJ_WEIGHT in tensors else None
     runner = decoder
     lora = folder / "lora"
     if lora.is_dir():
         runner = _merged_copy(decoder, lora)
-    return Compressor(runner, emb, trained=True, ident=f"{folder.name}-{_digest(emb)}-k{kappa}")
+    ident = f"{folder.name}-{_digest(emb if projection is None else projection[0])}-k{kappa}"
+    return Compressor(runner, emb, trained=True, ident=ident, projection=projection)
 
 
 def _merged_copy(decoder: Decoder, lora: Path) -> Decoder:
@@ -184,11 +201,15 @@ def _load_autocompressor(folder: Path, decoder: Decoder, *, kappa: int) -> Compr
     return Compressor(runner, emb, trained=True, ident=f"{folder.name}-{_digest(emb)}-k{kappa}")
 
 
-def save_compressor(folder: Path, summary_embeddings: torch.Tensor, *, base: str, hidden_size: int, extra: dict | None = None) -> None:
+def save_compressor(folder: Path, summary_embeddings: torch.Tensor, *, base: str, hidden_size: int,
+                    projection: tuple[torch.Tensor, torch.Tensor] | None = None, extra: dict | None = None) -> None:
     """Write a lloco checkpoint (the LoRA, if any, is saved by the trainer into ``folder/lora``)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({SUMMARY_KEY: summary_embeddings.detach().float().cpu().contiguous()}, folder / SUMMARY_FILE)
+    tensors = {SUMMARY_KEY: summary_embeddings}
+    if projection is not None:
+        tensors |= {PROJ_WEIGHT: projection[0], PROJ_BIAS: projection[1]}
+    save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, folder / SUMMARY_FILE)
     meta = {"base": base, "hidden_size": hidden_size, "kappa": int(summary_embeddings.shape[0]), **(extra or {})}
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))

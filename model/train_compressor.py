@@ -1,12 +1,14 @@
 """Train the summary-token compressor (AutoCompressor style, as LLoCO's compressor).
 
 Trained: the kappa summary-token embeddings (kappa, d), initialised as
-:func:`~model.compressor.untrained_summary_embeddings`, and a peft LoRA (r=8 on q/k/v/o) on a
-private copy of the base model. Per (A, B) pair from the corpus:
+:func:`~model.compressor.untrained_summary_embeddings`, a peft LoRA (r=8 on q/k/v/o) on a
+private copy of the base model and a (d, d) output projection, initialised as a scaled identity
+that brings the post-norm hidden states (norm ~50) to the token embeddings' norm (~3). Per (A, B)
+pair from the corpus:
 
-- S = compressor(A): the copy *with* the LoRA reads [A ; summary tokens]; its final hidden states
-  at the kappa summary positions, via :func:`~model.compressor.summary_hidden_states`, the very
-  function inference uses;
+- S = W h + b, h = compressor(A): the copy *with* the LoRA reads [A ; summary tokens]; its final
+  hidden states at the kappa summary positions, via :func:`~model.compressor.summary_hidden_states`
+  and :func:`~model.compressor.project`, the very functions inference uses;
 - next-segment LM: the same copy with the LoRA *disabled* (= the frozen decoder) reads [S ; B]
   and predicts B, so the gradient reaches only S (and through it the compressor);
 - reconstruction: the frozen decoder reads [S ; " Repeat:" ; A] and predicts A.
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model import train_state as ts
-from model.compressor import save_compressor, summary_hidden_states, untrained_summary_embeddings
+from model.compressor import project, save_compressor, summary_hidden_states, untrained_summary_embeddings
 from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, SourceStats, iter_documents
 from model.errors import InvalidInputError, NotFoundError
 from model.segment_pairs import (RECON_PROMPT, Pair, PairSampler, assemble, summary_then_next,
@@ -55,6 +57,8 @@ class TrainConfig:
     grad_accum: int = 1
     lr: float = 2e-4  # LoRA
     summary_lr: float = 1e-3  # summary-token embeddings
+    projection: bool = True  # learn the output projection (False: raw post-norm hidden states)
+    projection_lr: float = 5e-4
     recon_weight: float = 1.0
     lora_r: int = 8
     lora_alpha: int = 16
@@ -69,7 +73,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "kappa": self.kappa >= 1, "batch_size": self.batch_size >= 1,
                   "grad_accum": self.grad_accum >= 1, "save_every": self.save_every >= 1,
-                  "lr": self.lr > 0 and self.summary_lr > 0, "recon_weight": self.recon_weight >= 0,
+                  "lr": self.lr > 0 and self.summary_lr > 0 and self.projection_lr > 0, "recon_weight": self.recon_weight >= 0,
                   "warmup_steps": self.warmup_steps >= 0, "sources": bool(self.sources),
                   "min_segment/max_segment": 1 <= self.min_segment <= self.max_segment,
                   "next_segment": self.next_segment >= 2}
@@ -128,7 +132,7 @@ def training_precision(device: str) -> tuple[torch.dtype, torch.dtype | None]:
 
 
 def lr_factor(config: TrainConfig) -> Callable[[int], float]:
-    """Linear warm-up over warmup_steps, then cosine decay to 10 % at config.steps."""
+    """Linear warm-up over warmup_steps, then cosine decay to 10 % at config.steps (any config with those two)."""
     warmup = min(config.warmup_steps, max(0, config.steps // 10))
 
     def factor(step: int) -> float:
@@ -152,16 +156,21 @@ class CompressorTrainer:
         self.device = decoder.device
         weights_dtype, self.autocast_dtype = training_precision(self.device)
         torch.manual_seed(config.seed)  # LoRA initialisation
-        base = _base_copy(decoder).to(self.device, weights_dtype)
+        base = base_copy(decoder).to(self.device, weights_dtype)
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=list(config.lora_targets), bias="none")
         self.model = get_peft_model(base, lora)  # freezes the base; LoRA weights in fp32
         init = untrained_summary_embeddings(decoder, config.kappa)  # (kappa, d)
         self.summary = torch.nn.Parameter(init.to(self.device, torch.float32))
         self.lora_params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW([
-            {"params": [self.summary], "lr": config.summary_lr, "weight_decay": 0.0},
-            {"params": self.lora_params, "lr": config.lr, "weight_decay": 0.0}])
+        d = init.shape[1]
+        self.projection = (torch.nn.Parameter(torch.eye(d, device=self.device)),
+                           torch.nn.Parameter(torch.zeros(d, device=self.device))) if config.projection else None
+        groups = [{"params": [self.summary], "lr": config.summary_lr, "weight_decay": 0.0},
+                  {"params": self.lora_params, "lr": config.lr, "weight_decay": 0.0}]
+        if self.projection:
+            groups.append({"params": list(self.projection), "lr": config.projection_lr, "weight_decay": 0.0})
+        self.optimizer = torch.optim.AdamW(groups)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
         self.prompt_ids = decoder.encode(RECON_PROMPT)
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
@@ -176,6 +185,8 @@ class CompressorTrainer:
         trainer = cls(decoder, config, out, sampler)
         if resume:
             trainer.restore()
+        elif trainer.projection:
+            trainer.scale_projection()
         return trainer
 
     # -------------------------------------------------------------------------- forward
@@ -195,7 +206,19 @@ class CompressorTrainer:
     def summary_vectors(self, chunks: list[list[int]]) -> torch.Tensor:
         """S for token-id chunks, with the LoRA on: (B, kappa, d) float32 (differentiable under grad)."""
         inner = self.model.get_base_model().get_decoder()
-        return summary_hidden_states(inner, [self._embed(ids) for ids in chunks], self.summary)
+        return project(summary_hidden_states(inner, [self._embed(ids) for ids in chunks], self.summary), self.projection)
+
+    def scale_projection(self) -> None:
+        """Start the projection at c * I, c = mean token-embedding norm / mean summary hidden-state norm
+        on the first training batch, so the decoder first sees S at the scale of its own inputs."""
+        import torch
+
+        with torch.no_grad():
+            hidden = summary_hidden_states(self.model.get_base_model().get_decoder(),
+                                           [self._embed(p.a) for p in self.micro_batches(0)[0]], self.summary)
+            table = self.model.get_input_embeddings().weight.float()  # (V, d)
+            scale = float(table.norm(dim=-1).mean() / hidden.norm(dim=-1).mean())
+            self.projection[0].mul_(scale)
 
     def _frozen_score(self, rows: list) -> torch.Tensor:
         """Mean NLL per scored token of the frozen decoder (LoRA off) on assembled rows."""
@@ -245,7 +268,7 @@ class CompressorTrainer:
             ((lm + self.config.recon_weight * recon) / len(batches)).backward()
             lm_sum, recon_sum = lm_sum + float(lm.detach()), recon_sum + float(recon.detach())
             self.tokens_seen += sum(len(p.a) + len(p.b) for p in pairs)
-        grad_norm = torch.nn.utils.clip_grad_norm_([self.summary, *self.lora_params], self.config.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self._trained(), self.config.max_grad_norm)
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.optimizer.step()
         self.scheduler.step()
@@ -258,6 +281,9 @@ class CompressorTrainer:
                   "grad_norm": float(grad_norm), "tokens_seen": self.tokens_seen, "elapsed_s": round(self.elapsed, 3)}
         ts.append_log(self.out, record)
         return record
+
+    def _trained(self) -> list[torch.Tensor]:
+        return [self.summary, *self.lora_params, *(self.projection or ())]
 
     def run(self, *, stop_at: int | None = None, on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Train up to config.steps (or ``stop_at``), saving every save_every steps and at the end."""
@@ -277,7 +303,7 @@ class CompressorTrainer:
         staged = ts.staging_dir(self.out)
         extra = {"trained_steps": self.step, "tokens_seen": self.tokens_seen, "training": asdict(self.config)}
         save_compressor(staged, self.summary.detach(), base=self.decoder.name, hidden_size=self.decoder.hidden_size,
-                        extra=extra)
+                        projection=self.projection, extra=extra)
         self.model.save_pretrained(str(staged / ts.LORA_DIR))
         state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
@@ -293,11 +319,15 @@ class CompressorTrainer:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        from model.compressor import SUMMARY_FILE, SUMMARY_KEY
+        from model.compressor import PROJ_BIAS, PROJ_WEIGHT, SUMMARY_FILE, SUMMARY_KEY
 
         state = ts.read_state(self.out)
+        tensors = load_file(self.out / SUMMARY_FILE, device=str(self.device))
         with torch.no_grad():
-            self.summary.copy_(load_file(self.out / SUMMARY_FILE)[SUMMARY_KEY].to(self.device))
+            self.summary.copy_(tensors[SUMMARY_KEY])
+            if self.projection:
+                self.projection[0].copy_(tensors[PROJ_WEIGHT])
+                self.projection[1].copy_(tensors[PROJ_BIAS])
         lora = load_file(self.out / ts.LORA_DIR / "adapter_model.safetensors", device=str(self.device))
         result = set_peft_model_state_dict(self.model, lora)
         if getattr(result, "unexpected_keys", None):
@@ -309,7 +339,7 @@ class CompressorTrainer:
         ts.truncate_log(self.out, self.step)
 
 
-def _base_copy(decoder: Decoder):
+def base_copy(decoder: Decoder):
     """A private copy of the decoder's plain base model (never the one that serves questions)."""
     if hasattr(decoder.model, "peft_config"):  # adapters are injected into the served model: reload it clean
         from transformers import AutoModelForCausalLM

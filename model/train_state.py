@@ -1,4 +1,4 @@
-"""Files of a compressor training run, all in one output folder:
+"""Files of a training run (compressor or adapter), all in one output folder:
 
 - the latest checkpoint, loadable as is by :func:`model.compressor.load_compressor`:
   ``compressor.json`` + ``summary_embeddings.safetensors`` + ``lora/`` (peft ``save_pretrained``);
@@ -15,8 +15,6 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
-
-from model.compressor import META_FILE, SUMMARY_FILE
 
 STATE_FILE = "trainer_state.pt"
 LOG_FILE = "log.jsonl"
@@ -40,7 +38,8 @@ def staging_dir(out: Path) -> Path:
 def publish(out: Path, staged: Path) -> None:
     """Move a complete staged checkpoint into ``out``, the state file (the completion mark) last."""
     (out / STATE_FILE).unlink(missing_ok=True)
-    for name in (SUMMARY_FILE, LORA_DIR, META_FILE, STATE_FILE):
+    names = sorted(p.name for p in staged.iterdir() if p.name != STATE_FILE) + [STATE_FILE]
+    for name in names:
         target, source = out / name, staged / name
         if target.is_dir():
             shutil.rmtree(target)
@@ -92,8 +91,9 @@ def truncate_log(out: Path, step: int) -> None:
     (out / LOG_FILE).write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
 
 
-def plot_losses(out: Path, *, smooth: int = 20) -> Path | None:
-    """Draw lm, recon and total loss per step (raw, faint, and a running mean) into ``loss.png``."""
+def plot_losses(out: Path, *, smooth: int = 20, keys: tuple[str, ...] = ("total", "lm", "recon"),
+                what: str = "compressor training") -> Path | None:
+    """Draw the losses ``keys`` per step (raw, faint, and a running mean) into ``loss.png``."""
     records = read_log(out)
     if not records:
         return None
@@ -105,7 +105,7 @@ def plot_losses(out: Path, *, smooth: int = 20) -> Path | None:
 
     steps = [r["step"] for r in records]
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for key, color in (("total", "black"), ("lm", "tab:blue"), ("recon", "tab:orange")):
+    for key, color in zip(keys, ("black", "tab:blue", "tab:orange", "tab:green"), strict=False):
         values = [r[key] for r in records]
         window = max(1, min(smooth, len(values) // 5))
         mean = [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
@@ -115,7 +115,7 @@ def plot_losses(out: Path, *, smooth: int = 20) -> Path | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy (nats/token)")
-    ax.set_title(f"compressor training: {records[-1]['tokens_seen']:,} tokens, {records[-1]['elapsed_s']:.0f} s")
+    ax.set_title(f"{what}: {records[-1]['tokens_seen']:,} tokens, {records[-1]['elapsed_s']:.0f} s")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

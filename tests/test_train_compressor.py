@@ -165,7 +165,7 @@ def test_eval_reports_finite_numbers_for_untrained_and_trained(tiny_decoder, con
 def test_cli_trains_resumes_and_evaluates(service, monkeypatch, capsys, corpus_root, tmp_path):
     from app import cli
 
-    monkeypatch.setattr(cli, "service", lambda: service)
+    monkeypatch.setattr(cli.State, "service", service)
 
     def run(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["lloco", *args])

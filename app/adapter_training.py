@@ -1,0 +1,74 @@
+"""Train adapters from the service layer: the reader adapter (training-side QA sets) and a
+collection's own adapter (its QA file or synthetic questions), attached to the collection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.service import LlocoService
+    from model.train_adapter import AdapterConfig
+
+StepCallback = Callable[[dict[str, Any]], None]  # receives each step's record, with "steps" (the total) added
+
+
+@dataclass(frozen=True)
+class AdapterTrainResult:
+    path: Path
+    steps: int
+    examples: int
+    examples_by_source: dict[str, int]
+    first_loss: float
+    last_loss: float
+    seconds: float
+
+
+def run_training(service: LlocoService, config: AdapterConfig, out: Path, items: list | None, *, resume: bool = False,
+                 meta: dict[str, Any] | None = None, init_from: str | None = None,
+                 progress: StepCallback | None = None) -> AdapterTrainResult:
+    """Train (or resume) one adapter in ``out`` and summarise the run."""
+    from model.train_adapter import AdapterTrainer
+
+    started = time.perf_counter()
+    trainer = AdapterTrainer.create(service.decoder, config, out, items, resume=resume, meta=meta, init_from=init_from)
+    losses: list[float] = []
+
+    def on_step(record: dict[str, Any]) -> None:
+        losses.append(record["loss"])
+        if progress:
+            progress({**record, "steps": trainer.config.steps})
+
+    trainer.run(on_step=on_step)
+    by_source: dict[str, int] = {}
+    for item in trainer.items:
+        by_source[item.source] = by_source.get(item.source, 0) + 1
+    return AdapterTrainResult(Path(out), trainer.step, len(trainer.items), by_source,
+                              losses[0] if losses else float("nan"), losses[-1] if losses else float("nan"),
+                              time.perf_counter() - started)
+
+
+def train_collection_adapter(service: LlocoService, name: str, *, qa_file: Path | None = None, synthetic: int = 0,
+                             steps: int = 100, batch_size: int = 8, lr: float = 3e-4, seed: int = 0,
+                             out: Path | None = None, progress: StepCallback | None = None) -> AdapterTrainResult:
+    """Train a LoRA for collection ``name`` on its QA file and/or ``synthetic`` cloze questions, then attach it.
+
+    Starts from the collection's current adapter (or the shipped reader adapter) when there is one,
+    so the collection adapter keeps the general skill of reading summary vectors.
+    """
+    from app.adapter_data import collection_examples
+    from model.train_adapter import AdapterConfig
+
+    config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every=max(1, steps))
+    row = service._collection(name)
+    items = collection_examples(service, name, qa_file=qa_file, synthetic=synthetic, seed=seed)
+    out = out or service.settings.collection_dir(row.id) / "adapters" / time.strftime("%Y%m%d-%H%M%S")
+    init_from = service._adapter_for(row)
+    meta = {"collection": name, "qa_file": str(qa_file) if qa_file else None, "synthetic": synthetic,
+            "init_from": init_from, "compressor": service.compressor.ident}
+    result = run_training(service, config, out, items, meta=meta, init_from=init_from, progress=progress)
+    service.set_adapter(name, result.path)
+    return result

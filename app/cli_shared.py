@@ -1,0 +1,30 @@
+"""What every ``lloco`` command module shares: the consoles and the service built from the global flags."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.console import Console
+
+from app.config import Settings
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    overrides: ClassVar[dict[str, Any]] = {}  # the global flags, set by the main callback
+    service: ClassVar[Any] = None
+
+
+def service():
+    """The service, built once per command from the settings and the global flags."""
+    if State.service is None:
+        from app.service import LlocoService
+
+        State.service = LlocoService(Settings(**State.overrides))
+    return State.service
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return tuple(x.strip() for x in value.split(",") if x.strip()) if value else None

@@ -1,0 +1,276 @@
+"""Train a LoRA adapter on the decoder to answer from summary vectors ("learning the context offline").
+
+Each example is a question, its answer, the instruction and the contexts that stand for the
+retrieved chunks: (kappa, d) summary vectors, exactly what lloco mode puts in the prompt. The
+prompt is built by :func:`~model.prompts.build_prompt` (the same chat prompt inference builds),
+the answer follows it with the end-of-turn token, and only the answer's tokens are scored:
+
+    loss = mean NLL of [answer ; eos] given [chat prompt with S_1 .. S_k and the question]
+
+Trained: a peft LoRA (r=8 on q/k/v/o by default) on a private copy of the base model; the
+summary vectors are inputs, fixed. The output folder is a peft adapter folder (loadable by
+:meth:`model.loading.Decoder.session`) plus ``lloco_adapter.json`` (how it was trained),
+``trainer_state.pt`` (resume), ``examples.pt`` (the examples with their vectors, so a resumed run
+reads the same data without compressing again), ``log.jsonl`` and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from model import train_state as ts
+from model.errors import InvalidInputError, NotFoundError
+from model.prompts import Context, build_prompt
+from model.segment_pairs import assemble, token_scores
+
+if TYPE_CHECKING:
+    import torch
+
+    from model.loading import Decoder
+
+META = "lloco_adapter.json"
+EXAMPLES = "examples.pt"
+MIN_EXAMPLES = 8
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """One training example: contexts are (kappa, d) summary vectors (float16 is fine)."""
+
+    question: str
+    answer: str
+    instruction: str
+    contexts: list[torch.Tensor]
+    source: str = "qa"
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    steps: int = 150
+    batch_size: int = 8
+    lr: float = 3e-4
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    warmup_steps: int = 10
+    max_grad_norm: float = 1.0
+    max_answer_tokens: int = 64
+    save_every: int = 25
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {"steps": self.steps >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+                  "lora_r": self.lora_r >= 1, "save_every": self.save_every >= 1,
+                  "max_answer_tokens": self.max_answer_tokens >= 1, "warmup_steps": self.warmup_steps >= 0,
+                  "lora_dropout": 0 <= self.lora_dropout < 1}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise InvalidInputError(f"invalid adapter training setting(s): {', '.join(bad)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AdapterConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+
+
+def check_items(items: list[QAItem]) -> None:
+    """Refuse too few examples, or examples with an empty question or answer, precisely."""
+    if len(items) < MIN_EXAMPLES:
+        raise InvalidInputError(f"adapter training needs at least {MIN_EXAMPLES} QA examples, got {len(items)}")
+    for i, item in enumerate(items):
+        if not item.question.strip() or not item.answer.strip():
+            raise InvalidInputError(f"QA example {i} has an empty {'question' if not item.question.strip() else 'answer'}")
+
+
+class AdapterTrainer:
+    """The LoRA being trained, its examples, optimizer and output folder."""
+
+    def __init__(self, decoder: Decoder, config: AdapterConfig, out: Path, items: list[QAItem], *,
+                 meta: dict[str, Any] | None = None, init_from: str | None = None) -> None:
+        """``init_from``: an adapter folder to continue from (its LoRA shape wins over the config's)."""
+        import torch
+        from peft import LoraConfig, PeftModel, get_peft_model
+
+        from model.train_compressor import base_copy, lr_factor, training_precision
+
+        check_items(items)
+        self.decoder, self.config, self.out, self.items = decoder, config, Path(out), items
+        self.meta = meta or {}
+        self.device = decoder.device
+        weights_dtype, self.autocast_dtype = training_precision(self.device)
+        torch.manual_seed(config.seed)
+        base = base_copy(decoder).to(self.device, weights_dtype)
+        if init_from:
+            if not (Path(init_from) / "adapter_config.json").is_file():
+                raise NotFoundError(f"cannot start from {init_from}: not a LoRA adapter folder")
+            self.model = PeftModel.from_pretrained(base, str(init_from), is_trainable=True)
+        else:
+            lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                              target_modules=list(config.lora_targets), bias="none", task_type="CAUSAL_LM")
+            self.model = get_peft_model(base, lora)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=0.0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
+        self.eos = decoder.tokenizer.eos_token_id
+        self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
+
+    @classmethod
+    def create(cls, decoder: Decoder, config: AdapterConfig, out: Path, items: list[QAItem] | None, *,
+               resume: bool = False, meta: dict[str, Any] | None = None, init_from: str | None = None) -> AdapterTrainer:
+        """Start a run on ``items`` in ``out``, or (``resume``) continue the one there on its own examples."""
+        out = Path(out)
+        if resume:
+            if not ts.has_checkpoint(out):
+                raise NotFoundError(f"nothing to resume: {out} has no {ts.STATE_FILE}")
+            saved = AdapterConfig.from_dict(ts.read_state(out)["config"])
+            config = replace(saved, save_every=config.save_every)
+            meta = json.loads((out / META).read_text()) if (out / META).is_file() else meta
+            trainer = cls(decoder, config, out, load_items(out / EXAMPLES), meta=meta,
+                          init_from=(meta or {}).get("init_from"))
+            trainer.restore()
+            return trainer
+        if ts.has_checkpoint(out):
+            raise InvalidInputError(f"{out} already holds an adapter checkpoint: pass --resume or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        trainer = cls(decoder, config, out, items or [], meta={**(meta or {}), "init_from": init_from}, init_from=init_from)
+        save_items(out / EXAMPLES, trainer.items)
+        trainer.items = load_items(out / EXAMPLES)  # float16 contexts, exactly what a resumed run reads
+        return trainer
+
+    # -------------------------------------------------------------------------- forward
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.autocast_dtype)
+
+    def row(self, item: QAItem) -> list:
+        """Pieces of one example: the prompt (unscored) and [answer ; eos] (scored)."""
+        import torch
+
+        table = self.model.get_input_embeddings()
+        contexts = [Context(vectors=v) for v in item.contexts]
+        parts = build_prompt(self.decoder.tokenizer, question=item.question, contexts=contexts,
+                             instruction=item.instruction)
+        with torch.no_grad():  # inputs only: the LoRA does not touch the embedding table
+            rows = [table(torch.tensor(self.decoder.encode(p), device=self.device)) if isinstance(p, str)
+                    else p.vectors.to(self.device, table.weight.dtype) for p in parts]
+            answer = self.decoder.encode(" " + item.answer.strip())[: self.config.max_answer_tokens] + [self.eos]
+            answer_embeds = table(torch.tensor(answer, device=self.device))
+        return [(torch.cat(rows), None), (answer_embeds, answer)]
+
+    def loss(self, items: list[QAItem]) -> tuple[torch.Tensor, int]:
+        """(mean NLL per answer token, answer tokens) of a batch."""
+        embeds, mask, labels = assemble([self.row(i) for i in items], dtype=self.model.get_input_embeddings().weight.dtype)
+        with self._autocast():
+            logits = self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits  # (B, L, V)
+        nll, n, _ = token_scores(logits, labels)
+        return nll / n, n
+
+    def batch(self, step: int) -> list[QAItem]:
+        """The examples of step ``step``: epochs over one seeded permutation per epoch."""
+        size, n = self.config.batch_size, len(self.items)
+        picked = []
+        for k in range(step * size, (step + 1) * size):
+            epoch, pos = divmod(k, n)
+            order = list(range(n))
+            random.Random(self.config.seed * 1000 + epoch).shuffle(order)
+            picked.append(self.items[order[pos]])
+        return picked
+
+    def eval_loss(self, items: list[QAItem]) -> float:
+        import torch
+
+        self.model.eval()
+        with torch.no_grad():
+            return float(self.loss(items)[0])
+
+    # ------------------------------------------------------------------------- training
+    def train_step(self) -> dict[str, Any]:
+        import torch
+
+        started = time.perf_counter()
+        self.model.train()
+        loss, n = self.loss(self.batch(self.step))
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.tokens_seen += n
+        self.elapsed += time.perf_counter() - started
+        record = {"step": self.step, "loss": float(loss.detach()), "lr": lr, "grad_norm": float(grad_norm),
+                  "answer_tokens_seen": self.tokens_seen, "tokens_seen": self.tokens_seen,
+                  "elapsed_s": round(self.elapsed, 3)}
+        ts.append_log(self.out, record)
+        return record
+
+    def run(self, *, on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Train to config.steps, saving every save_every steps and at the end."""
+        while self.step < self.config.steps:
+            record = self.train_step()
+            if on_step:
+                on_step(record)
+            if self.step % self.config.save_every == 0 or self.step == self.config.steps:
+                self.save()
+
+    # ---------------------------------------------------------------------- checkpoints
+    def save(self) -> Path:
+        """Write the adapter (a peft folder) and the resume state into the output folder."""
+        import torch
+
+        staged = ts.staging_dir(self.out)
+        self.model.save_pretrained(str(staged))
+        sources: dict[str, int] = {}
+        for item in self.items:
+            sources[item.source] = sources.get(item.source, 0) + 1
+        meta = {**self.meta, "base": self.decoder.name, "trained_steps": self.step, "examples": len(self.items),
+                "examples_by_source": sources, "answer_tokens_seen": self.tokens_seen,
+                "elapsed_s": round(self.elapsed, 1), "training": asdict(self.config)}
+        (staged / META).write_text(json.dumps(meta, indent=2))
+        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": ts.rng_state(), "config": asdict(self.config)}
+        torch.save(state, staged / ts.STATE_FILE)
+        ts.publish(self.out, staged)
+        ts.plot_losses(self.out, keys=("loss",), what="adapter training")
+        return self.out
+
+    def restore(self) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        state = ts.read_state(self.out)
+        weights = load_file(self.out / "adapter_model.safetensors", device=str(self.device))
+        set_peft_model_state_dict(self.model, weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.tokens_seen, self.elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
+        ts.set_rng_state(state["rng"])
+        ts.truncate_log(self.out, self.step)
+
+
+def save_items(path: Path, items: list[QAItem]) -> None:
+    import torch
+
+    torch.save([{**{k: getattr(i, k) for k in ("question", "answer", "instruction", "source")},
+                 "contexts": [c.detach().to("cpu", torch.float16) for c in i.contexts]} for i in items], path)
+
+
+def load_items(path: Path) -> list[QAItem]:
+    import torch
+
+    if not path.is_file():
+        raise NotFoundError(f"{path} is missing: the run's examples cannot be replayed")
+    return [QAItem(**row) for row in torch.load(path, map_location="cpu", weights_only=True)]
