@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.answerers import ANSWERERS, Answerer, AnswerStream, FullContextAnswerer
+from app import chats
+from app.answerers import ANSWERERS, Answer, Answerer, AnswerStream, FullContextAnswerer
+from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import Mode, Settings
 from indexing.catalog import Chunk, Collection, Document, open_catalog
@@ -173,7 +175,7 @@ class LlocoService:
         row = self._collection(name)
         index = self._index(row)
         with index.lock, self.sessions.begin() as session:
-            session.delete(session.get(Collection, row.id))
+            session.delete(session.get(Collection, row.id))  # its documents and chats cascade
         index.destroy()
         self._indexes.pop(row.id, None)
 
@@ -288,6 +290,26 @@ class LlocoService:
         prepared = answerer.prepare(question, top_k=k, document_ids=document_ids)
         ids = [self.decoder.encode(c) for c in continuations]
         return continuation_logprobs(self.decoder, prepared.embeds, ids, adapter=answerer.adapter)
+
+    # Chats (history in SQL, see app.chats) -----------------------------------------------------
+    def start_chat(self, name: str, title: str | None = None) -> ChatInfo:
+        """A new conversation with a collection; its first question becomes its title."""
+        return chats.start_chat(self.sessions, self._collection(name).id, title)
+
+    def list_chats(self, name: str) -> list[ChatInfo]:
+        """A collection's conversations, most recently active first."""
+        return chats.list_chats(self.sessions, self._collection(name).id)
+
+    def chat_messages(self, chat_id: int) -> list[ChatMessageInfo]:
+        return chats.chat_messages(self.sessions, chat_id)
+
+    def record_message(self, chat_id: int, role: Role, text: str, *, answer: Answer | None = None,
+                       top_k: int | None = None) -> ChatMessageInfo:
+        """Append a question, or an answer with its mode, citations, prompt tokens and timings."""
+        return chats.record_message(self.sessions, chat_id, role, text, answer=answer, top_k=top_k)
+
+    def delete_chat(self, chat_id: int) -> None:
+        chats.delete_chat(self.sessions, chat_id)
 
     def _validate_question(self, question: str, top_k: int | None) -> tuple[str, int]:
         if not question or not question.strip():

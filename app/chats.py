@@ -1,0 +1,155 @@
+"""Chat history in SQL: conversations per collection, each a list of questions and answers.
+
+An answer is stored with its mode, top-k, citations (as JSON), prompt tokens and timings, so a
+conversation reopened later shows exactly what was shown when it was asked. Called through
+:class:`app.service.LlocoService` (``start_chat``, ``list_chats``, ``chat_messages``,
+``record_message``, ``delete_chat``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import func, select
+
+from app.citations import Citation
+from indexing.catalog import _now
+from indexing.chat_catalog import ChatMessage, ChatSession
+from model.errors import InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
+    from app.answerers import Answer
+
+Role = Literal["user", "assistant"]
+NEW_CHAT_TITLE = "New chat"
+TITLE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    """A conversation: its collection, title, times and number of messages."""
+
+    id: int
+    collection_id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    n_messages: int
+
+
+@dataclass(frozen=True)
+class ChatMessageInfo:
+    """One stored message; answers carry how they were made and what they cost."""
+
+    id: int
+    chat_id: int
+    role: str
+    text: str
+    created_at: datetime
+    mode: str | None = None
+    top_k: int | None = None
+    citations: list[Citation] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+    retrieval_s: float | None = None
+    ttft_s: float | None = None
+    total_s: float | None = None
+    adapter: str | None = None
+
+    @classmethod
+    def of(cls, row: ChatMessage) -> ChatMessageInfo:
+        return cls(row.id, row.chat_id, row.role, row.text, row.created_at, row.mode, row.top_k,
+                   [_citation(c) for c in row.citations or []], row.prompt_tokens, row.generated_tokens,
+                   row.retrieval_s, row.ttft_s, row.total_s, row.adapter)
+
+
+def _citation(data: dict) -> Citation:
+    """A stored citation back as a :class:`Citation` (unknown keys from other versions ignored)."""
+    known = Citation.__dataclass_fields__
+    return Citation(**{k: v for k, v in data.items() if k in known})
+
+
+def title_of(question: str) -> str:
+    """A chat's title: its first question on one line, cut at a word near ``TITLE_CHARS``."""
+    text = " ".join(question.split())
+    if len(text) <= TITLE_CHARS:
+        return text or NEW_CHAT_TITLE
+    cut = text.rfind(" ", 0, TITLE_CHARS)
+    return text[: cut if cut > TITLE_CHARS // 2 else TITLE_CHARS].rstrip() + " ..."
+
+
+def _info(session, chat: ChatSession) -> ChatInfo:
+    n = session.scalar(select(func.count()).select_from(ChatMessage).where(ChatMessage.chat_id == chat.id))
+    return ChatInfo(chat.id, chat.collection_id, chat.title, chat.created_at, chat.updated_at, int(n or 0))
+
+
+def start_chat(sessions: sessionmaker, collection_id: int, title: str | None = None) -> ChatInfo:
+    """A new, empty conversation with a collection."""
+    with sessions.begin() as session:
+        chat = ChatSession(collection_id=collection_id, title=title_of(title) if title else NEW_CHAT_TITLE)
+        session.add(chat)
+        session.flush()
+        return _info(session, chat)
+
+
+def list_chats(sessions: sessionmaker, collection_id: int) -> list[ChatInfo]:
+    """A collection's conversations, most recently active first."""
+    with sessions() as session:
+        chats = session.scalars(select(ChatSession).where(ChatSession.collection_id == collection_id)
+                                .order_by(ChatSession.updated_at.desc(), ChatSession.id.desc())).all()
+        return [_info(session, c) for c in chats]
+
+
+def get_chat(sessions: sessionmaker, chat_id: int) -> ChatInfo:
+    with sessions() as session:
+        chat = session.get(ChatSession, chat_id)
+        if chat is None:
+            raise NotFoundError(f"no chat #{chat_id} (was it or its collection deleted?)")
+        return _info(session, chat)
+
+
+def chat_messages(sessions: sessionmaker, chat_id: int) -> list[ChatMessageInfo]:
+    """A conversation's messages in the order they were recorded."""
+    get_chat(sessions, chat_id)
+    with sessions() as session:
+        rows = session.scalars(select(ChatMessage).where(ChatMessage.chat_id == chat_id).order_by(ChatMessage.id)).all()
+        return [ChatMessageInfo.of(r) for r in rows]
+
+
+def record_message(sessions: sessionmaker, chat_id: int, role: Role, text: str, *,
+                   answer: Answer | None = None, top_k: int | None = None) -> ChatMessageInfo:
+    """Append a question (``role='user'``) or an answer (``role='assistant'``, with ``answer``).
+
+    The first question of a chat still called 'New chat' becomes its title.
+    """
+    if role not in ("user", "assistant"):
+        raise InvalidInputError(f"unknown chat role {role!r}: use 'user' or 'assistant'")
+    with sessions.begin() as session:
+        chat = session.get(ChatSession, chat_id)
+        if chat is None:
+            raise NotFoundError(f"no chat #{chat_id} (was it or its collection deleted?)")
+        row = ChatMessage(chat_id=chat_id, role=role, text=text, top_k=top_k, citations=[])
+        if answer is not None:
+            row.mode, row.citations = answer.mode, [asdict(c) for c in answer.citations]
+            row.prompt_tokens, row.generated_tokens = answer.prompt_tokens, answer.generated_tokens
+            row.retrieval_s, row.ttft_s, row.total_s = answer.retrieval_s, answer.ttft_s, answer.total_s
+            row.adapter = answer.adapter
+        if role == "user" and chat.title == NEW_CHAT_TITLE:
+            chat.title = title_of(text)
+        chat.updated_at = _now()
+        session.add(row)
+        session.flush()
+        return ChatMessageInfo.of(row)
+
+
+def delete_chat(sessions: sessionmaker, chat_id: int) -> None:
+    """Delete a conversation and its messages."""
+    with sessions.begin() as session:
+        chat = session.get(ChatSession, chat_id)
+        if chat is None:
+            raise NotFoundError(f"no chat #{chat_id} (was it already deleted?)")
+        session.delete(chat)
