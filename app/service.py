@@ -22,10 +22,12 @@ from app.answerers import ANSWERERS, Answer, Answerer, AnswerStream, FullContext
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import Mode, Settings
+from app.originals import OriginalStore
 from indexing.catalog import Chunk, Collection, Document, open_catalog
 from model.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
+    from app.page_images import PageImage
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
     from indexing.pipeline import IngestResult, ProgressCallback
@@ -81,6 +83,7 @@ class LlocoService:
         self.settings = settings or Settings()
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.sessions = open_catalog(self.settings.resolved_database_url)
+        self.originals = OriginalStore(self.settings.home / "originals")  # PDFs' bytes, for page images
         self._decoder, self._embedder, self._compressor = decoder, embedder, compressor
         self._indexes: dict[int, CollectionIndex] = {}
         self._lock = threading.RLock()
@@ -175,9 +178,11 @@ class LlocoService:
         row = self._collection(name)
         index = self._index(row)
         with index.lock, self.sessions.begin() as session:
+            hashes = set(session.scalars(select(Document.content_hash).where(Document.collection_id == row.id)))
             session.delete(session.get(Collection, row.id))  # its documents and chats cascade
         index.destroy()
         self._indexes.pop(row.id, None)
+        self._release_originals(hashes)
 
     def set_adapter(self, name: str, adapter: Path | None) -> None:
         """Attach a LoRA adapter folder to a collection (used for its lloco-mode questions), or detach."""
@@ -219,7 +224,28 @@ class LlocoService:
                             encode=self.decoder.encode, chunk_tokens=row.chunk_tokens, chunk_overlap=row.chunk_overlap,
                             max_bytes=int(s.max_file_mb * 2**20), embed_batch_size=s.embed_batch_size,
                             compress_batch_size=s.compress_batch_size)
-        return pipeline.ingest([Path(p) for p in paths], progress=progress)
+        results = pipeline.ingest([Path(p) for p in paths], progress=progress)
+        self._keep_originals(results)
+        return results
+
+    def _keep_originals(self, results: list[IngestResult]) -> None:
+        """Keep each ingested PDF's bytes (page images need them); a failure only costs the images."""
+        paths = {r.document_id: Path(r.path) for r in results if r.status != "failed" and r.document_id is not None}
+        with self.sessions() as session:
+            hashes = dict(session.execute(select(Document.id, Document.content_hash).where(Document.id.in_(paths))).all())
+        for doc_id, path in paths.items():
+            try:
+                self.originals.keep(path, hashes[doc_id])
+            except (OSError, KeyError) as exc:
+                log.warning("could not keep the original of %s: %s", path, exc)
+
+    def _release_originals(self, hashes: set[str]) -> None:
+        """Remove the kept files of these content hashes that no document refers to any more."""
+        with self.sessions() as session:
+            used = set(session.scalars(select(Document.content_hash).where(Document.content_hash.in_(hashes))))
+        for content_hash in hashes - used:
+            self.originals.discard(content_hash)
+
 
     def rebuild_collection(self, name: str, *, progress: ProgressCallback | None = None) -> RebuildResult:
         """Re-chunk, re-embed and re-compress a collection with the current models and settings."""
@@ -258,7 +284,35 @@ class LlocoService:
         if len(matches) > 1:
             raise InvalidInputError(f"{document!r} matches {len(matches)} documents in {name!r}: give its id")
         self._index(self._collection(name)).delete_document(matches[0].id)
+        self._release_originals({matches[0].content_hash})
         return matches[0]
+
+    def document_file(self, document_id: int) -> Path | None:
+        """The original file of a ready PDF document (kept under the home), or None."""
+        with self.sessions() as session:
+            doc = session.get(Document, document_id)
+        if doc is None or doc.status != "ready" or not doc.filename.lower().endswith(".pdf"):
+            return None
+        path = self.originals.find(doc.content_hash, fallback=doc.source_path)
+        if path is not None and not path.is_relative_to(self.originals.root):  # ingested before originals were kept
+            with contextlib.suppress(OSError):
+                path = self.originals.keep(path, doc.content_hash) or path
+        return path
+
+    def citation_pages(self, citation: Citation, *, scale: float = 1.5) -> list[PageImage]:
+        """The cited PDF page(s) as images with the snippet highlighted; [] for text documents
+        or a PDF whose file is gone (show the snippet instead)."""
+        from app.page_images import render_citation
+
+        path = self.document_file(citation.document_id)
+        if path is None:
+            return []
+        try:
+            return render_citation(path, citation, scale=scale)
+        except Exception as exc:  # a page image is a nicety: never break the answer over it
+            log.warning("could not render %s p. %s: %s", path, citation.page, exc)
+            return []
+
 
     # Questions ------------------------------------------------------------------------------
     def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None,
