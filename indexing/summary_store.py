@@ -55,6 +55,8 @@ class SummaryStore:
         """(len(rows), kappa, d) float16."""
         import numpy as np
 
+        if not rows:  # an empty collection has no file yet
+            return np.zeros((0, self.kappa, self.dim), dtype=np.float16)
         total = self.rows
         bad = [r for r in rows if not 0 <= r < total]
         if bad:

@@ -26,6 +26,13 @@ def test_empty_store(folder):
     assert not (folder / STORE_FILE).exists()
 
 
+def test_getting_no_rows_of_an_empty_store_needs_no_file(folder):
+    """An empty collection asked in lloco mode retrieves nothing: no file, no error."""
+    got = SummaryStore(folder, kappa=KAPPA, dim=DIM).get([])
+    assert got.shape == (0, KAPPA, DIM) and got.dtype == np.float16
+    assert not (folder / STORE_FILE).exists()
+
+
 def test_append_returns_consecutive_rows_across_appends_and_reopen(folder):
     s = SummaryStore(folder, kappa=KAPPA, dim=DIM)
     assert s.append(_vectors(3, 1)) == [0, 1, 2]
