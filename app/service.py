@@ -9,10 +9,11 @@ import contextlib
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,7 @@ from indexing.catalog import Chunk, Collection, Document, open_catalog
 from model.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
+    from app.adapter_training import AdapterTrainResult
     from app.page_images import PageImage
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
@@ -192,6 +194,16 @@ class LlocoService:
         with self.sessions.begin() as session:
             session.get(Collection, row.id).adapter_path = str(Path(adapter).resolve()) if adapter else None
 
+    def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0, steps: int = 100,
+                      batch_size: int = 8, seed: int = 0, out: Path | None = None,
+                      progress: Callable[[dict[str, Any]], None] | None = None) -> AdapterTrainResult:
+        """Train a LoRA adapter for one collection (from a QA jsonl file and/or ``synthetic`` cloze
+        questions over its chunks) and attach it; ``progress`` gets each step's record (step, steps, loss)."""
+        from app.adapter_training import train_collection_adapter
+
+        return train_collection_adapter(self, name, qa_file=qa_file, synthetic=synthetic, steps=steps,
+                                        batch_size=batch_size, seed=seed, out=out, progress=progress)
+
     def _index(self, row: Collection) -> CollectionIndex:
         from indexing.collection_index import CollectionIndex
 
@@ -245,7 +257,6 @@ class LlocoService:
             used = set(session.scalars(select(Document.content_hash).where(Document.content_hash.in_(hashes))))
         for content_hash in hashes - used:
             self.originals.discard(content_hash)
-
 
     def rebuild_collection(self, name: str, *, progress: ProgressCallback | None = None) -> RebuildResult:
         """Re-chunk, re-embed and re-compress a collection with the current models and settings."""
@@ -312,7 +323,6 @@ class LlocoService:
         except Exception as exc:  # a page image is a nicety: never break the answer over it
             log.warning("could not render %s p. %s: %s", path, citation.page, exc)
             return []
-
 
     # Questions ------------------------------------------------------------------------------
     def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None,

@@ -97,3 +97,18 @@ def test_bad_checkpoints_are_refused(tiny_decoder, tmp_path):
     save_compressor(tmp_path / "wrong", torch.zeros(2, 7), base="x", hidden_size=7)
     with pytest.raises(ModelNotAvailableError, match="hidden size 7"):
         load_compressor(str(tmp_path / "wrong"), tiny_decoder, kappa=2)
+
+
+def test_a_learned_projection_maps_the_hidden_states(tiny_decoder, tmp_path):
+    d = tiny_decoder.hidden_size
+    emb = torch.randn(3, d)
+    save_compressor(tmp_path / "plain", emb, base="tiny", hidden_size=d)
+    plain = load_compressor(str(tmp_path / "plain"), tiny_decoder, kappa=3)
+    assert plain.projection is None
+    hidden = plain.compress([[5, 6, 7, 8]])[0].float()  # (3, d): the raw final hidden states
+    weight, bias = torch.eye(d) * 0.5, torch.arange(d, dtype=torch.float32) / d
+    save_compressor(tmp_path / "proj", emb, base="tiny", hidden_size=d, projection=(weight, bias))
+    projected = load_compressor(str(tmp_path / "proj"), tiny_decoder, kappa=3)
+    assert projected.projection is not None and projected.ident != plain.ident
+    vectors = projected.compress([[5, 6, 7, 8]])[0].float()
+    assert torch.allclose(vectors, hidden * 0.5 + bias, atol=2e-3)  # float16 storage
