@@ -88,8 +88,8 @@ def _line_boxes(char_boxes: list[tuple[float, float, float, float]]) -> list[tup
             continue  # generated spaces and line breaks have no box
         if lines:
             cur = lines[-1]
-            middle, height = (bottom + top) / 2, max(top - bottom, cur[3] - cur[1])
-            if abs(middle - (cur[1] + cur[3]) / 2) < height / 2 and left >= cur[0] - 1:
+            overlap = min(top, cur[3]) - max(bottom, cur[1])  # vertical: a comma or a superscript overlaps its line
+            if overlap > 0 and left >= cur[0] - 1:
                 cur[0], cur[1], cur[2], cur[3] = min(cur[0], left), min(cur[1], bottom), max(cur[2], right), max(cur[3], top)
                 continue
         lines.append([left, bottom, right, top])
@@ -99,7 +99,7 @@ def _line_boxes(char_boxes: list[tuple[float, float, float, float]]) -> list[tup
 def render_page(pdf: Path | str, page: int, snippet: str | None = None, *, scale: float = DEFAULT_SCALE) -> PageImage:
     """Page ``page`` (1-based) of the PDF at ``pdf`` as an RGB image, ``snippet`` highlighted if found."""
     import pypdfium2 as pdfium
-    import pypdfium2.raw as raw
+    from pypdfium2 import raw
 
     with _LOCK:
         doc = pdfium.PdfDocument(str(pdf))

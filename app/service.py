@@ -320,7 +320,7 @@ class LlocoService:
             return []
         try:
             return render_citation(path, citation, scale=scale)
-        except Exception as exc:  # a page image is a nicety: never break the answer over it
+        except Exception as exc:  # noqa: BLE001 - a page image is a nicety: never break the answer over it
             log.warning("could not render %s p. %s: %s", path, citation.page, exc)
             return []
 

@@ -73,3 +73,19 @@ def real_service(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("real-home")
     return LlocoService(Settings(home=home, model_cache=MODEL_CACHE))
+
+
+@pytest.fixture
+def web_service(service):
+    """The web UI's pages served by the tiny-model ``service`` (AppTest runs them in this process)."""
+    import streamlit as st
+
+    from app.web.common import use_service
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    use_service(service)
+    yield service
+    use_service(None)
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -8,7 +8,7 @@ import pytest
 
 from app.citations import Citation
 from app.demo import DEMO_DIR
-from app.page_images import match_spans, render_citation, render_page
+from app.page_images import _line_boxes, match_spans, render_citation, render_page
 from tests.fakes import make_pdf
 
 LIGHTHOUSES = DEMO_DIR / "lighthouses.pdf"
@@ -30,7 +30,7 @@ def test_the_snippet_is_highlighted_where_it_is_on_the_page():
     for left, top, right, bottom in page.boxes:
         assert 0 <= left < right <= width and 0 <= top < bottom <= height
         assert 10 < bottom - top < 30  # a line of 11-point text at 108 dpi
-        red, green, blue = _mean_rgb(page.image, (left, top, right, bottom))
+        red, _, blue = _mean_rgb(page.image, (left, top, right, bottom))
         assert red > 150 and blue < red - 60  # yellow marker under black text
     # the sentence is in the first paragraph, under the heading: the upper fifth of the page
     assert all(top < height / 5 for _, top, _, _ in page.boxes)
@@ -56,6 +56,14 @@ def test_matching_ignores_spacing_case_and_hyphenation_and_falls_back_to_pieces(
     assert spans and page_text[spans[0][0]:spans[0][1] + 1].startswith("The light")
     assert match_spans(page_text, "nothing like it at all here") == []
     assert match_spans("", "x") == [] and match_spans(page_text, "") == []
+
+
+def test_character_boxes_merge_into_one_box_per_line():
+    """A comma sits lower than its letters but on their line; the next line starts a new box."""
+    rock_comma_and = [(60.4, 606.2, 63.2, 612.1), (75.5, 606.2, 80.3, 614.0), (81.3, 604.5, 82.4, 607.3),
+                      (83.4, 606.2, 86.4, 606.2), (87.6, 606.0, 93.0, 612.1)]  # ... 'k', ',', ' ' (no height), 'a'
+    next_line = [(59.7, 586.8, 65.0, 597.1), (66.0, 586.8, 70.0, 597.1)]
+    assert _line_boxes(rock_comma_and + next_line) == [(60.4, 604.5, 93.0, 614.0), (59.7, 586.8, 70.0, 597.1)]
 
 
 def test_a_citation_over_two_pages_renders_both(tmp_path):

@@ -1,4 +1,6 @@
-"""The web UI on the real default model, through streamlit's AppTest (no browser)."""
+"""The web UI on the real default model, through streamlit's AppTest (no browser): the router and
+every page on an empty home, and a streamed, cited answer. Each page's own tests, on the tiny
+model, are in tests/test_web_*.py; the real browser test is tests/test_web_e2e.py."""
 
 from __future__ import annotations
 
@@ -31,6 +33,16 @@ def test_empty_home_says_what_to_do(app_home):
     at = _app().run()
     assert not at.exception
     assert "No collection yet" in at.info[0].value
+
+
+@pytest.mark.parametrize("page", ["chat_page", "collections_page", "compare_page", "evaluation_page"])
+def test_every_page_opens_on_an_empty_home(app_home, page):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(f"from streamlit_app import {page}\n{page}()", default_timeout=300).run()
+    assert not at.exception
+    assert at.title[0].value in {"Chat with your documents", "Collections", "Compare LLoCO with plain RAG", "Evaluation"}
+    assert at.info, "an empty home says what to do"
 
 
 def test_chat_streams_an_answer_with_citations(app_home):

@@ -1,0 +1,136 @@
+"""The Chat page: conversations with a collection, kept in SQL, with streamed, cited answers.
+
+The sidebar holds the collection, the mode and top-k, and the collection's past conversations
+(new, reopen, delete). A conversation is created with its first question. Each answer is
+streamed, then stored with its citations, prompt tokens and timings, and shown with them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from app.web.common import (
+    MODE_LABELS,
+    answer_caption,
+    collection_picker,
+    get_service,
+    job_panel,
+    show_citations,
+    show_ingest_results,
+    upload_form,
+)
+from model.errors import LlocoError, NotFoundError
+
+if TYPE_CHECKING:
+    from app.chats import ChatInfo, ChatMessageInfo
+    from app.service import LlocoService
+
+CHAT_KEY = "chat_by_collection"  # session state: collection name -> open chat id (None: a new one)
+
+
+def _current(name: str) -> int | None:
+    return st.session_state.setdefault(CHAT_KEY, {}).get(name)
+
+
+def _open(name: str, chat_id: int | None) -> None:
+    st.session_state.setdefault(CHAT_KEY, {})[name] = chat_id
+
+
+def chat_sidebar(service: LlocoService, name: str) -> None:
+    """New chat, the past conversations (click to reopen) and deleting the open one."""
+    current = _current(name)
+    if st.button("New chat", icon=":material/add:", key="new-chat", width="stretch",
+                 type="primary" if current is None else "secondary"):
+        _open(name, None)
+        st.rerun()
+    chats: list[ChatInfo] = service.list_chats(name)
+    if chats:
+        st.caption("Conversations")
+    for chat in chats[:50]:
+        label = f"{chat.title} ({chat.n_messages // 2})"
+        if st.button(label, key=f"chat-{chat.id}", width="stretch", type="primary" if chat.id == current else "tertiary",
+                     help=f"started {chat.created_at:%Y-%m-%d %H:%M}"):
+            _open(name, chat.id)
+            st.rerun()
+    if current is not None and st.button("Delete this conversation", icon=":material/delete:", key="delete-chat",
+                                         width="stretch"):
+        try:
+            service.delete_chat(current)
+        except NotFoundError:
+            pass  # deleted in another tab meanwhile
+        _open(name, None)
+        st.rerun()
+
+
+def show_message(service: LlocoService, message: ChatMessageInfo) -> None:
+    with st.chat_message(message.role):
+        st.markdown(message.text or "_(no answer text)_")
+        if message.role == "assistant":
+            show_citations(service, message.citations)
+            answer_caption(message.mode, message.prompt_tokens, message.ttft_s, message.total_s, message.adapter)
+
+
+def ask(service: LlocoService, name: str, question: str, mode: str, top_k: int) -> None:
+    """Ask, stream the answer, and store both in the open conversation (created if none)."""
+    try:
+        stream = service.ask(name, question, mode=mode, top_k=top_k)  # type: ignore[arg-type]
+    except LlocoError as exc:
+        st.error(str(exc))
+        return
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        pieces = iter(stream)
+        try:
+            st.write_stream(pieces)
+        except LlocoError as exc:
+            st.error(str(exc))
+            return
+        finally:
+            close = getattr(pieces, "close", None)
+            if close:
+                close()  # in this thread, so the decoder is released here if the run was stopped
+        answer = stream.answer
+        if not answer.citations:
+            st.warning("No chunks were retrieved: this collection has no documents yet.")
+        show_citations(service, answer.citations)
+        answer_caption(answer.mode, answer.prompt_tokens, answer.ttft_s, answer.total_s, answer.adapter)
+    try:
+        chat_id = _current(name) or service.start_chat(name, question).id
+        service.record_message(chat_id, "user", question.strip())
+        service.record_message(chat_id, "assistant", answer.text, answer=answer, top_k=top_k)
+        _open(name, chat_id)
+    except NotFoundError as exc:  # the conversation or collection was deleted in another tab
+        _open(name, None)
+        st.warning(f"The answer was not saved: {exc}")
+
+
+def chat_page() -> None:
+    service = get_service()
+    st.title("Chat with your documents")
+    name = collection_picker(service, "chat-collection", where=st.sidebar)
+    if name is None:
+        return
+    with st.sidebar:
+        mode = st.radio("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key="chat-mode")
+        top_k = st.slider("Chunks retrieved (top-k)", 1, 10, service.settings.top_k, key="chat-top-k")
+        st.divider()
+        conversations = st.container()
+    with st.expander("Add documents to this collection"):
+        upload_form(service, name, origin="chat")
+    job_panel("chat", "ingest", collection=name, on_done=lambda job: show_ingest_results(job.result or []))
+    chat_id = _current(name)
+    if chat_id is not None:
+        try:
+            for message in service.chat_messages(chat_id):
+                show_message(service, message)
+        except NotFoundError:
+            _open(name, None)
+            st.info("That conversation was deleted (in another tab?): starting a new one.")
+    question = st.chat_input(f"Ask a question about {name}")
+    if question is not None:
+        ask(service, name, question, mode, top_k)
+    with conversations:  # drawn last, so a conversation started by this question is listed
+        chat_sidebar(service, name)

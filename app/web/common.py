@@ -1,0 +1,237 @@
+"""What every page of the web UI shares: the service and the job runner (one per server process),
+the collection picker, background-job progress, uploads, citations with page images.
+
+Pages call only :mod:`app`'s service layer (through :func:`get_service`). Long work (ingestion,
+rebuild, adapter training, evaluation) runs as a background job (:mod:`app.jobs`), so it freezes
+neither its page nor the others; a page shows its jobs with :func:`job_panel`, which polls.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from app.jobs import Job, JobRunner, Report
+from model.errors import LlocoError
+
+if TYPE_CHECKING:
+    from app.citations import Citation
+    from app.service import LlocoService
+    from indexing.pipeline import IngestResult, Progress
+
+MODE_LABELS = {"lloco": "LLoCO (summary vectors)", "rag": "Plain RAG (chunk text)", "full": "Full context"}
+STAGES = ("parse", "chunk", "embed", "compress", "index")
+UPLOAD_TYPES = ["pdf", "txt", "md", "markdown"]
+PAGE_IMAGE_WIDTH = 760  # pixels: a page stays readable without filling the whole screen
+_injected: dict[str, LlocoService] = {}
+
+
+def use_service(service: LlocoService | None) -> None:
+    """Serve ``service`` instead of one built from the settings (tests, embedding); None undoes it."""
+    _injected.clear()
+    if service is not None:
+        _injected["service"] = service
+
+
+@st.cache_resource(show_spinner="Loading lloco ...")
+def _default_service() -> LlocoService:
+    from app.service import LlocoService
+
+    return LlocoService()
+
+
+def get_service() -> LlocoService:
+    """The server's one service: models and indexes load once and serve every browser session."""
+    return _injected.get("service") or _default_service()
+
+
+@st.cache_resource
+def get_jobs() -> JobRunner:
+    """The server's background jobs, shared by every page and browser session."""
+    return JobRunner()
+
+
+def fmt_s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.2f} s"
+
+
+def collection_picker(service: LlocoService, key: str, *, where: Any = st) -> str | None:
+    """A collection selectbox (the choice is shared between pages); None, with a hint, if there is none."""
+    names = [c.name for c in service.list_collections()]
+    current = st.session_state.get("current_collection")
+    if current is not None and current not in names:
+        st.warning(f"The collection {current!r} no longer exists (deleted in another tab?): nothing was asked "
+                   "or changed.")
+        st.session_state.pop("current_collection")
+    if not names:
+        st.info("No collection yet: create one on the Collections page.")
+        return None
+    index = names.index(current) if current in names else 0
+    name = where.selectbox("Collection", names, index=index, key=key)
+    st.session_state["current_collection"] = name
+    return name
+
+
+def answer_caption(mode: str | None, prompt_tokens: int | None, ttft_s: float | None, total_s: float | None,
+                   adapter: str | None = None) -> None:
+    """The discreet cost line under an answer."""
+    label = MODE_LABELS.get(mode or "", mode or "-").split(" (")[0]
+    extra = f" | adapter {Path(adapter).name}" if adapter else ""
+    st.caption(f"{label} | prompt tokens {prompt_tokens if prompt_tokens is not None else '-'} | "
+               f"first token {fmt_s(ttft_s)} | total {fmt_s(total_s)}{extra}")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _page_pngs(_service: LlocoService, home: str, citation: Citation) -> list[tuple[bytes, int, bool]]:
+    """PNG bytes of a citation's page(s), page number and whether the snippet was found (cached)."""
+    import io
+
+    out = []
+    for page in _service.citation_pages(citation):
+        buffer = io.BytesIO()
+        page.image.save(buffer, format="PNG", optimize=True)
+        out.append((buffer.getvalue(), page.page, page.highlighted))
+    return out
+
+
+def show_citations(service: LlocoService, citations: list[Citation], *, images: bool = True) -> None:
+    """One expander per citation: document, page, score; inside, the snippet and the page image."""
+    for n, c in enumerate(citations, 1):
+        pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
+        with st.expander(f"[{n}] {c.document}, {pages} (score {c.score:.2f})"):
+            st.markdown(f"> {c.snippet}")
+            if not images or not c.document.lower().endswith(".pdf"):
+                continue
+            shown = _page_pngs(service, str(service.settings.home), c)
+            if not shown:
+                st.caption("The original PDF is not available, so only the quoted text is shown.")
+            for png, page, found in shown:
+                note = "cited text highlighted" if found else "cited text not located on this page"
+                st.image(png, caption=f"{c.document}, page {page} ({note})", width=PAGE_IMAGE_WIDTH, output_format="PNG")
+
+
+def stage_line(stage: str) -> str:
+    """parse -> chunk -> embed -> compress -> index, the current stage in bold, done ones ticked."""
+    if stage == "done":
+        return " → ".join(f"{s} ✓" for s in STAGES)
+    at = STAGES.index(stage) if stage in STAGES else 0
+    return " → ".join(f"{s} ✓" if i < at else (f"**{s}**" if i == at else s) for i, s in enumerate(STAGES))
+
+
+def ingest_reporter(report: Report) -> Callable[[Progress], None]:
+    """A pipeline progress callback that reports the file, its stage and the overall share."""
+
+    def on_progress(event: Progress) -> None:
+        within = event.done / event.total if event.total else 0.0
+        at = STAGES.index(event.stage) if event.stage in STAGES else len(STAGES)
+        share = (event.file_index + min((at + within) / len(STAGES), 1.0)) / max(event.n_files, 1)
+        units = f" ({event.done}/{event.total} chunks)" if event.total and event.stage != "done" else ""
+        report(share, f"{event.file} (file {event.file_index + 1} of {event.n_files}): {stage_line(event.stage)}{units}")
+
+    return on_progress
+
+
+def start_ingest(service: LlocoService, name: str, files: list[Any]) -> Job:
+    """Save uploaded files to a temporary folder and ingest them into ``name`` as a background job."""
+    folder = Path(tempfile.mkdtemp(prefix="lloco-upload-"))
+    paths = []
+    for f in files:
+        path = folder / Path(f.name).name
+        path.write_bytes(f.getvalue())
+        paths.append(path)
+
+    def work(report: Report) -> list[IngestResult]:
+        try:
+            return service.ingest(name, paths, progress=ingest_reporter(report))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return get_jobs().submit("ingest", f"ingest {len(paths)} file(s) into {name}", work, collection=name)
+
+
+def upload_form(service: LlocoService, name: str, *, origin: str) -> None:
+    """Upload several files into a collection; ingestion runs in the background with progress.
+    ``origin`` names the page, whose job panel then shows the results."""
+    busy = get_jobs().busy(name)
+    files = st.file_uploader("Add documents (PDF, text, Markdown)", type=UPLOAD_TYPES, accept_multiple_files=True,
+                             key=f"upload-{name}-{st.session_state.get('upload_round', 0)}")
+    if files and st.button(f"Ingest {len(files)} file(s)", key=f"ingest-{name}", disabled=busy is not None,
+                           help="busy: " + busy.label if busy else None):
+        remember(start_ingest(service, name, files), origin)
+        st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1  # clear the uploader
+        st.rerun()
+
+
+def show_ingest_results(results: list[IngestResult]) -> None:
+    for r in results:
+        shown = Path(r.path).name
+        if r.status == "failed":
+            error = r.error or "not ingested"
+            st.error(error if error.startswith(shown) else f"{shown}: {error}")
+        elif r.status == "skipped":
+            st.info(f"{shown}: already in the collection")
+        else:
+            st.success(f"{shown}: {r.n_pages} page(s), {r.n_chunks} chunks in {r.seconds:.1f} s")
+
+
+def _show_job(job: Job, on_done: Callable[[Job], None] | None) -> None:
+    if job.running:
+        st.progress(job.fraction or 0.0, text=f"{job.label}: {job.message}")
+        return
+    if job.status == "failed":
+        st.error(f"{job.label} failed after {job.seconds:.0f} s: {job.error}")
+    else:
+        st.success(f"{job.label}: done in {job.seconds:.1f} s")
+        if on_done is not None:
+            on_done(job)
+    if st.button("Dismiss", key=f"dismiss-job-{job.id}"):
+        st.session_state.get("my_jobs", {}).pop(job.id, None)
+        st.rerun()
+
+
+def job_panel(origin: str, kind: str | None = None, *, collection: str | None = None, limit: int = 3,
+              on_done: Callable[[Job], None] | None = None) -> None:
+    """This session's recent jobs (of ``kind``, for ``collection``): running ones, and finished ones
+    started from the page ``origin`` until dismissed. Refreshed every second while one runs; when a
+    job ends the whole page reruns once, so its tables show the new state."""
+    mine = st.session_state.get("my_jobs", {})
+    jobs = [j for j in get_jobs().jobs(kind=kind, collection=collection)
+            if j.id in mine and (j.running or mine[j.id] == origin)][:limit]
+    if not jobs:
+        return
+
+    @st.fragment(run_every=1.0 if any(j.running for j in jobs) else None)
+    def panel() -> None:
+        ended = st.session_state.setdefault("ended_jobs", set())
+        for job in jobs:
+            _show_job(job, on_done)
+        newly = {j.id for j in jobs if not j.running} - ended
+        if newly:
+            ended.update(newly)
+            st.rerun()  # the whole page, once: its tables and pickers see what the job changed
+
+    panel()
+
+
+def remember(job: Job, origin: str) -> Job:
+    """Mark a job as this browser session's, started from the page ``origin``; pages show its progress."""
+    st.session_state.setdefault("my_jobs", {})[job.id] = origin
+    return job
+
+
+def run_safely(action: Callable[[], Any], success: str | None = None) -> bool:
+    """Run a service call; lloco's errors become a message on the page instead of a traceback.
+    True when it succeeded."""
+    try:
+        action()
+    except LlocoError as exc:
+        st.error(str(exc))
+        return False
+    if success:
+        st.success(success)
+    return True

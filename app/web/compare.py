@@ -1,0 +1,118 @@
+"""The Compare page: one question answered by LLoCO and plain RAG (and optionally full context)
+side by side, each streamed, with prompt tokens, time to first token, total time and the ratios.
+
+The modes run one after the other, never at once, so each one's timings are its own. The last
+comparison stays on the page (session state) until the next one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from app.compare import COSTS, cost_ratios, describe_ratio
+from app.web.common import (
+    MODE_LABELS,
+    collection_picker,
+    fmt_s,
+    get_service,
+    show_citations,
+)
+from model.errors import LlocoError
+
+if TYPE_CHECKING:
+    from app.answerers import Answer
+    from app.service import LlocoService
+
+RESULT_KEY = "compare_result"
+
+
+def _metrics(answer: Answer) -> None:
+    left, mid, right = st.columns(3)
+    left.metric("Prompt tokens", answer.prompt_tokens)
+    mid.metric("First token", fmt_s(answer.ttft_s))
+    right.metric("Total", fmt_s(answer.total_s))
+
+
+def _stream(service: LlocoService, name: str, question: str, mode: str, top_k: int) -> Answer | None:
+    """Stream one mode's answer into the current container; None (and a message) on bad input."""
+    try:
+        stream = service.ask(name, question, mode=mode, top_k=top_k)  # type: ignore[arg-type]
+        pieces = iter(stream)
+        try:
+            st.write_stream(pieces)
+        finally:
+            pieces.close()  # releases the decoder in this thread, even if the run was stopped
+    except LlocoError as exc:
+        st.error(str(exc))
+        return None
+    _metrics(stream.answer)
+    return stream.answer
+
+
+def show_ratios(answers: dict[str, Answer]) -> None:
+    lloco = answers.get("lloco")
+    if lloco is None:
+        return
+    for other in ("rag", "full"):
+        if other not in answers:
+            continue
+        ratios = cost_ratios(lloco, answers[other])
+        st.markdown(f"**LLoCO / {MODE_LABELS[other].split(' (')[0]}**")
+        for column, (key, label) in zip(st.columns(len(COSTS)), COSTS.items(), strict=True):
+            column.metric(label, describe_ratio(ratios[key]))
+
+
+def show_result(service: LlocoService, result: dict) -> None:
+    """A stored comparison: each answer with its costs, the ratios and the retrieved chunks."""
+    answers: dict[str, Answer] = result["answers"]
+    st.markdown(f"**Question:** {result['question']}")
+    for column, (mode, answer) in zip(st.columns(len(answers)), answers.items(), strict=True):
+        with column:
+            st.subheader(MODE_LABELS[mode])
+            st.markdown(answer.text or "_(empty answer)_")
+            _metrics(answer)
+    show_ratios(answers)
+    first = next(iter(answers.values()))
+    st.subheader(f"Retrieved chunks ({len(first.citations)}, the same for every mode)")
+    show_citations(service, first.citations, images=False)
+
+
+def compare_page() -> None:
+    service = get_service()
+    st.title("Compare LLoCO with plain RAG")
+    st.caption("The same question, the same retrieved chunks and the same decoder: LLoCO reads each chunk as a few "
+               "summary vectors, plain RAG as its text.")
+    name = collection_picker(service, "compare-collection")
+    if name is None:
+        return
+    with st.form("compare"):
+        question = st.text_area("Question", height=80, placeholder="Ask something the collection answers")
+        left, right = st.columns(2)
+        top_k = left.slider("Chunks retrieved (top-k)", 1, 10, service.settings.top_k)
+        with_full = right.checkbox("Also answer from the full document", value=False,
+                                   help="Reads the whole best-matching document: slow on long ones.")
+        submitted = st.form_submit_button("Compare", type="primary")
+    if not submitted:
+        if RESULT_KEY in st.session_state and st.session_state[RESULT_KEY]["collection"] == name:
+            show_result(service, st.session_state[RESULT_KEY])
+        return
+    if not question.strip():
+        st.error("Type a question first.")
+        return
+    st.session_state.pop(RESULT_KEY, None)
+    modes = ["lloco", "rag", *(["full"] if with_full else [])]
+    answers: dict[str, Answer] = {}
+    for column, mode in zip(st.columns(len(modes)), modes, strict=True):
+        with column:
+            st.subheader(MODE_LABELS[mode])
+            answer = _stream(service, name, question, mode, top_k)
+            if answer is None:
+                return
+            answers[mode] = answer
+    show_ratios(answers)
+    st.session_state[RESULT_KEY] = {"collection": name, "question": question.strip(), "answers": answers}
+    first = answers["lloco"]
+    st.subheader(f"Retrieved chunks ({len(first.citations)}, the same for every mode)")
+    show_citations(service, first.citations, images=False)

@@ -1,0 +1,89 @@
+"""The Compare page (AppTest, tiny model) and its ratios (app/compare.py): LLoCO and plain RAG
+(and optionally full context) answer the same question side by side, with costs and ratios."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.answerers import Answer
+from app.compare import cost_ratios, describe_ratio
+from tests.fakes import make_pdf
+
+
+def _compare_script():
+    from app.web.compare import compare_page
+
+    compare_page()
+
+
+def _app():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_function(_compare_script, default_timeout=120)
+
+
+@pytest.fixture
+def notes(web_service, tmp_path):
+    web_service.create_collection("notes")
+    pages = ["The lighthouse keeper lit the lamp every evening. " * 6, "Honeybees dance to tell their sisters. " * 6]
+    web_service.ingest("notes", [make_pdf(tmp_path / "notes.pdf", pages)])
+    return web_service
+
+
+def _metrics(at) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for m in at.metric:
+        out.setdefault(m.label, []).append(m.value)
+    return out
+
+
+def test_ratios_of_two_answers():
+    lloco = Answer("lloco", "q", prompt_tokens=40, ttft_s=0.1, total_s=1.0)
+    rag = Answer("rag", "q", prompt_tokens=400, ttft_s=0.4, total_s=1.0)
+    assert cost_ratios(lloco, rag) == {"prompt_tokens": 0.1, "ttft_s": 0.25, "total_s": 1.0}
+    assert cost_ratios(lloco, Answer("rag", "q", prompt_tokens=0, ttft_s=None))["prompt_tokens"] is None
+    assert cost_ratios(Answer("lloco", "q", ttft_s=None), rag)["ttft_s"] is None
+    assert describe_ratio(0.1) == "0.10 (10.0x less)" and describe_ratio(2.0) == "2.00 (2.0x more)"
+    assert describe_ratio(1.0) == "1.00 (the same)" and describe_ratio(None) == "-"
+
+
+def test_lloco_and_rag_side_by_side_with_costs_and_ratios(notes):
+    at = _app().run()
+    assert not at.exception and at.selectbox[0].value == "notes"
+    at.text_area[0].set_value("Who lit the lamp every evening?")
+    at.button[0].click().run()
+    assert not at.exception
+    assert [h.value for h in at.subheader][:2] == ["LLoCO (summary vectors)", "Plain RAG (chunk text)"]
+    metrics = _metrics(at)
+    tokens = [int(v) for v in metrics["Prompt tokens"]]
+    assert len(tokens) == 2 and tokens[0] < tokens[1]  # summary vectors are fewer than the chunks' tokens
+    assert len(metrics["First token"]) == 2 and all(v.endswith(" s") for v in metrics["Total"])
+    ratio = metrics["prompt tokens"][0]
+    assert ratio.startswith(f"{tokens[0] / tokens[1]:.2f} (") and ratio.endswith("x less)")
+    assert "time to first token" in metrics and "total time" in metrics
+    assert any(e.label.startswith("[1] notes.pdf, p") for e in at.expander)
+    # the comparison stays on the page through an unrelated rerun
+    at.run()
+    assert not at.exception and [int(v) for v in _metrics(at)["Prompt tokens"]] == tokens
+    assert any("Who lit the lamp every evening?" in m.value for m in at.markdown)
+
+
+def test_full_context_as_a_third_column(notes):
+    at = _app().run()
+    at.text_area[0].set_value("Why do honeybees dance?")
+    at.checkbox[0].check()
+    at.button[0].click().run()
+    assert not at.exception
+    assert [h.value for h in at.subheader][:3] == ["LLoCO (summary vectors)", "Plain RAG (chunk text)", "Full context"]
+    assert len(_metrics(at)["Prompt tokens"]) == 3
+    assert len(_metrics(at)["prompt tokens"]) == 2  # LLoCO / RAG and LLoCO / full
+
+
+def test_bad_input_is_a_message(notes):
+    at = _app().run()
+    at.button[0].click().run()
+    assert not at.exception and "Type a question first" in at.error[0].value
+    notes.delete_collection("notes")  # in another tab
+    at.text_area[0].set_value("Who lit the lamp?")
+    at.button[0].click().run()
+    assert not at.exception and "'notes' no longer exists" in at.warning[0].value
