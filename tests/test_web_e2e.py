@@ -1,0 +1,236 @@
+"""The web app end to end in a real browser: the Streamlit server as a subprocess on the real
+default model, driven by headless Chromium through selenium.
+
+Create a collection, upload a PDF (background ingestion with progress), ask a question and see
+the answer stream in with a citation of the right page (and its page image), compare LLoCO with
+plain RAG, and run a two-question evaluation. Screenshots go to docs/screenshots/ (the README
+shows them; LLOCO_SCREENSHOT_DIR puts them elsewhere). Skipped without chromium + chromedriver
+(`make browser` installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.demo import DEMO_DIR
+from tests.conftest import MODEL_CACHE, REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
+if not (Path(CHROMIUM).is_file() and Path(DRIVER).is_file()):
+    pytest.skip("chromium and chromedriver are not installed (`make browser`)", allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+SHOTS = Path(os.environ.get("LLOCO_SCREENSHOT_DIR", REPO / "docs" / "screenshots"))
+QUESTION = "Which engineer built the Eddystone lighthouse completed in 1759 from dovetailed granite blocks?"
+PAGE = 5  # data/demo/questions.jsonl: the answer is on page 5 of lighthouses.pdf
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python -m app.web.serve` (what `make run` starts) on a fresh home, without the demo."""
+    home, port = tmp_path_factory.mktemp("web-home"), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLOCO_") or k.startswith("LLOCO_TEST_")}
+    env.update(LLOCO_HOME=str(home), LLOCO_MODEL_CACHE=str(MODEL_CACHE), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    log = (tmp_path_factory.mktemp("web-log") / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "app.web.serve", "--host", "127.0.0.1", "--port", str(port), "--no-demo"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}: {Path(log.name).read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        yield url, Path(log.name)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1400",
+                "--force-device-scale-factor=1", "--hide-scrollbars"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(condition, timeout: float = 60, step: float = 0.2, what: str = "the page"):
+    """Poll ``condition()`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            found = condition()
+        except WebDriverException:  # the DOM changes under us while Streamlit reruns
+            found = None
+        if found:
+            return found
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def texts(driver, css: str) -> list[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
+
+
+def button(driver, label: str):
+    return wait_for(lambda: next((b for b in driver.find_elements(By.TAG_NAME, "button")
+                                  if b.text.strip() == label and b.is_enabled()), None), what=f"button {label!r}")
+
+
+def page(driver, title: str) -> None:
+    link = wait_for(lambda: next(a for a in driver.find_elements(By.CSS_SELECTOR, "a[data-testid=stSidebarNavLink]")
+                                 if a.text.endswith(title)), what=f"the {title} link")
+    link.click()
+    wait_for(lambda: any(title in h for h in texts(driver, "h1")), what=f"the {title} page")
+
+
+def settle(driver, seconds: float = 1.0) -> None:
+    """Wait until Streamlit has stopped running the script (its status widget gone) for a moment."""
+    quiet_since = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        running = driver.find_elements(By.CSS_SELECTOR, "[data-testid=stStatusWidget]")
+        quiet_since = None if running else (quiet_since or time.time())
+        if quiet_since and time.time() - quiet_since >= seconds:
+            return
+        time.sleep(0.1)
+
+
+def shoot(driver, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    settle(driver)
+    driver.save_screenshot(str(SHOTS / name))
+
+
+def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path):
+    url, log = server
+    d = browser
+    d.get(url)
+    wait_for(lambda: any("No collection yet" in t for t in texts(d, "[data-testid=stAlert]")), what="the empty home")
+
+    # Collections: create one and upload a PDF; ingestion runs in the background with progress
+    page(d, "Collections")
+    name_box = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "input[aria-label='New collection name']"))
+    name_box.send_keys("lighthouses")
+    button(d, "Create").click()
+    wait_for(lambda: any("created lighthouses" in t for t in texts(d, "[data-testid=stAlert]")), timeout=180,
+             what="the collection to be created (models load first)")
+    upload = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "[data-testid=stTab] + * input[type=file], input[type=file]"),
+                      what="the file uploader")
+    upload.send_keys(str(DEMO_DIR / "lighthouses.pdf"))
+    button(d, "Ingest 1 file(s)").click()
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "[data-testid=stProgress]"), what="the ingestion progress bar")
+    done = wait_for(lambda: next((t for t in texts(d, "[data-testid=stAlert]") if t.startswith("lighthouses.pdf: 6 page(s)")),
+                                 None), timeout=300, what="the ingestion to finish")
+    assert "chunks" in done
+    shoot(d, "collections.png")
+
+    # Chat: ask (plain RAG, so the untrained-compressor case reads text), see the answer stream in
+    page(d, "Chat")
+    wait_for(lambda: d.find_element(By.XPATH, "//label[.//p[starts-with(., 'Plain RAG')]]"), what="the mode").click()
+    box = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "textarea[data-testid=stChatInputTextArea]"))
+    box.send_keys(QUESTION)
+    box.send_keys(Keys.ENTER)
+
+    def answer_text() -> str:
+        messages = d.find_elements(By.CSS_SELECTOR, "[data-testid=stChatMessage]")
+        if len(messages) < 2:
+            return ""
+        parts = messages[-1].find_elements(By.CSS_SELECTOR, "[data-testid=stMarkdownContainer]")
+        return parts[0].text if parts else ""
+
+    seen: list[str] = []
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        current = answer_text()
+        if current and (not seen or current != seen[-1]):
+            seen.append(current)
+        if any("prompt tokens" in t for t in texts(d, "[data-testid=stCaptionContainer]")):
+            break
+        time.sleep(0.05)
+    final = answer_text()
+    assert final.strip(), "no answer appeared"
+    assert len(seen) >= 2 and seen[0] != final, f"the answer did not stream in: {seen}"
+    summaries = texts(d, "[data-testid=stExpander] summary")
+    cites = [s for s in summaries if "lighthouses.pdf, p" in s]
+    assert any(f"lighthouses.pdf, p. {PAGE}" in s for s in cites), cites
+    assert any("Plain RAG | prompt tokens" in t for t in texts(d, "[data-testid=stCaptionContainer]"))
+    # open the citation on the right page: its page image, with the snippet highlighted
+    right = next(e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid=stExpander] summary")
+                 if f"lighthouses.pdf, p. {PAGE}" in e.text)
+    right.click()
+    wait_for(lambda: any(f"page {PAGE} (cited text highlighted)" in t
+                         for t in texts(d, "[data-testid=stImageCaption], [data-testid=stCaptionContainer]")),
+             what="the highlighted page image")
+    first = d.find_elements(By.CSS_SELECTOR, "[data-testid=stChatMessage]")[0]
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", first)
+    shoot(d, "chat.png")
+
+    # Compare: the same question, LLoCO and plain RAG side by side, with the ratios
+    page(d, "Compare")
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, "textarea[aria-label=Question]")).send_keys(QUESTION)
+    button(d, "Compare").click()
+    wait_for(lambda: any("LLoCO / Plain RAG" in t for t in texts(d, "[data-testid=stMarkdownContainer]")), timeout=300,
+             what="both answers and the ratios")
+    labels = texts(d, "[data-testid=stMetricLabel]")
+    assert labels.count("Prompt tokens") == 2 and "prompt tokens" in labels
+    tokens = [int(t.text.split("\n")[-1]) for t in d.find_elements(By.CSS_SELECTOR, "[data-testid=stMetric]")
+              if t.text.startswith("Prompt tokens")]
+    assert tokens[0] < tokens[1], tokens  # LLoCO's prompt is the shorter
+    shoot(d, "compare.png")
+
+    # Evaluation: a two-question run on a dataset file, with progress, then its report
+    from tests.test_eval_runner import LAMP_QS, LIGHTHOUSE, write_quality
+
+    data = write_quality(tmp_path / "quality.jsonl", (LIGHTHOUSE, LAMP_QS))
+    page(d, "Evaluation")
+    wait_for(lambda: d.find_element(By.XPATH, "//summary[.//p[text()='Start a run']]")).click()
+    path_box = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "input[aria-label^='Dataset file']"))
+    path_box.send_keys(Keys.CONTROL, "a")
+    path_box.send_keys(str(data))
+    questions = d.find_element(By.CSS_SELECTOR, "input[aria-label='Questions (limit)']")
+    questions.send_keys(Keys.CONTROL, "a")
+    questions.send_keys("2")
+    d.find_element(By.CSS_SELECTOR, "input[aria-label^='Run name']").send_keys("browser-run")
+    button(d, "Start the run").click()
+    wait_for(lambda: any(t.startswith("evaluate quality") and "done" in t for t in texts(d, "[data-testid=stAlert]")),
+             timeout=400, what="the evaluation run to finish")
+    wait_for(lambda: len(d.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")) >= 3, what="the plots")
+    opened = next(e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid=stSelectbox]") if "Open a run" in e.text)
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", opened)
+    shoot(d, "evaluation.png")
+    assert any(t.startswith("run browser-run (#1, quality, done): 2 of 2 questions")
+               for t in texts(d, "[data-testid=stCaptionContainer]"))
+    assert "Traceback" not in log.read_text()

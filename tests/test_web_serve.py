@@ -1,0 +1,40 @@
+"""`make run`'s launcher (app/web/serve.py): the demo is built once, the URL printed, and the
+process handed to the Streamlit server on the asked address."""
+
+from __future__ import annotations
+
+import sys
+
+from app.demo import DEMO_COLLECTION, ensure_demo_collection
+from app.web import serve
+
+
+def test_demo_built_only_once_every_demo_file_is_in(service):
+    assert not serve.demo_built(service)
+    ensure_demo_collection(service)
+    assert serve.demo_built(service)
+    lighthouses = next(d for d in service.list_documents(DEMO_COLLECTION) if d.filename == "lighthouses.pdf")
+    service.delete_document(DEMO_COLLECTION, lighthouses.id)
+    assert not serve.demo_built(service)
+
+
+def test_main_builds_the_demo_prints_the_url_and_execs_streamlit(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(serve, "build_demo", lambda: calls.append("demo"))
+    monkeypatch.setattr(serve.os, "execv", lambda exe, argv: calls.append(argv))
+    serve.main(["--host", "127.0.0.1", "--port", "8642"])
+    assert calls[0] == "demo"
+    argv = calls[1]
+    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"] and argv[4] == str(serve.APP)
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1" and argv[argv.index("--server.port") + 1] == "8642"
+    assert argv[argv.index("--browser.gatherUsageStats") + 1] == "false"
+    assert "lloco web app: http://127.0.0.1:8642" in capsys.readouterr().out
+    calls.clear()
+    serve.main(["--no-demo"])
+    assert calls[0][calls[0].index("--server.address") + 1] == "0.0.0.0" and "demo" not in calls
+
+
+def test_urls_name_localhost_when_listening_everywhere():
+    assert serve.urls("127.0.0.1", 8501) == ["http://127.0.0.1:8501"]
+    everywhere = serve.urls("0.0.0.0", 8501)
+    assert everywhere[0] == "http://localhost:8501" and all(u.endswith(":8501") for u in everywhere)
