@@ -127,3 +127,18 @@ def test_upload_ingests_in_the_background_with_per_file_results(filled, tmp_path
     assert any(e.value.startswith("broken.pdf: corrupt") for e in at.error), [e.value for e in at.error]
     docs = {d.filename: d.status for d in filled.list_documents("notes")}
     assert docs == {"keeper.pdf": "ready", "tides.pdf": "ready", "broken.pdf": "failed"}
+
+
+def test_dollar_signs_are_shown_as_text_not_latex(web_service, tmp_path):
+    report = tmp_path / "report.txt"
+    report.write_text("Revenue was $2.5 million in 2022 and $3.1 million in 2023.")
+    web_service.create_collection("money")
+    web_service.ingest("money", [report])
+    at = _app().run()
+    at.chat_input[0].set_value("What was the revenue, in $?").run()
+    assert not at.exception
+    assert at.chat_message[0].markdown[0].value == "What was the revenue, in \\$?"
+    quoted = [m.value for m in at.markdown if m.value.startswith("> ")]
+    assert quoted == ["> Revenue was \\$2.5 million in 2022 and \\$3.1 million in 2023."]
+    [chat] = web_service.list_chats("money")
+    assert web_service.chat_messages(chat.id)[0].text == "What was the revenue, in $?"  # stored as asked

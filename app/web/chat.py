@@ -17,6 +17,8 @@ from app.web.common import (
     collection_picker,
     get_service,
     job_panel,
+    plain,
+    plain_stream,
     show_citations,
     show_ingest_results,
     upload_form,
@@ -66,7 +68,7 @@ def chat_sidebar(service: LlocoService, name: str) -> None:
 
 def show_message(service: LlocoService, message: ChatMessageInfo) -> None:
     with st.chat_message(message.role):
-        st.markdown(message.text or "_(no answer text)_")
+        st.markdown(plain(message.text) or "_(no answer text)_")
         if message.role == "assistant":
             show_citations(service, message.citations)
             answer_caption(message.mode, message.prompt_tokens, message.ttft_s, message.total_s, message.adapter)
@@ -80,11 +82,11 @@ def ask(service: LlocoService, name: str, question: str, mode: str, top_k: int) 
         st.error(str(exc))
         return
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(plain(question))
     with st.chat_message("assistant"):
         pieces = iter(stream)
         try:
-            st.write_stream(pieces)
+            st.write_stream(plain_stream(pieces))
         except LlocoError as exc:
             st.error(str(exc))
             return

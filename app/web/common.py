@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,17 @@ def get_service() -> LlocoService:
 def get_jobs() -> JobRunner:
     """The server's background jobs, shared by every page and browser session."""
     return JobRunner()
+
+
+def plain(text: str) -> str:
+    """Document or model text for st.markdown: '$' shown as itself, not as the start of LaTeX."""
+    return text.replace("$", "\\$")
+
+
+def plain_stream(pieces: Iterator[str]) -> Iterator[str]:
+    """:func:`plain` over streamed pieces (a '$' is one character, so piece by piece is exact)."""
+    for piece in pieces:
+        yield plain(piece)
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -104,7 +115,7 @@ def show_citations(service: LlocoService, citations: list[Citation], *, images: 
     for n, c in enumerate(citations, 1):
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
         with st.expander(f"[{n}] {c.document}, {pages} (score {c.score:.2f})"):
-            st.markdown(f"> {c.snippet}")
+            st.markdown(f"> {plain(c.snippet)}")
             if not images or not c.document.lower().endswith(".pdf"):
                 continue
             shown = _page_pngs(service, str(service.settings.home), c)

@@ -17,6 +17,8 @@ from app.web.common import (
     collection_picker,
     fmt_s,
     get_service,
+    plain,
+    plain_stream,
     show_citations,
 )
 from model.errors import LlocoError
@@ -41,7 +43,7 @@ def _stream(service: LlocoService, name: str, question: str, mode: str, top_k: i
         stream = service.ask(name, question, mode=mode, top_k=top_k)  # type: ignore[arg-type]
         pieces = iter(stream)
         try:
-            st.write_stream(pieces)
+            st.write_stream(plain_stream(pieces))
         finally:
             pieces.close()  # releases the decoder in this thread, even if the run was stopped
     except LlocoError as exc:
@@ -67,11 +69,11 @@ def show_ratios(answers: dict[str, Answer]) -> None:
 def show_result(service: LlocoService, result: dict) -> None:
     """A stored comparison: each answer with its costs, the ratios and the retrieved chunks."""
     answers: dict[str, Answer] = result["answers"]
-    st.markdown(f"**Question:** {result['question']}")
+    st.markdown(f"**Question:** {plain(result['question'])}")
     for column, (mode, answer) in zip(st.columns(len(answers)), answers.items(), strict=True):
         with column:
             st.subheader(MODE_LABELS[mode])
-            st.markdown(answer.text or "_(empty answer)_")
+            st.markdown(plain(answer.text) or "_(empty answer)_")
             _metrics(answer)
     show_ratios(answers)
     first = next(iter(answers.values()))
