@@ -110,8 +110,8 @@ def button(driver, label: str):
 
 
 def page(driver, title: str) -> None:
-    link = wait_for(lambda: next(a for a in driver.find_elements(By.CSS_SELECTOR, "a[data-testid=stSidebarNavLink]")
-                                 if a.text.endswith(title)), what=f"the {title} link")
+    link = wait_for(lambda: next((a for a in driver.find_elements(By.CSS_SELECTOR, "a[data-testid=stSidebarNavLink]")
+                                  if a.text.endswith(title)), None), what=f"the {title} link")
     link.click()
     wait_for(lambda: any(title in h for h in texts(driver, "h1")), what=f"the {title} page")
 
