@@ -3,8 +3,8 @@ default model, driven by headless Chromium through selenium.
 
 Create a collection, upload a PDF (background ingestion with progress), ask a question and see
 the answer stream in with a citation of the right page (and its page image), compare LLoCO with
-plain RAG, and run a two-question evaluation. Screenshots go to docs/screenshots/ (the README
-shows them; LLOCO_SCREENSHOT_DIR puts them elsewhere). Skipped without chromium + chromedriver
+plain RAG, and run a two-question evaluation. Screenshots go to .cache/screenshots/ (so a test run
+leaves the tree clean); LLOCO_SCREENSHOT_DIR=docs/screenshots refreshes the ones the README shows. Skipped without chromium + chromedriver
 (`make browser` installs them).
 """
 
@@ -32,7 +32,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-SHOTS = Path(os.environ.get("LLOCO_SCREENSHOT_DIR", REPO / "docs" / "screenshots"))
+SHOTS = Path(os.environ.get("LLOCO_SCREENSHOT_DIR", REPO / ".cache" / "screenshots"))
 QUESTION = "Which engineer built the Eddystone lighthouse completed in 1759 from dovetailed granite blocks?"
 PAGE = 5  # data/demo/questions.jsonl: the answer is on page 5 of lighthouses.pdf
 
