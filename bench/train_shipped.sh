@@ -15,8 +15,8 @@ compressor)  # kappa=8 summary vectors for 128-256-token segments (16-32x), next
   $lloco train compressor --out runs/compressor-k8 --steps 200 --save-every 10 --lr 4e-4 --projection-lr 2e-4 \
     --summary-lr 1e-3 $(resume runs/compressor-k8) ;;
 eval-compressor)  # held-out perplexity gap at 32x, 16x and 8x
-  for seg in 256 128 64; do
-    $lloco train eval-compressor --checkpoint runs/compressor-k8 --pairs 48 --min-segment $seg --max-segment $seg
+  for spec in "256 32" "128 24" "64 24"; do set -- $spec
+    $lloco train eval-compressor --checkpoint runs/compressor-k8 --pairs $2 --min-segment $1 --max-segment $1
   done ;;
 reader)  # the reader adapter, on the compressor above (SQuAD, SQuAD-as-multiple-choice, NarrativeQA)
   $lloco --compressor runs/compressor-k8 train adapter --out runs/reader-k8 --examples 1200 --steps 150 \
@@ -25,10 +25,10 @@ ship)  # copy the inference files (not the optimizer state) into the package, wi
   rm -rf $shipped && mkdir -p $shipped/compressor $shipped/reader
   cp -r runs/compressor-k8/{compressor.json,summary_embeddings.safetensors,lora,log.jsonl,loss.png} $shipped/compressor/
   cp runs/reader-k8/{adapter_config.json,adapter_model.safetensors,lloco_adapter.json,log.jsonl,loss.png} $shipped/reader/ ;;
-eval)  # lloco (shipped compressor + reader) vs rag vs full on the target sets
+eval)  # lloco (shipped compressor + reader) vs plain rag on the target sets, same questions as bench/baseline_runs.sh
   export LLOCO_HOME=${LLOCO_HOME:-.cache/eval-home-shipped}
   run() { local name=$1 tokens=$2; shift 2
-    $lloco --set max_new_tokens="$tokens" eval run --run-name "$name" --modes lloco,rag,full --top-k 4 "$@"; }
+    $lloco --set max_new_tokens="$tokens" eval run --run-name "$name" --modes lloco,rag --top-k 4 "$@"; }
   run shipped-hotpotqa 32 --dataset hotpotqa --path $data/hotpotqa/hotpot_dev_sample50.json --limit 20
   run shipped-quality 16 --dataset quality --path $data/quality/quality.jsonl --limit 12
   run shipped-qasper 48 --dataset qasper --path $data/qasper/scientific_qa.jsonl --limit 12 ;;
