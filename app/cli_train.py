@@ -92,6 +92,7 @@ def train_adapter(
     sources: Annotated[str | None, typer.Option(help="Reader adapter: comma-separated squad, squad-mc, narrativeqa (default: all).")] = None,
     data_root: Annotated[Path, typer.Option(help="Reader adapter: the eval-data folder.")] = Path("../shared/eval-data"),
     examples: Annotated[int, typer.Option(min=8, help="Reader adapter: QA examples drawn evenly from the sources.")] = 1200,
+    unanswerable_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Reader adapter: most SQuAD examples that may be 'unanswerable' (1 = SQuAD 2.0's natural ~52%).")] = 0.1,
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 150,
     batch_size: Annotated[int, typer.Option(min=1, help="Examples per step.")] = 8,
     lr: Annotated[float, typer.Option(min=0.0, help="LoRA learning rate.")] = 3e-4,
@@ -122,11 +123,11 @@ def train_adapter(
         from app.adapter_data import compress_examples, reader_raw_examples
 
         raw = reader_raw_examples(data_root, sources=_csv(sources) or ("squad", "squad-mc", "narrativeqa"), n=examples,
-                                  seed=seed)
+                                  seed=seed, unanswerable_share=unanswerable_share)
         out.print(f"compressing the contexts of {len(raw)} examples with {svc.compressor.ident} ...", highlight=False)
         items = compress_examples(raw, svc.decoder, svc.compressor, chunk_tokens=svc.settings.chunk_tokens)
     meta = {"kind": "reader", "compressor": svc.compressor.ident, "sources": list(_csv(sources) or ()),
-            "data_root": str(data_root)}
+            "data_root": str(data_root), "unanswerable_share": unanswerable_share}
     result = run_training(svc, config, out_dir, items, resume=resume, meta=meta, progress=printer)
     out.print(f"adapter: {result.path} (step {result.steps}, {result.examples} examples {result.examples_by_source}, "
               f"{result.seconds:.0f} s); use it with --set adapter={result.path}", highlight=False)

@@ -177,6 +177,13 @@ def test_reader_mix_draws_evenly_and_builds_multiple_choice(tmp_path, tiny_decod
         if r.source == "squad" and r.question == "Unanswerable?":
             assert r.answer == "unanswerable" and "unanswerable" in r.instruction
     assert reader_raw_examples(tmp_path, n=30, seed=1) == raw  # a function of the seed
+    for share in (0.1, 1.0):
+        squad = [r for r in reader_raw_examples(tmp_path, sources=["squad"], n=1000, unanswerable_share=share)]
+        unanswerable = sum(r.answer == "unanswerable" for r in squad) / len(squad)
+        # the file has 1 unanswerable question per 3 answerable ones: 25 % when uncapped
+        assert unanswerable == pytest.approx(0.25) if share == 1.0 else 0.05 < unanswerable <= 0.1, (share, unanswerable)
+    with pytest.raises(InvalidInputError, match="unanswerable_share"):
+        reader_raw_examples(tmp_path, unanswerable_share=1.5)
     with pytest.raises(InvalidInputError, match="unknown reader source"):
         reader_raw_examples(tmp_path, sources=["quality"])
 
