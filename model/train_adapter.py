@@ -218,12 +218,7 @@ class AdapterTrainer:
 
     def run(self, *, on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Train to config.steps, saving every save_every steps and at the end."""
-        while self.step < self.config.steps:
-            record = self.train_step()
-            if on_step:
-                on_step(record)
-            if self.step % self.config.save_every == 0 or self.step == self.config.steps:
-                self.save()
+        ts.run_steps(self, self.config.steps, on_step)
 
     # ---------------------------------------------------------------------- checkpoints
     def save(self) -> Path:

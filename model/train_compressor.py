@@ -287,13 +287,7 @@ class CompressorTrainer:
 
     def run(self, *, stop_at: int | None = None, on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Train up to config.steps (or ``stop_at``), saving every save_every steps and at the end."""
-        end = min(self.config.steps, stop_at or self.config.steps)
-        while self.step < end:
-            record = self.train_step()
-            if on_step:
-                on_step(record)
-            if self.step % self.config.save_every == 0 or self.step == self.config.steps:
-                self.save()
+        ts.run_steps(self, min(self.config.steps, stop_at or self.config.steps), on_step)
 
     # ---------------------------------------------------------------------- checkpoints
     def save(self) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,17 @@ def publish(out: Path, staged: Path) -> None:
         if source.exists():
             os.replace(source, target)
     shutil.rmtree(staged, ignore_errors=True)
+
+
+def run_steps(trainer: Any, end: int, on_step: Callable[[dict[str, Any]], None] | None) -> None:
+    """The loop both trainers share: step to ``end``, report each step, checkpoint every
+    ``config.save_every`` steps and at ``config.steps``."""
+    while trainer.step < end:
+        record = trainer.train_step()
+        if on_step:
+            on_step(record)
+        if trainer.step % trainer.config.save_every == 0 or trainer.step == trainer.config.steps:
+            trainer.save()
 
 
 def read_state(out: Path) -> dict[str, Any]:

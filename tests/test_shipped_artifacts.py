@@ -43,7 +43,12 @@ def test_summary_vectors_help_the_decoder_predict_the_next_segment(real_service)
     """Next-segment NLL with S is lower than with no context, on the demo documents' text."""
     import torch
 
-    from model.segment_pairs import assemble, summary_then_next, text_then_next, token_scores
+    from model.segment_pairs import (
+        assemble,
+        summary_then_next,
+        text_then_next,
+        token_scores,
+    )
 
     decoder = real_service.decoder
     text = " ".join((Path(__file__).parents[1] / "data" / "demo" / name).read_text() for name in ("tides.md", "coffee.txt"))

@@ -11,8 +11,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from app.adapter_data import (cloze_questions, collection_examples, compress_examples, read_qa_file,
-                              reader_raw_examples)
+from app.adapter_data import (
+    cloze_questions,
+    collection_examples,
+    compress_examples,
+    read_qa_file,
+    reader_raw_examples,
+)
 from model.errors import InvalidInputError, NotFoundError
 from model.generation import prompt_logits
 from model.prompts import Context, build_prompt, embed_prompt
@@ -199,10 +204,10 @@ def test_reader_mix_draws_evenly_and_builds_multiple_choice(tmp_path, tiny_decod
 def collection(service, pdf_factory):
     service.create_collection("lights")
     pdf = pdf_factory("lights.pdf", [
-        "The Pharos lighthouse stood in Alexandria for many centuries. It was built by Sostratus in 280 BC. "
-        "Its fire could be seen from far out at sea by the sailors of Egypt. An earthquake damaged it in 1303.",
-        "Augustin Fresnel invented his famous lens in 1822 in France. Keepers trimmed the wicks every single night. "
-        "The Eddystone light was rebuilt by John Smeaton in 1759 with granite blocks. Ships from Plymouth passed it daily."])
+        ("The Pharos lighthouse stood in Alexandria for many centuries. It was built by Sostratus in 280 BC. "
+        "Its fire could be seen from far out at sea by the sailors of Egypt. An earthquake damaged it in 1303."),
+        ("Augustin Fresnel invented his famous lens in 1822 in France. Keepers trimmed the wicks every single night. "
+        "The Eddystone light was rebuilt by John Smeaton in 1759 with granite blocks. Ships from Plymouth passed it daily.")])
     service.ingest("lights", [pdf])
     return "lights"
 
