@@ -139,8 +139,11 @@ def load_compressor(source: str | None, decoder: Decoder, *, kappa: int) -> Comp
     raise NotFoundError(f"compressor checkpoint {folder} not found (needs {META_FILE} or an AutoCompressor config.json)")
 
 
-def _digest(tensor: torch.Tensor) -> str:
-    return hashlib.sha256(tensor.float().numpy().tobytes()).hexdigest()[:12]
+def _digest(*tensors: torch.Tensor) -> str:
+    sha = hashlib.sha256()
+    for tensor in tensors:
+        sha.update(tensor.float().numpy().tobytes())
+    return sha.hexdigest()[:12]
 
 
 def _take_kappa(emb: torch.Tensor, kappa: int, folder: Path) -> torch.Tensor:
@@ -162,7 +165,8 @@ def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
     lora = folder / "lora"
     if lora.is_dir():
         runner = _merged_copy(decoder, lora)
-    ident = f"{folder.name}-{_digest(emb if projection is None else projection[0])}-k{kappa}"
+    # from the weights only, so a copied or moved checkpoint keeps its collections usable
+    ident = f"lloco-{_digest(emb, *(projection or ()))}-k{kappa}"
     return Compressor(runner, emb, trained=True, ident=ident, projection=projection)
 
 

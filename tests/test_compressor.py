@@ -109,6 +109,17 @@ def test_a_learned_projection_maps_the_hidden_states(tiny_decoder, tmp_path):
     weight, bias = torch.eye(d) * 0.5, torch.arange(d, dtype=torch.float32) / d
     save_compressor(tmp_path / "proj", emb, base="tiny", hidden_size=d, projection=(weight, bias))
     projected = load_compressor(str(tmp_path / "proj"), tiny_decoder, kappa=3)
-    assert projected.projection is not None and projected.ident != plain.ident
+    assert projected.projection is not None and projected.ident != plain.ident  # same embeddings, other weights
     vectors = projected.compress([[5, 6, 7, 8]])[0].float()
     assert torch.allclose(vectors, hidden * 0.5 + bias, atol=2e-3)  # float16 storage
+
+
+def test_a_copied_checkpoint_keeps_its_identity(tiny_decoder, tmp_path):
+    import shutil
+
+    d = tiny_decoder.hidden_size
+    save_compressor(tmp_path / "a", torch.randn(3, d), base="tiny", hidden_size=d,
+                    projection=(torch.eye(d), torch.zeros(d)))
+    shutil.copytree(tmp_path / "a", tmp_path / "elsewhere")
+    assert load_compressor(str(tmp_path / "a"), tiny_decoder, kappa=3).ident == \
+        load_compressor(str(tmp_path / "elsewhere"), tiny_decoder, kappa=3).ident
