@@ -53,7 +53,8 @@ def run_training(service: LlocoService, config: AdapterConfig, out: Path, items:
 
 def train_collection_adapter(service: LlocoService, name: str, *, qa_file: Path | None = None, synthetic: int = 0,
                              steps: int = 100, batch_size: int = 8, lr: float = 3e-4, seed: int = 0,
-                             out: Path | None = None, progress: StepCallback | None = None) -> AdapterTrainResult:
+                             save_every: int | None = None, out: Path | None = None,
+                             progress: StepCallback | None = None) -> AdapterTrainResult:
     """Train a LoRA for collection ``name`` on its QA file and/or ``synthetic`` cloze questions, then attach it.
 
     Starts from the collection's current adapter (or the shipped reader adapter) when there is one,
@@ -62,7 +63,7 @@ def train_collection_adapter(service: LlocoService, name: str, *, qa_file: Path 
     from app.adapter_data import collection_examples
     from model.train_adapter import AdapterConfig
 
-    config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every=max(1, steps))
+    config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every=save_every or max(1, steps))
     row = service._collection(name)
     items = collection_examples(service, name, qa_file=qa_file, synthetic=synthetic, seed=seed)
     out = out or service.settings.collection_dir(row.id) / "adapters" / time.strftime("%Y%m%d-%H%M%S")

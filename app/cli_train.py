@@ -111,7 +111,7 @@ def train_adapter(
     printer = AdapterStepPrinter(out)
     if collection and not resume:
         result = svc.train_adapter(collection, qa_file=qa, synthetic=synthetic, steps=steps, batch_size=batch_size,
-                                   seed=seed, out=out_dir, progress=printer)
+                                   lr=lr, seed=seed, save_every=save_every, out=out_dir, progress=printer)
         out.print(f"adapter for {collection!r}: {result.path} ({result.examples} examples, loss {result.first_loss:.3f} -> "
                   f"{result.last_loss:.3f}, {result.seconds:.0f} s); attached, used for its lloco-mode questions",
                   highlight=False)

@@ -195,14 +195,17 @@ class LlocoService:
             session.get(Collection, row.id).adapter_path = str(Path(adapter).resolve()) if adapter else None
 
     def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0, steps: int = 100,
-                      batch_size: int = 8, seed: int = 0, out: Path | None = None,
+                      batch_size: int = 8, lr: float = 3e-4, seed: int = 0, save_every: int | None = None,
+                      out: Path | None = None,
                       progress: Callable[[dict[str, Any]], None] | None = None) -> AdapterTrainResult:
         """Train a LoRA adapter for one collection (from a QA jsonl file and/or ``synthetic`` cloze
-        questions over its chunks) and attach it; ``progress`` gets each step's record (step, steps, loss)."""
+        questions over its chunks) and attach it; ``progress`` gets each step's record (step, steps, loss).
+        ``save_every`` defaults to one checkpoint at the end."""
         from app.adapter_training import train_collection_adapter
 
         return train_collection_adapter(self, name, qa_file=qa_file, synthetic=synthetic, steps=steps,
-                                        batch_size=batch_size, seed=seed, out=out, progress=progress)
+                                        batch_size=batch_size, lr=lr, seed=seed, save_every=save_every, out=out,
+                                        progress=progress)
 
     def _index(self, row: Collection) -> CollectionIndex:
         from indexing.collection_index import CollectionIndex

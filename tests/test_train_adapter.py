@@ -7,6 +7,7 @@ import json
 import random
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -253,7 +254,8 @@ def test_cli_trains_a_collection_adapter(service, collection, monkeypatch, capsy
                           for i in range(8)))
     monkeypatch.setattr(cli.State, "service", service)
     monkeypatch.setattr(sys, "argv", ["lloco", "train", "adapter", "--collection", collection, "--synthetic", "8",
-                                      "--qa", str(qa), "--steps", "2", "--batch-size", "4"])
+                                      "--qa", str(qa), "--steps", "2", "--batch-size", "4",
+                                      "--lr", "1e-3", "--save-every", "1"])
     try:
         cli.main()
         code = 0
@@ -263,4 +265,6 @@ def test_cli_trains_a_collection_adapter(service, collection, monkeypatch, capsy
     text = captured.out + captured.err
     assert code == 0, text
     assert "step 2/2" in text and "attached" in text
-    assert service.get_collection(collection).adapter_path
+    path = service.get_collection(collection).adapter_path
+    training = json.loads((Path(path) / "lloco_adapter.json").read_text())["training"]
+    assert training["lr"] == 1e-3 and training["save_every"] == 1  # the flags reach the collection's run
