@@ -43,10 +43,7 @@ def run_training(service: LlocoService, config: AdapterConfig, out: Path, items:
             progress({**record, "steps": trainer.config.steps})
 
     trainer.run(on_step=on_step)
-    by_source: dict[str, int] = {}
-    for item in trainer.items:
-        by_source[item.source] = by_source.get(item.source, 0) + 1
-    return AdapterTrainResult(Path(out), trainer.step, len(trainer.items), by_source,
+    return AdapterTrainResult(Path(out), trainer.step, len(trainer.items), trainer.examples_by_source,
                               losses[0] if losses else float("nan"), losses[-1] if losses else float("nan"),
                               time.perf_counter() - started)
 

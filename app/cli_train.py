@@ -120,9 +120,13 @@ def train_adapter(
         raise InvalidInputError("--out is required for the reader adapter and for --resume")
     items = None
     if not resume:
-        from app.adapter_data import compress_examples, reader_raw_examples
+        from app.adapter_data import (
+            READER_SOURCES,
+            compress_examples,
+            reader_raw_examples,
+        )
 
-        raw = reader_raw_examples(data_root, sources=_csv(sources) or ("squad", "squad-mc", "narrativeqa"), n=examples,
+        raw = reader_raw_examples(data_root, sources=_csv(sources) or READER_SOURCES, n=examples,
                                   seed=seed, unanswerable_share=unanswerable_share)
         out.print(f"compressing the contexts of {len(raw)} examples with {svc.compressor.ident} ...", highlight=False)
         items = compress_examples(raw, svc.decoder, svc.compressor, chunk_tokens=svc.settings.chunk_tokens)

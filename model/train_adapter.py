@@ -21,7 +21,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,14 +71,11 @@ class AdapterConfig:
                   "lora_r": self.lora_r >= 1, "save_every": self.save_every >= 1,
                   "max_answer_tokens": self.max_answer_tokens >= 1, "warmup_steps": self.warmup_steps >= 0,
                   "lora_dropout": 0 <= self.lora_dropout < 1}
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise InvalidInputError(f"invalid adapter training setting(s): {', '.join(bad)}")
+        ts.refuse_bad_settings(checks, "adapter training")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AdapterConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+        return ts.config_from_dict(cls, data)
 
 
 def check_items(items: list[QAItem]) -> None:
@@ -144,6 +141,13 @@ class AdapterTrainer:
         save_items(out / EXAMPLES, trainer.items)
         trainer.items = load_items(out / EXAMPLES)  # float16 contexts, exactly what a resumed run reads
         return trainer
+
+    @property
+    def examples_by_source(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.items:
+            counts[item.source] = counts.get(item.source, 0) + 1
+        return counts
 
     # -------------------------------------------------------------------------- forward
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -227,11 +231,8 @@ class AdapterTrainer:
 
         staged = ts.staging_dir(self.out)
         self.model.save_pretrained(str(staged))
-        sources: dict[str, int] = {}
-        for item in self.items:
-            sources[item.source] = sources.get(item.source, 0) + 1
         meta = {**self.meta, "base": self.decoder.name, "trained_steps": self.step, "examples": len(self.items),
-                "examples_by_source": sources, "answer_tokens_seen": self.tokens_seen,
+                "examples_by_source": self.examples_by_source, "answer_tokens_seen": self.tokens_seen,
                 "elapsed_s": round(self.elapsed, 1), "training": asdict(self.config)}
         (staged / META).write_text(json.dumps(meta, indent=2))
         state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,

@@ -25,16 +25,30 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model import train_state as ts
-from model.compressor import project, save_compressor, summary_hidden_states, untrained_summary_embeddings
+from model.compressor import (
+    project,
+    save_compressor,
+    summary_hidden_states,
+    untrained_summary_embeddings,
+)
 from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, SourceStats, iter_documents
 from model.errors import InvalidInputError, NotFoundError
-from model.segment_pairs import (RECON_PROMPT, Pair, PairSampler, assemble, summary_then_next,
-                                 summary_then_repeat, token_scores, token_stats, tokenize_corpus)
+from model.segment_pairs import (
+    RECON_PROMPT,
+    Pair,
+    PairSampler,
+    assemble,
+    summary_then_next,
+    summary_then_repeat,
+    token_scores,
+    token_stats,
+    tokenize_corpus,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -77,14 +91,11 @@ class TrainConfig:
                   "warmup_steps": self.warmup_steps >= 0, "sources": bool(self.sources),
                   "min_segment/max_segment": 1 <= self.min_segment <= self.max_segment,
                   "next_segment": self.next_segment >= 2}
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise InvalidInputError(f"invalid training setting(s): {', '.join(bad)}")
+        ts.refuse_bad_settings(checks, "training")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+        return ts.config_from_dict(cls, data)
 
 
 # Settings that may change when resuming; every other one must match the checkpoint's.

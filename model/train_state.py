@@ -14,8 +14,11 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
+
+from model.errors import InvalidInputError
 
 STATE_FILE = "trainer_state.pt"
 LOG_FILE = "log.jsonl"
@@ -47,6 +50,19 @@ def publish(out: Path, staged: Path) -> None:
         if source.exists():
             os.replace(source, target)
     shutil.rmtree(staged, ignore_errors=True)
+
+
+def refuse_bad_settings(checks: dict[str, bool], what: str) -> None:
+    """Raise one precise error naming every setting whose check failed."""
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise InvalidInputError(f"invalid {what} setting(s): {', '.join(bad)}")
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """A frozen config dataclass from a checkpoint's JSON dict: unknown keys dropped, lists back to tuples."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
 
 
 def run_steps(trainer: Any, end: int, on_step: Callable[[dict[str, Any]], None] | None) -> None:

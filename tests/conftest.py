@@ -89,3 +89,31 @@ def web_service(service):
     use_service(None)
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def catalog_at(tmp_path):
+    """A factory: a SQLite catalog migrated only up to ``revision``, holding one collection 'old'.
+
+    Returns (url, engine); opening the url with ``open_catalog`` upgrades it to the head.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from indexing.catalog import MIGRATIONS, make_engine
+
+    def make(revision: str):
+        url = f"sqlite:///{tmp_path / f'old-{revision}.db'}"
+        engine = make_engine(url)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            conn.execute(text("INSERT INTO collections (name, created_at, decoder, embedder, compressor, kappa, "
+                              "chunk_tokens, chunk_overlap, embed_dim, hidden_size) "
+                              "VALUES ('old', '2024-01-01', 'd', 'e', 'c', 4, 48, 8, 64, 64)"))
+        return url, engine
+
+    return make

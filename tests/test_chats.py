@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 
 from app.chats import NEW_CHAT_TITLE, title_of
-from indexing.catalog import MIGRATIONS, make_engine, open_catalog
+from indexing.catalog import open_catalog
 from indexing.chat_catalog import ChatMessage, ChatSession
 from model.errors import InvalidInputError, NotFoundError
 
@@ -87,19 +87,8 @@ def test_titles_are_one_line_and_cut_at_a_word():
     assert title_of("   ") == NEW_CHAT_TITLE
 
 
-def test_upgrade_from_0002_keeps_data_and_adds_chat_tables(tmp_path):
-    from alembic import command
-    from alembic.config import Config
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = make_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0002")
-        conn.execute(text("INSERT INTO collections (name, created_at, decoder, embedder, compressor, kappa, chunk_tokens, "
-                          "chunk_overlap, embed_dim, hidden_size) VALUES ('old', '2024-01-01', 'd', 'e', 'c', 4, 48, 8, 64, 64)"))
+def test_upgrade_from_0002_keeps_data_and_adds_chat_tables(catalog_at):
+    url, engine = catalog_at("0002")
     assert "chat_sessions" not in inspect(engine).get_table_names()
     sessions = open_catalog(url)
     assert {"chat_sessions", "chat_messages"} <= set(inspect(sessions.kw["bind"]).get_table_names())

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from indexing.catalog import MIGRATIONS, Collection, make_engine, open_catalog
+from indexing.catalog import Collection, open_catalog
 from indexing.eval_catalog import EvalRow, EvalRun
 
 
@@ -15,19 +15,8 @@ def _run(name: str = "r") -> EvalRun:
                    decoder="tiny", compressor="untrained-k4", status="running")
 
 
-def test_upgrade_from_0001_keeps_data_and_adds_eval_tables(tmp_path):
-    from alembic import command
-    from alembic.config import Config
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = make_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
-        conn.execute(text("INSERT INTO collections (name, created_at, decoder, embedder, compressor, kappa, chunk_tokens, "
-                          "chunk_overlap, embed_dim, hidden_size) VALUES ('old', '2024-01-01', 'd', 'e', 'c', 4, 48, 8, 64, 64)"))
+def test_upgrade_from_0001_keeps_data_and_adds_eval_tables(catalog_at):
+    url, engine = catalog_at("0001")
     assert "eval_runs" not in inspect(engine).get_table_names()
     sessions = open_catalog(url)
     with sessions() as s:
