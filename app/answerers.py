@@ -43,6 +43,7 @@ class Answer:
     text: str = ""
     citations: list[Citation] = field(default_factory=list)
     prompt_tokens: int = 0
+    context_tokens: int = 0  # the part of the prompt that stands for the retrieved chunks
     generated_tokens: int = 0
     retrieval_s: float = 0.0
     ttft_s: float | None = None  # time to first token, from the start of ask()
@@ -88,6 +89,7 @@ class Prepared:
     hits: list[Hit]
     embeds: torch.Tensor  # (1, n_prompt, d)
     retrieval_s: float
+    context_tokens: int  # rows of embeds that stand for chunks: token ids (rag, full) or summary vectors (lloco)
 
 
 @dataclass
@@ -111,6 +113,7 @@ class Answerer(ABC):
         started = time.perf_counter()
         prepared = self.prepare(question, top_k=top_k, document_ids=document_ids)
         answer = Answer(mode=self.mode, question=question, prompt_tokens=int(prepared.embeds.shape[1]),
+                        context_tokens=prepared.context_tokens,
                         retrieval_s=prepared.retrieval_s, citations=[self.citation(h, question) for h in prepared.hits],
                         chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
@@ -123,7 +126,7 @@ class Answerer(ABC):
         retrieval_s = time.perf_counter() - started
         contexts = self.contexts(self.order(hits), question)
         parts = build_prompt(self.decoder.tokenizer, question=question, contexts=contexts, instruction=self.instruction)
-        return Prepared(hits, embed_prompt(self.decoder, parts), retrieval_s)
+        return Prepared(hits, embed_prompt(self.decoder, parts), retrieval_s, sum(len(c) for c in contexts))
 
     def retrieve(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""

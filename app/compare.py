@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.answerers import Answer
 
-COSTS = {"prompt_tokens": "prompt tokens", "ttft_s": "time to first token", "total_s": "total time"}
+COSTS = {"prompt_tokens": "prompt tokens", "context_tokens": "context tokens", "ttft_s": "time to first token",
+         "total_s": "total time"}
 
 
 def cost_ratios(answer: Answer, baseline: Answer) -> dict[str, float | None]:
-    """``answer``'s prompt tokens, time to first token and total time over ``baseline``'s
+    """``answer``'s prompt tokens, context tokens, time to first token and total time over ``baseline``'s
     (0.1 = ten times less); None where either is missing or the baseline's is zero."""
     out: dict[str, float | None] = {}
     for key in COSTS:

@@ -54,7 +54,8 @@ def print_answer(stream: AnswerStream, console: Console) -> Answer:
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
         console.print(f"[dim][{n}] {c.document}, {pages} (score {c.score:.3f}): {c.snippet}[/]", highlight=False)
     ttft = f"{answer.ttft_s:.2f} s" if answer.ttft_s is not None else "-"
-    console.print(f"[dim]mode {answer.mode} | prompt tokens {answer.prompt_tokens} | generated {answer.generated_tokens} | "
+    console.print(f"[dim]mode {answer.mode} | prompt tokens {answer.prompt_tokens} "
+                  f"(context {answer.context_tokens}) | generated {answer.generated_tokens} | "
                   f"retrieval {answer.retrieval_s * 1000:.0f} ms | first token {ttft} | total {answer.total_s:.2f} s"
                   + (f" | adapter {answer.adapter}" if answer.adapter else "") + "[/]", highlight=False)
     return answer

@@ -56,6 +56,7 @@ class EvalRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text, default=None)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    context_tokens: Mapped[int | None] = mapped_column(Integer, default=None)  # the chunks' part of the prompt
     generated_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     chunk_ids: Mapped[list[int]] = mapped_column(JSON)  # retrieved chunks, best first
     retrieval_s: Mapped[float | None] = mapped_column(Float, default=None)

@@ -1,4 +1,4 @@
-"""Migration 0002: evaluation tables, upgraded onto an existing 0001 catalog; row uniqueness."""
+"""Migrations 0002 (evaluation tables) and 0004 (context tokens), upgraded onto existing catalogs; row uniqueness."""
 
 from __future__ import annotations
 
@@ -21,8 +21,26 @@ def test_upgrade_from_0001_keeps_data_and_adds_eval_tables(catalog_at):
     sessions = open_catalog(url)
     with sessions() as s:
         assert s.scalars(select(Collection.name)).all() == ["old"]
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"  # upgraded to the head
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"  # upgraded to the head
     assert {"eval_runs", "eval_rows"} <= set(inspect(sessions.kw["bind"]).get_table_names())
+
+
+def test_upgrade_from_0003_keeps_eval_rows_and_adds_context_tokens(catalog_at):
+    url, engine = catalog_at("0003")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO eval_runs (name, dataset, path, modes, settings, decoder, compressor, status, "
+                          "created_at) VALUES ('r', 'quality', '/q', 'lloco', '{}', 'd', 'c', 'done', '2024-01-01')"))
+        conn.execute(text("INSERT INTO eval_rows (run_id, qid, doc_id, mode, question, \"references\", score, "
+                          "details, status, prompt_tokens, chunk_ids, created_at) VALUES (1, 'q1', 'd', 'lloco', '?', "
+                          "'[]', '{\"f1\": 0.5}', '{}', 'ok', 40, '[]', '2024-01-01')"))
+    assert "context_tokens" not in {c["name"] for c in inspect(engine).get_columns("eval_rows")}
+    sessions = open_catalog(url)
+    with sessions() as s:
+        row = s.scalars(select(EvalRow)).one()
+        assert (row.qid, row.score, row.prompt_tokens, row.context_tokens) == ("q1", {"f1": 0.5}, 40, None)
+        row.context_tokens = 16
+        s.commit()
+        assert s.scalars(select(EvalRow.context_tokens)).one() == 16
 
 
 def test_rows_are_unique_per_question_and_mode_and_cascade(tmp_path):

@@ -22,6 +22,7 @@ def _info(run_id: int = 1, name: str = "r1", dataset: str = "squad", modes=("llo
 
 
 def _row(qid: str, mode: str, em: float, f1: float, tokens: int, ttft: float, total: float, **kw) -> RowData:
+    kw.setdefault("context_tokens", tokens - 30)  # 30 tokens of template, instruction and question
     return RowData(qid, "doc", mode, f"question {qid}", ["ref"], prediction="x", score={"em": em, "f1": f1},
                    prompt_tokens=tokens, chunk_ids=[1], retrieval_s=0.01, ttft_s=ttft, total_s=total, **kw)
 
@@ -47,13 +48,23 @@ def test_summary_equals_hand_computed_means(squad_run):
     assert lloco.metrics == {"em": 0.5, "f1": 0.75}
     assert rag.metrics["f1"] == pytest.approx(0.9) and full.metrics["em"] == 0.5
     assert (lloco.prompt_tokens, rag.prompt_tokens, full.prompt_tokens) == (50, 500, 2000)
+    assert (lloco.context_tokens, rag.context_tokens, full.context_tokens) == (20, 470, 1970)
     assert lloco.ttft_s == pytest.approx(0.2) and lloco.total_s == pytest.approx(1.0)
     assert lloco.questions_per_min == pytest.approx(60 * 2 / 2.0)  # 2 answers in 2 s of answering
     assert full.questions_per_min == pytest.approx(60 * 2 / 8.0)
-    assert s.ratios["lloco/rag"] == pytest.approx({"prompt_tokens": 0.1, "ttft_s": 0.4, "total_s": 2 / 3,
-                                                   "questions_per_min": 1.5})
-    assert s.ratios["lloco/full"] == pytest.approx({"prompt_tokens": 0.025, "ttft_s": 0.1, "total_s": 0.25,
-                                                    "questions_per_min": 4.0})
+    assert s.ratios["lloco/rag"] == pytest.approx({"prompt_tokens": 0.1, "context_tokens": 20 / 470, "ttft_s": 0.4,
+                                                   "total_s": 2 / 3, "questions_per_min": 1.5})
+    assert s.ratios["lloco/full"] == pytest.approx({"prompt_tokens": 0.025, "context_tokens": 20 / 1970,
+                                                    "ttft_s": 0.1, "total_s": 0.25, "questions_per_min": 4.0})
+
+
+def test_rows_from_before_context_counting_leave_it_out():
+    # rows written before migration 0004 have no context count: no mean and no ratio, not zero
+    old = RunData(_info(modes=("lloco", "rag")), [_row("q1", "lloco", 1, 1, 40, 0.1, 0.5, context_tokens=None),
+                                                 _row("q1", "rag", 1, 1, 400, 0.4, 1.0, context_tokens=None)])
+    s = summarize(old)
+    assert s.mode("lloco").context_tokens is None and s.ratios["lloco/rag"]["context_tokens"] is None
+    assert s.ratios["lloco/rag"]["prompt_tokens"] == pytest.approx(0.1)
 
 
 def test_report_files_and_comparison(squad_run, tmp_path):
@@ -65,8 +76,8 @@ def test_report_files_and_comparison(squad_run, tmp_path):
         data = files[name].read_bytes()
         assert files[name].suffix == ".png" and len(data) > 1000 and data.startswith(PNG)
     md = files["markdown"].read_text()
-    assert "| lloco | 2 | 1 | 0.500 | 0.750 | 50.0 | 0.200 | 1.000 | 60.0 |" in md
-    assert "| lloco/rag | 0.100 | 0.400 | 0.667 |" in md
+    assert "| lloco | 2 | 1 | 0.500 | 0.750 | 50.0 | 20.0 | 0.200 | 1.000 | 60.0 |" in md
+    assert "| lloco/rag | 0.100 | 0.043 | 0.400 | 0.667 |" in md
     assert "3 of 3 questions" in md and "Failed rows (3)" in md and "![latency](latency.png)" in md
     assert "Compared with run r2 (#2)" in md
     data = json.loads(files["json"].read_text())

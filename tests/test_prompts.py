@@ -51,6 +51,8 @@ def test_lloco_prompt_is_shorter_by_compression(service, collection):
     kappa = service.compressor.kappa
     # the prompts differ exactly by each chunk's tokens replaced with kappa vectors
     assert rag.embeds.shape[1] - lloco.embeds.shape[1] == context_tokens - kappa * len(rag.hits)
+    # and the context part of each prompt is counted as such
+    assert (rag.context_tokens, lloco.context_tokens) == (context_tokens, kappa * len(rag.hits))
 
 
 def test_lloco_contexts_are_the_stored_summary_vectors_in_document_order(service, collection):

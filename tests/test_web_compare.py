@@ -38,9 +38,10 @@ def _metrics(at) -> dict[str, list[str]]:
 
 
 def test_ratios_of_two_answers():
-    lloco = Answer("lloco", "q", prompt_tokens=40, ttft_s=0.1, total_s=1.0)
-    rag = Answer("rag", "q", prompt_tokens=400, ttft_s=0.4, total_s=1.0)
-    assert cost_ratios(lloco, rag) == {"prompt_tokens": 0.1, "ttft_s": 0.25, "total_s": 1.0}
+    lloco = Answer("lloco", "q", prompt_tokens=40, context_tokens=16, ttft_s=0.1, total_s=1.0)
+    rag = Answer("rag", "q", prompt_tokens=400, context_tokens=376, ttft_s=0.4, total_s=1.0)
+    assert cost_ratios(lloco, rag) == {"prompt_tokens": 0.1, "context_tokens": 16 / 376, "ttft_s": 0.25,
+                                       "total_s": 1.0}
     assert cost_ratios(lloco, Answer("rag", "q", prompt_tokens=0, ttft_s=None))["prompt_tokens"] is None
     assert cost_ratios(Answer("lloco", "q", ttft_s=None), rag)["ttft_s"] is None
     assert describe_ratio(0.1) == "0.10 (10.0x less)" and describe_ratio(2.0) == "2.00 (2.0x more)"
@@ -57,6 +58,10 @@ def test_lloco_and_rag_side_by_side_with_costs_and_ratios(notes):
     metrics = _metrics(at)
     tokens = [int(v) for v in metrics["Prompt tokens"]]
     assert len(tokens) == 2 and tokens[0] < tokens[1]  # summary vectors are fewer than the chunks' tokens
+    context = [int(v) for v in metrics["Context tokens"]]
+    # the prompts differ only in their context part, and lloco's is kappa vectors per chunk
+    assert tokens[1] - tokens[0] == context[1] - context[0] and context[0] > 0
+    assert metrics["context tokens"][0].startswith(f"{context[0] / context[1]:.2f} (")
     assert len(metrics["First token"]) == 2 and all(v.endswith(" s") for v in metrics["Total"])
     ratio = metrics["prompt tokens"][0]
     assert ratio.startswith(f"{tokens[0] / tokens[1]:.2f} (") and ratio.endswith("x less)")

@@ -1,6 +1,6 @@
 """PNG plots of an evaluation run (matplotlib, Agg backend: no display needed).
 
-quality.png (each metric by mode), prompt_tokens.png (mean prompt tokens by mode),
+quality.png (each metric by mode), prompt_tokens.png (mean prompt tokens by mode, context part hatched),
 latency.png (time-to-first-token and total time distributions by mode), needle_heatmap.png
 (needle runs: match rate by context length x depth, one panel per mode) and, with a second run,
 vs.png (the headline metric by mode, both runs).
@@ -67,13 +67,17 @@ def quality_plot(summary: Summary, path: Path) -> Path:
 
 
 def prompt_tokens_plot(summary: Summary, path: Path) -> Path:
-    """Mean prompt tokens per mode."""
+    """Mean prompt tokens per mode, with the part that stands for the chunks hatched."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 3.6))
     modes = summary.modes
-    bars = ax.bar([m.mode for m in modes], [m.prompt_tokens or 0.0 for m in modes],
-                  color=[COLORS.get(m.mode, "grey") for m in modes])
+    names = [m.mode for m in modes]
+    bars = ax.bar(names, [m.prompt_tokens or 0.0 for m in modes], color=[COLORS.get(m.mode, "grey") for m in modes])
     ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    if any(m.context_tokens is not None for m in modes):
+        ax.bar(names, [m.context_tokens or 0.0 for m in modes], fill=False, hatch="//", edgecolor="black",
+               linewidth=0.5, label="context part")
+        ax.legend(fontsize=8)
     ax.set_ylabel("mean prompt tokens")
     ax.set_title("prompt tokens by mode")
     return _save(fig, path)

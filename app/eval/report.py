@@ -19,7 +19,8 @@ from app.eval.tasks import METRICS, PRIMARY
 if TYPE_CHECKING:
     from rich.table import Table
 
-COSTS = ("prompt_tokens", "ttft_s", "total_s", "questions_per_min")  # what the LLoCO ratios compare
+# what the LLoCO ratios compare; context_tokens is the chunks' part of the prompt (the compression ratio)
+COSTS = ("prompt_tokens", "context_tokens", "ttft_s", "total_s", "questions_per_min")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ModeSummary:
     n_failed: int
     metrics: dict[str, float | None]
     prompt_tokens: float | None
+    context_tokens: float | None  # None when no row counted it (rows written before migration 0004)
     retrieval_s: float | None
     ttft_s: float | None
     total_s: float | None
@@ -75,7 +77,8 @@ def summarize_mode(mode: str, rows: list[RowData], metric_names: list[str]) -> M
     return ModeSummary(
         mode=mode, n_ok=len(ok), n_failed=failed,
         metrics={name: _mean([r.score.get(name) for r in ok]) for name in metric_names},
-        prompt_tokens=_mean([r.prompt_tokens for r in ok]), retrieval_s=_mean([r.retrieval_s for r in ok]),
+        prompt_tokens=_mean([r.prompt_tokens for r in ok]), context_tokens=_mean([r.context_tokens for r in ok]),
+        retrieval_s=_mean([r.retrieval_s for r in ok]),
         ttft_s=_mean([r.ttft_s for r in ok]), total_s=_mean([r.total_s for r in ok]),
         questions_per_min=60.0 * len(ok) / answering_s if answering_s > 0 else None)
 
@@ -124,15 +127,16 @@ def fmt(value: float | None, digits: int = 3) -> str:
 
 def table_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-mode table (shared by the terminal and the Markdown report)."""
-    header = ["mode", "ok", "failed", *summary.metric_names, "prompt tokens", "ttft s", "total s", "q/min"]
+    header = ["mode", "ok", "failed", *summary.metric_names, "prompt tokens", "context tokens", "ttft s", "total s",
+              "q/min"]
     rows = [[m.mode, str(m.n_ok), str(m.n_failed), *(fmt(m.metrics[k]) for k in summary.metric_names),
-             fmt(m.prompt_tokens, 1), fmt(m.ttft_s), fmt(m.total_s), fmt(m.questions_per_min, 1)]
+             fmt(m.prompt_tokens, 1), fmt(m.context_tokens, 1), fmt(m.ttft_s), fmt(m.total_s), fmt(m.questions_per_min, 1)]
             for m in summary.modes]
     return header, rows
 
 
 def ratio_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
-    header = ["ratio", "prompt tokens", "ttft", "total", "q/min"]
+    header = ["ratio", "prompt tokens", "context tokens", "ttft", "total", "q/min"]
     return header, [[name, *(fmt(r[c]) for c in COSTS)] for name, r in summary.ratios.items()]
 
 

@@ -233,6 +233,7 @@ def ask_one(ctx: _Context, question: EvalQuestion, mode: str) -> RowData:
                                  document_ids=[doc_id], instruction=INSTRUCTIONS[dataset]).read()
         row.prediction, row.score = answer.text, score_prediction(dataset, question, answer.text)
         row.prompt_tokens, row.generated_tokens = answer.prompt_tokens, answer.generated_tokens
+        row.context_tokens = answer.context_tokens
         row.chunk_ids, row.retrieval_s = answer.chunk_ids, answer.retrieval_s
         row.ttft_s, row.total_s = answer.ttft_s, answer.total_s
         row.details["adapter"] = answer.adapter

@@ -69,12 +69,14 @@ class RowData:
     retrieval_s: float | None = None
     ttft_s: float | None = None
     total_s: float | None = None
+    context_tokens: int | None = None  # the chunks' part of prompt_tokens (None on rows before migration 0004)
 
     @classmethod
     def of(cls, row: EvalRow) -> RowData:
         return cls(row.qid, row.doc_id, row.mode, row.question, list(row.references or []), row.status,
                    row.prediction, dict(row.score or {}), dict(row.details or {}), row.error, row.prompt_tokens,
-                   row.generated_tokens, list(row.chunk_ids or []), row.retrieval_s, row.ttft_s, row.total_s)
+                   row.generated_tokens, list(row.chunk_ids or []), row.retrieval_s, row.ttft_s, row.total_s,
+                   row.context_tokens)
 
 
 @dataclass
@@ -156,7 +158,8 @@ def save_row(sessions: sessionmaker, run_id: int, data: RowData) -> None:
         session.add(EvalRow(run_id=run_id, qid=data.qid, doc_id=data.doc_id, mode=data.mode,
                             question=data.question, prediction=data.prediction, references=data.references,
                             score=data.score, details=data.details, status=data.status, error=data.error,
-                            prompt_tokens=data.prompt_tokens, generated_tokens=data.generated_tokens,
+                            prompt_tokens=data.prompt_tokens, context_tokens=data.context_tokens,
+                            generated_tokens=data.generated_tokens,
                             chunk_ids=data.chunk_ids, retrieval_s=data.retrieval_s, ttft_s=data.ttft_s,
                             total_s=data.total_s))
 

@@ -31,10 +31,11 @@ RESULT_KEY = "compare_result"
 
 
 def _metrics(answer: Answer) -> None:
-    left, mid, right = st.columns(3)
-    left.metric("Prompt tokens", answer.prompt_tokens)
-    mid.metric("First token", fmt_s(answer.ttft_s))
-    right.metric("Total", fmt_s(answer.total_s))
+    tokens, context, first, total = st.columns(4)
+    tokens.metric("Prompt tokens", answer.prompt_tokens)
+    context.metric("Context tokens", answer.context_tokens, help="the part of the prompt that stands for the chunks")
+    first.metric("First token", fmt_s(answer.ttft_s))
+    total.metric("Total", fmt_s(answer.total_s))
 
 
 def _stream(service: LlocoService, name: str, question: str, mode: str, top_k: int) -> Answer | None:
