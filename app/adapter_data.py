@@ -230,7 +230,7 @@ def collection_examples(service: LlocoService, name: str, *, qa_file: Path | Non
     if synthetic < 0 or synthetic > 100_000:
         raise InvalidInputError(f"--synthetic must be between 0 and 100000, got {synthetic}")
     rng = random.Random(seed)
-    answerer = service._answerer(name, "lloco")
+    answerer = service.answerer(name, "lloco")
     k = top_k or service.settings.top_k
     wanted: list[tuple[str, str, int | None]] = [(q, a, None) for q, a in read_qa_file(qa_file)] if qa_file else []
     if synthetic:

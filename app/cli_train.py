@@ -31,7 +31,8 @@ def train_compressor(
     projection_lr: Annotated[float | None, typer.Option(help="Projection learning rate (default 5e-4).")] = None,
     save_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps (default 100).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the LoRA initialisation and the data order (default 0).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint in --out, same data order.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint in --out, same data order (with a larger --steps: "
+                                              "extend it, the cosine schedule stretched to the new end).")] = False,
 ) -> None:
     """Train the summary-token compressor (summary embeddings + LoRA) on next-segment LM and reconstruction."""
     from app.train_console import StepPrinter, print_corpus

@@ -336,13 +336,13 @@ class LlocoService:
         ``instruction`` replaces the prompt's default instruction.
         """
         question, k = self._validate_question(question, top_k)
-        return self._answerer(name, mode, instruction=instruction).ask(question, top_k=k, document_ids=document_ids)
+        return self.answerer(name, mode, instruction=instruction).ask(question, top_k=k, document_ids=document_ids)
 
     def retrieve(self, name: str, question: str, *, top_k: int | None = None,
                  document_ids: list[int] | None = None) -> list[tuple[Citation, str]]:
         """The top-k chunks for a question, best first: (citation, full chunk text)."""
         question, k = self._validate_question(question, top_k)
-        hits = self._answerer(name, "rag").retrieve(question, k, document_ids=document_ids)
+        hits = self.answerer(name, "rag").retrieve(question, k, document_ids=document_ids)
         return [(Answerer.citation(h, question), h.chunk.text) for h in hits]
 
     def score_continuations(self, name: str, question: str, continuations: list[str], *, mode: Mode = "lloco",
@@ -353,7 +353,7 @@ class LlocoService:
         from model.generation import continuation_logprobs
 
         question, k = self._validate_question(question, top_k)
-        answerer = self._answerer(name, mode, instruction=instruction)
+        answerer = self.answerer(name, mode, instruction=instruction)
         prepared = answerer.prepare(question, top_k=k, document_ids=document_ids)
         ids = [self.decoder.encode(c) for c in continuations]
         return continuation_logprobs(self.decoder, prepared.embeds, ids, adapter=answerer.adapter)
@@ -386,8 +386,10 @@ class LlocoService:
             raise InvalidInputError(f"top-k must be between 1 and 100, got {k}")
         return question.strip(), k
 
-    def _answerer(self, name: str, mode: Mode, *, instruction: str | None = None) -> Answerer:
-        """An answerer for one question; ``instruction`` replaces the prompt's default one."""
+    def answerer(self, name: str, mode: Mode, *, instruction: str | None = None) -> Answerer:
+        """The answerer that :meth:`ask` uses for ``mode`` on a collection (same retrieval, contexts,
+        adapter); for callers that need its steps, e.g. training data with lloco's contexts.
+        ``instruction`` replaces the prompt's default one."""
         if mode not in ANSWERERS:
             raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         row = self._collection(name)

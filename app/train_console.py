@@ -66,8 +66,11 @@ def print_eval(result: dict[str, Any], console: Console) -> None:
     table.add_row(f"summary vectors S (kappa={r['kappa']})", str(r["kappa"]), f"{r['ppl_summary']:.2f}")
     table.add_row("previous segment A as text", f"{r['a_tokens_mean']:.0f} (mean)", f"{r['ppl_text']:.2f}")
     console.print(table)
-    gap = "n/a (A as text does not help here)" if math.isnan(r["gap_closed"]) else f"{r['gap_closed']:.1%}"
-    console.print(f"gap closed by S (log space): {gap}", highlight=False)
+    if math.isnan(r["gap_closed"]):
+        console.print("gap closed by S: n/a (A as text does not help here)", highlight=False)
+    else:
+        console.print(f"gap closed by S: {r['gap_closed']:.1%} of the log-perplexity (loss) gap, "
+                      f"{r['gap_closed_ppl']:.1%} of the perplexity gap", highlight=False)
     console.print(f"reconstruction of A (teacher forced): {r['recon_accuracy']:.1%} tokens right from S, perplexity "
                   f"{r['recon_ppl']:.2f}; without S {r['recon_accuracy_none']:.1%}, perplexity {r['recon_ppl_none']:.2f}",
                   highlight=False)

@@ -98,8 +98,10 @@ class TrainConfig:
         return ts.config_from_dict(cls, data)
 
 
-# Settings that may change when resuming; every other one must match the checkpoint's.
-RESUME_MAY_CHANGE = {"data_root", "save_every"}
+# Settings that may change when resuming; every other one must match the checkpoint's. A larger
+# ``steps`` extends the run: the cosine schedule is stretched to the new end, so the learning rate
+# goes back up to where the longer schedule has it at the checkpoint's step (a warm restart).
+RESUME_MAY_CHANGE = {"data_root", "save_every", "steps"}
 
 
 def resolve_config(out: Path, given: dict[str, Any], *, resume: bool) -> TrainConfig:
@@ -112,7 +114,11 @@ def resolve_config(out: Path, given: dict[str, Any], *, resume: bool) -> TrainCo
         return TrainConfig(**given)
     if not ts.has_checkpoint(out):
         raise NotFoundError(f"nothing to resume: {out} has no {ts.STATE_FILE}")
-    saved = TrainConfig.from_dict(ts.read_state(out)["config"])
+    state = ts.read_state(out)
+    saved = TrainConfig.from_dict(state["config"])
+    if given.get("steps") is not None and given["steps"] <= state["step"]:
+        raise InvalidInputError(f"--steps {given['steps']} is not past the checkpoint's step {state['step']}: "
+                                "to extend a run, give more steps than it has made")
     changed = [k for k, v in given.items() if k not in RESUME_MAY_CHANGE and getattr(saved, k) != v]
     if changed:
         raise InvalidInputError("--resume keeps the checkpoint's settings; these differ: "
@@ -337,9 +343,11 @@ class CompressorTrainer:
         result = set_peft_model_state_dict(self.model, lora)
         if getattr(result, "unexpected_keys", None):
             raise InvalidInputError(f"{self.out}: LoRA checkpoint does not fit this model ({result.unexpected_keys[:3]})")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.optimizer.load_state_dict(state["optimizer"])  # its groups keep each "initial_lr"
         self.step, self.tokens_seen, self.elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
+        # the schedule of this run's config at the checkpoint's step (the same one, unless --steps extended it)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(self.config),
+                                                           last_epoch=self.step - 1)
         ts.set_rng_state(state["rng"])
         ts.truncate_log(self.out, self.step)
 

@@ -171,7 +171,7 @@ def test_option_loglikelihood_picks_the_most_likely_option(service, quality_file
     doc_id = service.list_documents("eval-quality")[0].id
     for row in run.rows:
         stem, choices, letter = LAMP_QS[int(row.qid[-1])]
-        answerer = service._answerer("eval-quality", row.mode, instruction=LL_INSTRUCTION)
+        answerer = service.answerer("eval-quality", row.mode, instruction=LL_INSTRUCTION)
         prompt = answerer.prepare(stem, top_k=2, document_ids=[doc_id]).embeds
         direct = []
         for choice in choices:  # one plain forward over prompt + option, log-softmax, gather

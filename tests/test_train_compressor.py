@@ -15,7 +15,8 @@ from model.compressor import load_compressor, summary_hidden_states
 from model.corpus import is_heldout
 from model.errors import InvalidInputError, NotFoundError
 from model.segment_pairs import CorpusTooSmallError
-from model.train_compressor import CompressorTrainer, TrainConfig, resolve_config
+from model import train_state as ts
+from model.train_compressor import CompressorTrainer, TrainConfig, lr_factor, resolve_config
 from tests.fakes import CORPUS
 
 WORDS = CORPUS.split()
@@ -129,6 +130,24 @@ def test_resume_settings_are_checked(config, tmp_path, tiny_decoder):
     with pytest.raises(InvalidInputError, match="kappa .checkpoint 2, given 3."):
         resolve_config(out, {"kappa": 3}, resume=True)
     assert resolve_config(out, {"save_every": 1}, resume=True) == replace(config, save_every=1)
+    with pytest.raises(InvalidInputError, match="--steps 2 is not past the checkpoint's step 2"):
+        resolve_config(out, {"steps": 2}, resume=True)
+
+
+def test_resume_with_more_steps_extends_the_schedule(config, tmp_path, tiny_decoder):
+    out = tmp_path / "run"
+    CompressorTrainer.create(tiny_decoder, config, out).run()  # all config.steps (4)
+    longer = resolve_config(out, {"steps": 8}, resume=True)
+    assert longer == replace(config, steps=8)
+    trainer = CompressorTrainer.create(tiny_decoder, longer, out, resume=True)
+    assert trainer.step == 4
+    # the stretched schedule: the learning rate at step 4 is the 8-step schedule's, above the end of the 4-step one
+    assert trainer.scheduler.get_last_lr()[1] == pytest.approx(longer.lr * lr_factor(longer)(4))
+    assert lr_factor(longer)(4) > lr_factor(config)(4)
+    records: list[dict] = []
+    trainer.run(on_step=records.append)
+    assert [r["step"] for r in records] == [5, 6, 7, 8] and ts.read_state(out)["step"] == 8
+    assert [r["step"] for r in ts.read_log(out)] == list(range(1, 9))
 
 
 def test_too_small_and_empty_corpora_are_refused(tiny_decoder, config, tmp_path):
@@ -160,6 +179,11 @@ def test_eval_reports_finite_numbers_for_untrained_and_trained(tiny_decoder, con
         assert math.isfinite(result["recon_ppl_none"])
         assert result["b_tokens_scored"] == 3 * 7  # tokens 2..8 of each B
         assert math.isfinite(result["gap_closed"]) or result["ppl_text"] >= result["ppl_none"]
+        if math.isfinite(result["gap_closed"]):  # the two shares of the same gap, from the same perplexities
+            none, summary, text = (math.log(result[k]) for k in ("ppl_none", "ppl_summary", "ppl_text"))
+            assert result["gap_closed"] == pytest.approx((none - summary) / (none - text))
+            none, summary, text = (result[k] for k in ("ppl_none", "ppl_summary", "ppl_text"))
+            assert result["gap_closed_ppl"] == pytest.approx((none - summary) / (none - text))
 
 
 def test_cli_trains_resumes_and_evaluates(service, monkeypatch, capsys, corpus_root, tmp_path):
