@@ -23,13 +23,19 @@ def demo_questions() -> list[dict]:
 
 
 def ensure_demo_collection(service: LlocoService, console: Console | None = None) -> str:
-    """Create and fill the demo collection unless it exists; re-ingesting is a no-op anyway."""
+    """Create and fill the demo collection unless it exists; re-ingesting is a no-op anyway.
+
+    A demo built with other models (say, before an update shipped a new compressor) is rebuilt
+    with the current ones first, so the demo keeps answering after an upgrade."""
     if not DEMO_DIR.is_dir():
         raise NotFoundError(f"demo data not found at {DEMO_DIR} (run from a source checkout)")
     try:
-        service.get_collection(DEMO_COLLECTION)
+        outdated = service.outdated_models(DEMO_COLLECTION)
     except NotFoundError:
         service.create_collection(DEMO_COLLECTION)
+        outdated = []
+    if outdated:
+        _rebuild(service, outdated, console)
     files = sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".pdf", ".md", ".txt"})
     if console is not None:
         from app.progress import ingest_with_progress
@@ -40,6 +46,17 @@ def ensure_demo_collection(service: LlocoService, console: Console | None = None
     else:
         service.ingest(DEMO_COLLECTION, files)
     return DEMO_COLLECTION
+
+
+def _rebuild(service: LlocoService, outdated: list[str], console: Console | None) -> None:
+    if console is None:
+        service.rebuild_collection(DEMO_COLLECTION)
+        return
+    from app.progress import stage_bars
+
+    console.print(f"the demo collection was built with {', '.join(outdated)}: rebuilding it")
+    with stage_bars(console) as on_progress:
+        service.rebuild_collection(DEMO_COLLECTION, progress=on_progress)
 
 
 def run_demo(service: LlocoService, console: Console, *, question: str | None = None) -> None:

@@ -215,12 +215,20 @@ class LlocoService:
                 self._indexes[row.id] = CollectionIndex(self.sessions, row, self.settings.collection_dir(row.id))
             return self._indexes[row.id]
 
-    def _check_models(self, row: Collection) -> None:
-        """Vectors made by other models cannot be mixed with this service's: refuse, precisely."""
+    def outdated_models(self, name: str) -> list[str]:
+        """What a collection was built with that the service no longer uses, e.g. "compressor 'a' (now 'b')";
+        empty when its vectors are usable. A collection with any needs `rebuild_collection` first."""
+        return self._model_diff(self._collection(name))
+
+    def _model_diff(self, row: Collection) -> list[str]:
         s = self.settings
         wanted = {"decoder": row.decoder, "embedder": row.embedder, "compressor": row.compressor}
         have = {"decoder": s.decoder, "embedder": s.embedder, "compressor": self.compressor.ident}
-        diff = [f"{k} {wanted[k]!r} (now {have[k]!r})" for k in wanted if wanted[k] != have[k]]
+        return [f"{k} {wanted[k]!r} (now {have[k]!r})" for k in wanted if wanted[k] != have[k]]
+
+    def _check_models(self, row: Collection) -> None:
+        """Vectors made by other models cannot be mixed with this service's: refuse, precisely."""
+        diff = self._model_diff(row)
         if diff:
             raise InvalidInputError(f"collection {row.name!r} was built with " + ", ".join(diff)
                                     + ": use the same settings, or rebuild it with `lloco collections rebuild`")

@@ -116,8 +116,8 @@ def resolve_config(out: Path, given: dict[str, Any], *, resume: bool) -> TrainCo
         raise NotFoundError(f"nothing to resume: {out} has no {ts.STATE_FILE}")
     state = ts.read_state(out)
     saved = TrainConfig.from_dict(state["config"])
-    if given.get("steps") is not None and given["steps"] <= state["step"]:
-        raise InvalidInputError(f"--steps {given['steps']} is not past the checkpoint's step {state['step']}: "
+    if given.get("steps") is not None and given["steps"] < state["step"]:
+        raise InvalidInputError(f"--steps {given['steps']} is before the checkpoint's step {state['step']}: "
                                 "to extend a run, give more steps than it has made")
     changed = [k for k, v in given.items() if k not in RESUME_MAY_CHANGE and getattr(saved, k) != v]
     if changed:

@@ -130,8 +130,8 @@ def test_resume_settings_are_checked(config, tmp_path, tiny_decoder):
     with pytest.raises(InvalidInputError, match="kappa .checkpoint 2, given 3."):
         resolve_config(out, {"kappa": 3}, resume=True)
     assert resolve_config(out, {"save_every": 1}, resume=True) == replace(config, save_every=1)
-    with pytest.raises(InvalidInputError, match="--steps 2 is not past the checkpoint's step 2"):
-        resolve_config(out, {"steps": 2}, resume=True)
+    with pytest.raises(InvalidInputError, match="--steps 1 is before the checkpoint's step 2"):
+        resolve_config(out, {"steps": 1}, resume=True)
 
 
 def test_resume_with_more_steps_extends_the_schedule(config, tmp_path, tiny_decoder):
@@ -148,6 +148,10 @@ def test_resume_with_more_steps_extends_the_schedule(config, tmp_path, tiny_deco
     trainer.run(on_step=records.append)
     assert [r["step"] for r in records] == [5, 6, 7, 8] and ts.read_state(out)["step"] == 8
     assert [r["step"] for r in ts.read_log(out)] == list(range(1, 9))
+    # resuming a finished run changes nothing (a script can re-run its stages)
+    done = CompressorTrainer.create(tiny_decoder, resolve_config(out, {"steps": 8}, resume=True), out, resume=True)
+    done.run(on_step=records.append)
+    assert len(records) == 4 and ts.read_state(out)["step"] == 8
 
 
 def test_too_small_and_empty_corpora_are_refused(tiny_decoder, config, tmp_path):

@@ -18,6 +18,22 @@ def test_demo_built_only_once_every_demo_file_is_in(service):
     assert not serve.demo_built(service)
 
 
+def test_a_demo_built_with_another_compressor_is_rebuilt(service):
+    from sqlalchemy import update
+
+    from indexing.catalog import Collection
+
+    ensure_demo_collection(service)
+    with service.sessions.begin() as s:  # as if built before an update shipped another compressor
+        s.execute(update(Collection).where(Collection.name == DEMO_COLLECTION).values(compressor="lloco-old-k4"))
+    assert service.outdated_models(DEMO_COLLECTION) == [f"compressor 'lloco-old-k4' (now {service.compressor.ident!r})"]
+    assert not serve.demo_built(service)
+    ensure_demo_collection(service)
+    assert service.outdated_models(DEMO_COLLECTION) == [] and serve.demo_built(service)
+    answer = service.ask(DEMO_COLLECTION, "Who built the Eddystone lighthouse?", mode="lloco").read()
+    assert answer.citations and answer.context_tokens == service.compressor.kappa * len(answer.citations)
+
+
 def test_main_builds_the_demo_prints_the_url_and_execs_streamlit(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(serve, "build_demo", lambda: calls.append("demo"))

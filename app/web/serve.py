@@ -21,12 +21,15 @@ APP = REPO / "streamlit_app.py"
 
 
 def demo_built(service) -> bool:
-    """True when the demo collection exists and holds every demo file, ready (by content hash)."""
+    """True when the demo collection exists, was built with the current models and holds every
+    demo file, ready (by content hash)."""
     from app.demo import DEMO_COLLECTION, DEMO_DIR
     from app.originals import sha256_of
     from model.errors import NotFoundError
 
     try:
+        if service.outdated_models(DEMO_COLLECTION):
+            return False
         docs = service.list_documents(DEMO_COLLECTION)
     except NotFoundError:
         return False
