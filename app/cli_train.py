@@ -119,19 +119,21 @@ def train_adapter(
         return
     if out_dir is None:
         raise InvalidInputError("--out is required for the reader adapter and for --resume")
+    from app.adapter_data import READER_SOURCES
+
+    reader_sources = tuple(_csv(sources) or READER_SOURCES)
     items = None
     if not resume:
         from app.adapter_data import (
-            READER_SOURCES,
             compress_examples,
             reader_raw_examples,
         )
 
-        raw = reader_raw_examples(data_root, sources=_csv(sources) or READER_SOURCES, n=examples,
+        raw = reader_raw_examples(data_root, sources=reader_sources, n=examples,
                                   seed=seed, unanswerable_share=unanswerable_share)
         out.print(f"compressing the contexts of {len(raw)} examples with {svc.compressor.ident} ...", highlight=False)
         items = compress_examples(raw, svc.decoder, svc.compressor, chunk_tokens=svc.settings.chunk_tokens)
-    meta = {"kind": "reader", "compressor": svc.compressor.ident, "sources": list(_csv(sources) or ()),
+    meta = {"kind": "reader", "compressor": svc.compressor.ident, "sources": list(reader_sources),
             "data_root": str(data_root), "unanswerable_share": unanswerable_share}
     result = run_training(svc, config, out_dir, items, resume=resume, meta=meta, progress=printer)
     out.print(f"adapter: {result.path} (step {result.steps}, {result.examples} examples {result.examples_by_source}, "

@@ -26,13 +26,15 @@ reader)  # the reader adapter, on the compressor above (SQuAD, SQuAD-as-multiple
 ship)  # copy the inference files (not the optimizer state) into the package, with their logs and curves
   rm -rf $shipped && mkdir -p $shipped/compressor $shipped/reader
   cp -r runs/compressor-k8/{compressor.json,summary_embeddings.safetensors,lora,log.jsonl,loss.png} $shipped/compressor/
+  rm -f $shipped/compressor/lora/README.md  # peft's generated boilerplate
   cp runs/reader-k8/{adapter_config.json,adapter_model.safetensors,lloco_adapter.json,log.jsonl,loss.png} $shipped/reader/ ;;
-eval)  # lloco (shipped compressor + reader) vs plain rag on the target sets, same questions as bench/baseline_runs.sh
-  export LLOCO_HOME=${LLOCO_HOME:-.cache/eval-home-shipped}
+eval)  # lloco (shipped compressor + reader) vs plain rag on the target sets: the first questions of each file
+  # (a superset of bench/baseline_runs.sh's); a fresh home per compressor, as its collections are built with it
+  export LLOCO_HOME=${LLOCO_HOME:-.cache/eval-home-shipped-$(date +%Y%m%d)}
   run() { local name=$1 tokens=$2; shift 2
     $lloco --set max_new_tokens="$tokens" eval run --run-name "$name" --modes lloco,rag --top-k 4 "$@"; }
-  run shipped-hotpotqa 32 --dataset hotpotqa --path $data/hotpotqa/hotpot_dev_sample50.json --limit 20
-  run shipped-quality 16 --dataset quality --path $data/quality/quality.jsonl --limit 12
-  run shipped-qasper 48 --dataset qasper --path $data/qasper/scientific_qa.jsonl --limit 12 ;;
+  run shipped-hotpotqa 32 --dataset hotpotqa --path $data/hotpotqa/hotpot_dev_sample50.json --limit 40
+  run shipped-quality 16 --dataset quality --path $data/quality/quality.jsonl --limit 24
+  run shipped-qasper 48 --dataset qasper --path $data/qasper/scientific_qa.jsonl --limit 24 ;;
 *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

@@ -268,3 +268,24 @@ def test_cli_trains_a_collection_adapter(service, collection, monkeypatch, capsy
     path = service.get_collection(collection).adapter_path
     training = json.loads((Path(path) / "lloco_adapter.json").read_text())["training"]
     assert training["lr"] == 1e-3 and training["save_every"] == 1  # the flags reach the collection's run
+
+
+def test_cli_trains_the_reader_adapter_and_records_its_mix(service, monkeypatch, capsys, tmp_path):
+    from app import cli
+
+    _write_squad(tmp_path / "data")
+    monkeypatch.setattr(cli.State, "service", service)
+    monkeypatch.setattr(sys, "argv", ["lloco", "train", "adapter", "--out", str(tmp_path / "reader"), "--data-root",
+                                      str(tmp_path / "data"), "--examples", "12", "--steps", "1", "--batch-size", "4"])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    meta = json.loads((tmp_path / "reader" / "lloco_adapter.json").read_text())
+    # the sources actually drawn from (the defaults here), and the compressor whose vectors it reads
+    assert meta["sources"] == ["squad", "squad-mc", "narrativeqa"] and meta["compressor"] == service.compressor.ident
+    assert meta["unanswerable_share"] == 0.1 and meta["examples"] == 12
+    assert set(meta["examples_by_source"]) == {"squad", "squad-mc", "narrativeqa"}
