@@ -29,8 +29,9 @@ ship)  # copy the inference files (not the optimizer state) into the package, wi
   rm -f $shipped/compressor/lora/README.md  # peft's generated boilerplate
   cp runs/reader-k8/{adapter_config.json,adapter_model.safetensors,lloco_adapter.json,log.jsonl,loss.png} $shipped/reader/ ;;
 eval)  # lloco (shipped compressor + reader) vs plain rag on the target sets: the first questions of each file
-  # (a superset of bench/baseline_runs.sh's); a fresh home per compressor, as its collections are built with it
-  export LLOCO_HOME=${LLOCO_HOME:-.cache/eval-home-shipped-$(date +%Y%m%d)}
+  # (a superset of bench/baseline_runs.sh's); a home per shipped compressor, as its collections are built with it
+  # (the 2026-11-23 figures: LLOCO_HOME=.cache/eval-home-shipped-20261123)
+  export LLOCO_HOME=${LLOCO_HOME:-.cache/eval-home-shipped-$(sha256sum $shipped/compressor/summary_embeddings.safetensors | cut -c1-12)}
   run() { local name=$1 tokens=$2; shift 2
     $lloco --set max_new_tokens="$tokens" eval run --run-name "$name" --modes lloco,rag --top-k 4 "$@"; }
   run shipped-hotpotqa 32 --dataset hotpotqa --path $data/hotpotqa/hotpot_dev_sample50.json --limit 40
