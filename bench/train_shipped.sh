@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # How the shipped artifacts in model/shipped/smollm2-135m/ were produced (issue: learn offline).
 # Each stage is resumable: re-running a stage whose run folder has a checkpoint continues it.
-# Usage: bench/train_shipped.sh compressor|eval-compressor|reader|ship|eval   (runs/ holds the runs)
+# Usage: bench/train_shipped.sh compressor|compressor-more|eval-compressor|reader|ship|eval   (runs/ holds the runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LLOCO_MODEL_CACHE=${LLOCO_MODEL_CACHE:-.cache/models}
 data=../shared/eval-data
 shipped=model/shipped/smollm2-135m
 lloco=.venv/bin/lloco
-stage=${1:?stage: compressor, eval-compressor, reader, ship or eval}
+stage=${1:?stage: compressor, compressor-more, eval-compressor, reader, ship or eval}
 resume() { [ -f "$1/trainer_state.pt" ] && echo --resume || true; }
 case $stage in
 compressor)  # kappa=8 summary vectors for 128-256-token segments (16-32x), next-segment LM + reconstruction
   $lloco train compressor --out runs/compressor-k8 --steps 200 --save-every 10 --lr 4e-4 --projection-lr 2e-4 \
     --summary-lr 1e-3 $(resume runs/compressor-k8) ;;
-eval-compressor)  # held-out perplexity gap at 32x, 16x and 8x
+compressor-more)  # continue past the shipped 200 steps in a copy, so runs/compressor-k8 stays the shipped one;
+  # --steps above the checkpoint's stretches the cosine schedule to the new end (STEPS, default 400)
+  [ -d runs/compressor-k8-more ] || cp -r runs/compressor-k8 runs/compressor-k8-more
+  $lloco train compressor --out runs/compressor-k8-more --steps "${STEPS:-400}" --save-every 10 --lr 4e-4 \
+    --projection-lr 2e-4 --summary-lr 1e-3 --resume ;;
+eval-compressor)  # (CHECKPOINT=runs/compressor-k8-more to measure the continued run)  # held-out perplexity gap at 32x, 16x and 8x
   for spec in "256 32" "128 24" "64 24"; do set -- $spec
-    $lloco train eval-compressor --checkpoint runs/compressor-k8 --pairs $2 --min-segment $1 --max-segment $1
+    $lloco train eval-compressor --checkpoint "${CHECKPOINT:-runs/compressor-k8}" --pairs $2 --min-segment $1 --max-segment $1
   done ;;
 reader)  # the reader adapter, on the compressor above (SQuAD, SQuAD-as-multiple-choice, NarrativeQA)
   # the default --unanswerable-share 0.1 caps SQuAD 2.0's "unanswerable" questions at a tenth of the mix
