@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from model.errors import InvalidInputError, NotFoundError
 from model.generation import prompt_logits
 from model.prompts import Context, build_prompt, embed_prompt
 from model.train_adapter import AdapterConfig, AdapterTrainer, QAItem
+from tests.cli_runner import run_cli
 
 
 def _items(decoder, n=8, kappa=4, seed=0) -> list[QAItem]:
@@ -247,22 +247,13 @@ def test_collection_adapter_needs_questions(service, collection, tmp_path):
 
 
 def test_cli_trains_a_collection_adapter(service, collection, monkeypatch, capsys, tmp_path):
-    from app import cli
-
     qa = tmp_path / "qa.jsonl"
     qa.write_text("".join(json.dumps({"question": f"When was the lens invented? {i}", "answer": "1822"}) + "\n"
                           for i in range(8)))
-    monkeypatch.setattr(cli.State, "service", service)
-    monkeypatch.setattr(sys, "argv", ["lloco", "train", "adapter", "--collection", collection, "--synthetic", "8",
-                                      "--qa", str(qa), "--steps", "2", "--batch-size", "4",
-                                      "--lr", "1e-3", "--save-every", "1"])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    text = captured.out + captured.err
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "train", "adapter", "--collection", collection, "--synthetic",
+                                   "8", "--qa", str(qa), "--steps", "2", "--batch-size", "4", "--lr", "1e-3",
+                                   "--save-every", "1", service=service)
+    text = stdout + stderr
     assert code == 0, text
     assert "step 2/2" in text and "attached" in text
     path = service.get_collection(collection).adapter_path
@@ -271,19 +262,11 @@ def test_cli_trains_a_collection_adapter(service, collection, monkeypatch, capsy
 
 
 def test_cli_trains_the_reader_adapter_and_records_its_mix(service, monkeypatch, capsys, tmp_path):
-    from app import cli
-
     _write_squad(tmp_path / "data")
-    monkeypatch.setattr(cli.State, "service", service)
-    monkeypatch.setattr(sys, "argv", ["lloco", "train", "adapter", "--out", str(tmp_path / "reader"), "--data-root",
-                                      str(tmp_path / "data"), "--examples", "12", "--steps", "1", "--batch-size", "4"])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    assert code == 0, captured.out + captured.err
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "train", "adapter", "--out", str(tmp_path / "reader"),
+                                   "--data-root", str(tmp_path / "data"), "--examples", "12", "--steps", "1",
+                                   "--batch-size", "4", service=service)
+    assert code == 0, stdout + stderr
     meta = json.loads((tmp_path / "reader" / "lloco_adapter.json").read_text())
     # the sources actually drawn from (the defaults here), and the compressor whose vectors it reads
     assert meta["sources"] == ["squad", "squad-mc", "narrativeqa"] and meta["compressor"] == service.compressor.ident
