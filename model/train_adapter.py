@@ -96,7 +96,7 @@ class AdapterTrainer:
         import torch
         from peft import LoraConfig, PeftModel, get_peft_model
 
-        from model.train_compressor import base_copy, lr_factor, training_precision
+        from model.train_compressor import base_copy, training_precision
 
         check_items(items)
         self.decoder, self.config, self.out, self.items = decoder, config, Path(out), items
@@ -115,7 +115,7 @@ class AdapterTrainer:
             self.model = get_peft_model(base, lora)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=0.0)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
+        self.scheduler = ts.schedule(self.optimizer, config)
         self.eos = decoder.tokenizer.eos_token_id
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
 
@@ -227,18 +227,13 @@ class AdapterTrainer:
     # ---------------------------------------------------------------------- checkpoints
     def save(self) -> Path:
         """Write the adapter (a peft folder) and the resume state into the output folder."""
-        import torch
-
         staged = ts.staging_dir(self.out)
         self.model.save_pretrained(str(staged))
         meta = {**self.meta, "base": self.decoder.name, "trained_steps": self.step, "examples": len(self.items),
                 "examples_by_source": self.examples_by_source, "answer_tokens_seen": self.tokens_seen,
                 "elapsed_s": round(self.elapsed, 1), "training": asdict(self.config)}
         (staged / META).write_text(json.dumps(meta, indent=2))
-        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,
-                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": ts.rng_state(), "config": asdict(self.config)}
-        torch.save(state, staged / ts.STATE_FILE)
+        ts.save_state(self, staged)
         ts.publish(self.out, staged)
         ts.plot_losses(self.out, keys=("loss",), what="adapter training")
         return self.out
@@ -247,14 +242,9 @@ class AdapterTrainer:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        state = ts.read_state(self.out)
         weights = load_file(self.out / "adapter_model.safetensors", device=str(self.device))
         set_peft_model_state_dict(self.model, weights)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.step, self.tokens_seen, self.elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
-        ts.set_rng_state(state["rng"])
-        ts.truncate_log(self.out, self.step)
+        ts.restore_state(self)
 
 
 def save_items(path: Path, items: list[QAItem]) -> None:

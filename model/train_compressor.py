@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -148,19 +147,6 @@ def training_precision(device: str) -> tuple[torch.dtype, torch.dtype | None]:
     return torch.float32, None
 
 
-def lr_factor(config: TrainConfig) -> Callable[[int], float]:
-    """Linear warm-up over warmup_steps, then cosine decay to 10 % at config.steps (any config with those two)."""
-    warmup = min(config.warmup_steps, max(0, config.steps // 10))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        progress = (step - warmup) / max(1, config.steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
 class CompressorTrainer:
     """The trainable compressor (summary embeddings + LoRA on a copy of the base), its optimizer
     and its output folder. :meth:`create` starts or resumes a run; :meth:`run` trains."""
@@ -188,7 +174,7 @@ class CompressorTrainer:
         if self.projection:
             groups.append({"params": list(self.projection), "lr": config.projection_lr, "weight_decay": 0.0})
         self.optimizer = torch.optim.AdamW(groups)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
+        self.scheduler = ts.schedule(self.optimizer, config)
         self.prompt_ids = decoder.encode(RECON_PROMPT)
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
 
@@ -309,17 +295,12 @@ class CompressorTrainer:
     # ---------------------------------------------------------------------- checkpoints
     def save(self) -> Path:
         """Write the checkpoint (loadable by load_compressor) and the resume state into the output folder."""
-        import torch
-
         staged = ts.staging_dir(self.out)
         extra = {"trained_steps": self.step, "tokens_seen": self.tokens_seen, "training": asdict(self.config)}
         save_compressor(staged, self.summary.detach(), base=self.decoder.name, hidden_size=self.decoder.hidden_size,
                         projection=self.projection, extra=extra)
         self.model.save_pretrained(str(staged / ts.LORA_DIR))
-        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,
-                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": ts.rng_state(), "config": asdict(self.config)}
-        torch.save(state, staged / ts.STATE_FILE)
+        ts.save_state(self, staged)
         ts.publish(self.out, staged)
         ts.plot_losses(self.out)
         return self.out
@@ -332,7 +313,6 @@ class CompressorTrainer:
 
         from model.compressor import PROJ_BIAS, PROJ_WEIGHT, SUMMARY_FILE, SUMMARY_KEY
 
-        state = ts.read_state(self.out)
         tensors = load_file(self.out / SUMMARY_FILE, device=str(self.device))
         with torch.no_grad():
             self.summary.copy_(tensors[SUMMARY_KEY])
@@ -343,13 +323,7 @@ class CompressorTrainer:
         result = set_peft_model_state_dict(self.model, lora)
         if getattr(result, "unexpected_keys", None):
             raise InvalidInputError(f"{self.out}: LoRA checkpoint does not fit this model ({result.unexpected_keys[:3]})")
-        self.optimizer.load_state_dict(state["optimizer"])  # its groups keep each "initial_lr"
-        self.step, self.tokens_seen, self.elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
-        # the schedule of this run's config at the checkpoint's step (the same one, unless --steps extended it)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(self.config),
-                                                           last_epoch=self.step - 1)
-        ts.set_rng_state(state["rng"])
-        ts.truncate_log(self.out, self.step)
+        ts.restore_state(self)  # the schedule of this run's config: stretched if --steps extended it
 
 
 def base_copy(decoder: Decoder):

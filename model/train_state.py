@@ -2,8 +2,9 @@
 
 - the latest checkpoint, loadable as is by :func:`model.compressor.load_compressor`:
   ``compressor.json`` + ``summary_embeddings.safetensors`` + ``lora/`` (peft ``save_pretrained``);
-- ``trainer_state.pt``: optimizer, scheduler, step, tokens seen, elapsed time, RNG states and the
-  run's config, for ``--resume``; written last, so a checkpoint is complete when it exists;
+- ``trainer_state.pt``: optimizer, step, tokens seen, elapsed time, RNG states and the run's config,
+  for ``--resume`` (the learning-rate schedule is rebuilt from the config, see :func:`schedule`);
+  written last, so a checkpoint is complete when it exists;
 - ``log.jsonl``: one line per optimizer step (step, lm, recon, total, lr, tokens_seen, elapsed_s, ...);
 - ``loss.png``: the loss curves, redrawn at every checkpoint.
 """
@@ -11,14 +12,18 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import torch
 
 STATE_FILE = "trainer_state.pt"
 LOG_FILE = "log.jsonl"
@@ -74,6 +79,50 @@ def run_steps(trainer: Any, end: int, on_step: Callable[[dict[str, Any]], None] 
             on_step(record)
         if trainer.step % trainer.config.save_every == 0 or trainer.step == trainer.config.steps:
             trainer.save()
+
+
+def lr_factor(config: Any) -> Callable[[int], float]:
+    """Linear warm-up over warmup_steps, then cosine decay to 10 % at config.steps (any config with those two)."""
+    warmup = min(config.warmup_steps, max(0, config.steps // 10))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, config.steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def schedule(optimizer: torch.optim.Optimizer, config: Any, *, step: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """The run's learning-rate schedule (:func:`lr_factor` of ``config``), positioned at ``step``.
+
+    A resume rebuilds it from the run's config instead of loading it, so a resume that extends
+    ``steps`` gets the stretched schedule (the optimizer's groups keep each "initial_lr")."""
+    import torch
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config), last_epoch=step - 1)
+
+
+def save_state(trainer: Any, staged: Path) -> None:
+    """A trainer's ``STATE_FILE``: step, counters, optimizer, RNG and config (not the schedule: see
+    :func:`schedule`)."""
+    import torch
+
+    torch.save({"step": trainer.step, "tokens_seen": trainer.tokens_seen, "elapsed_s": trainer.elapsed,
+                "optimizer": trainer.optimizer.state_dict(), "rng": rng_state(), "config": asdict(trainer.config)},
+               staged / STATE_FILE)
+
+
+def restore_state(trainer: Any) -> None:
+    """Put a trainer (weights already loaded) back at its checkpoint: optimizer, counters, schedule
+    and RNG; drop log lines past the checkpoint."""
+    state = read_state(trainer.out)
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.step, trainer.tokens_seen, trainer.elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
+    trainer.scheduler = schedule(trainer.optimizer, trainer.config, step=trainer.step)
+    set_rng_state(state["rng"])
+    truncate_log(trainer.out, trainer.step)
 
 
 def read_state(out: Path) -> dict[str, Any]:

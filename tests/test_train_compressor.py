@@ -16,7 +16,8 @@ from model.corpus import is_heldout
 from model.errors import InvalidInputError, NotFoundError
 from model.segment_pairs import CorpusTooSmallError
 from model import train_state as ts
-from model.train_compressor import CompressorTrainer, TrainConfig, lr_factor, resolve_config
+from model.train_compressor import CompressorTrainer, TrainConfig, resolve_config
+from model.train_state import lr_factor
 from tests.fakes import CORPUS
 
 WORDS = CORPUS.split()
