@@ -95,10 +95,9 @@ def collections_delete(name: str, yes: Annotated[bool, typer.Option("--yes", "-y
 @collections_app.command("rebuild")
 def collections_rebuild(name: str) -> None:
     """Rebuild a collection with the current decoder, embedder, compressor and chunking."""
-    from app.progress import stage_bars
+    from app.progress import rebuild_with_progress
 
-    with stage_bars(out) as on_progress:
-        result = service().rebuild_collection(name, progress=on_progress)
+    result = rebuild_with_progress(service(), name, out)
     out.print(f"rebuilt {name}: {result.documents} documents, {result.chunks} chunks")
 
 

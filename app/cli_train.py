@@ -119,16 +119,11 @@ def train_adapter(
         return
     if out_dir is None:
         raise InvalidInputError("--out is required for the reader adapter and for --resume")
-    from app.adapter_data import READER_SOURCES
+    from app.adapter_data import READER_SOURCES, compress_examples, reader_raw_examples
 
     reader_sources = tuple(_csv(sources) or READER_SOURCES)
     items = None
     if not resume:
-        from app.adapter_data import (
-            compress_examples,
-            reader_raw_examples,
-        )
-
         raw = reader_raw_examples(data_root, sources=reader_sources, n=examples,
                                   seed=seed, unanswerable_share=unanswerable_share)
         out.print(f"compressing the contexts of {len(raw)} examples with {svc.compressor.ident} ...", highlight=False)

@@ -34,8 +34,13 @@ def ensure_demo_collection(service: LlocoService, console: Console | None = None
     except NotFoundError:
         service.create_collection(DEMO_COLLECTION)
         outdated = []
-    if outdated:
-        _rebuild(service, outdated, console)
+    if outdated and console is None:
+        service.rebuild_collection(DEMO_COLLECTION)
+    elif outdated:
+        from app.progress import rebuild_with_progress
+
+        console.print(f"the demo collection was built with {', '.join(outdated)}: rebuilding it")
+        rebuild_with_progress(service, DEMO_COLLECTION, console)
     files = sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".pdf", ".md", ".txt"})
     if console is not None:
         from app.progress import ingest_with_progress
@@ -46,17 +51,6 @@ def ensure_demo_collection(service: LlocoService, console: Console | None = None
     else:
         service.ingest(DEMO_COLLECTION, files)
     return DEMO_COLLECTION
-
-
-def _rebuild(service: LlocoService, outdated: list[str], console: Console | None) -> None:
-    if console is None:
-        service.rebuild_collection(DEMO_COLLECTION)
-        return
-    from app.progress import stage_bars
-
-    console.print(f"the demo collection was built with {', '.join(outdated)}: rebuilding it")
-    with stage_bars(console) as on_progress:
-        service.rebuild_collection(DEMO_COLLECTION, progress=on_progress)
 
 
 def run_demo(service: LlocoService, console: Console, *, question: str | None = None) -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from app.service import LlocoService
     from indexing.pipeline import IngestResult, ProgressCallback
     from indexing.pipeline import Progress as Progress_
+    from indexing.rebuild import RebuildResult
 
 
 @contextlib.contextmanager
@@ -40,6 +41,12 @@ def ingest_with_progress(service: LlocoService, collection: str, paths: list[Pat
     _ = service.compressor, service.embedder
     with stage_bars(console) as on_progress:
         return service.ingest(collection, paths, progress=on_progress)
+
+
+def rebuild_with_progress(service: LlocoService, collection: str, console: Console) -> RebuildResult:
+    """Rebuild a collection with the current models, with progress bars."""
+    with stage_bars(console) as on_progress:
+        return service.rebuild_collection(collection, progress=on_progress)
 
 
 def print_answer(stream: AnswerStream, console: Console) -> Answer:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -144,10 +145,7 @@ class AdapterTrainer:
 
     @property
     def examples_by_source(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for item in self.items:
-            counts[item.source] = counts.get(item.source, 0) + 1
-        return counts
+        return dict(Counter(item.source for item in self.items))
 
     # -------------------------------------------------------------------------- forward
     def _autocast(self) -> contextlib.AbstractContextManager:

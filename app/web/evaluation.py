@@ -132,7 +132,8 @@ def per_question(summary: Summary, run: RunData) -> None:
     shown = st.multiselect("Modes shown", modes, default=modes, key=f"eval-rows-modes-{run.info.id}")
     st.dataframe([{"qid": r.qid, "mode": r.mode, "status": r.status, summary.primary: r.score.get(summary.primary),
                    "question": r.question, "prediction": r.prediction, "references": " | ".join(r.references),
-                   "prompt tokens": r.prompt_tokens, "context tokens": r.context_tokens, "first token": fmt_s(r.ttft_s), "total": fmt_s(r.total_s),
+                   "prompt tokens": r.prompt_tokens, "context tokens": r.context_tokens,
+                   "first token": fmt_s(r.ttft_s), "total": fmt_s(r.total_s),
                    "error": r.error or ""} for r in run.rows if r.mode in shown], hide_index=True)
     st.download_button("Download the rows (JSON)", data=_rows_json(run), file_name=f"{run.info.name}.json",
                        mime="application/json")
