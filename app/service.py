@@ -123,14 +123,26 @@ class LlocoService:
     def compressor(self) -> Compressor:
         with self._lock:
             if self._compressor is None:
-                from model.artifacts import shipped_compressor
                 from model.compressor import load_compressor
 
-                source = self.settings.compressor
-                if source == "default":
-                    source = shipped_compressor(self.settings.decoder)
-                self._compressor = load_compressor(source, self.decoder, kappa=self.settings.summary_tokens)
+                self._compressor = load_compressor(self._compressor_source(), self.decoder,
+                                                   kappa=self.settings.summary_tokens)
             return self._compressor
+
+    def _compressor_source(self) -> str | None:
+        from model.artifacts import shipped_compressor
+
+        source = self.settings.compressor
+        return shipped_compressor(self.settings.decoder) if source == "default" else source
+
+    @property
+    def compressor_ident(self) -> str:
+        """The compressor's identity (what collections record), without loading it if it is not loaded."""
+        if self._compressor is not None:
+            return self._compressor.ident
+        from model.compressor import compressor_ident
+
+        return compressor_ident(self._compressor_source(), kappa=self.settings.summary_tokens)
 
     def models(self) -> list[ModelStatus]:
         from model.registry import list_models
@@ -217,13 +229,14 @@ class LlocoService:
 
     def outdated_models(self, name: str) -> list[str]:
         """What a collection was built with that the service no longer uses, e.g. "compressor 'a' (now 'b')";
-        empty when its vectors are usable. A collection with any needs `rebuild_collection` first."""
+        empty when its vectors are usable. A collection with any needs `rebuild_collection` first.
+        Loads no model (the launcher asks before starting the web app)."""
         return self._model_diff(self._collection(name))
 
     def _model_diff(self, row: Collection) -> list[str]:
         s = self.settings
         wanted = {"decoder": row.decoder, "embedder": row.embedder, "compressor": row.compressor}
-        have = {"decoder": s.decoder, "embedder": s.embedder, "compressor": self.compressor.ident}
+        have = {"decoder": s.decoder, "embedder": s.embedder, "compressor": self.compressor_ident}
         return [f"{k} {wanted[k]!r} (now {have[k]!r})" for k in wanted if wanted[k] != have[k]]
 
     def _check_models(self, row: Collection) -> None:

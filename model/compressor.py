@@ -130,13 +130,29 @@ def load_compressor(source: str | None, decoder: Decoder, *, kappa: int) -> Comp
     if source in (None, "untrained"):
         log.warning("compressor is UNTRAINED: lloco-mode answers cannot use the context (train one with `lloco train compressor`)")
         emb = untrained_summary_embeddings(decoder, kappa)
-        return Compressor(decoder, emb, trained=False, ident=f"untrained-s{UNTRAINED_SEED}-k{kappa}")
-    folder = Path(source).expanduser()
+        return Compressor(decoder, emb, trained=False, ident=compressor_ident(source, kappa=kappa))
+    folder = _checkpoint_folder(source)
     if (folder / META_FILE).is_file():
         return _load_lloco(folder, decoder, kappa=kappa)
-    if (folder / "config.json").is_file():
-        return _load_autocompressor(folder, decoder, kappa=kappa)
-    raise NotFoundError(f"compressor checkpoint {folder} not found (needs {META_FILE} or an AutoCompressor config.json)")
+    return _load_autocompressor(folder, decoder, kappa=kappa)
+
+
+def compressor_ident(source: str | None, *, kappa: int) -> str:
+    """The ident :func:`load_compressor` gives ``source``, read from its files without loading any
+    model (cheap enough to check a collection's vectors before anything is loaded)."""
+    if source in (None, "untrained"):
+        return f"untrained-s{UNTRAINED_SEED}-k{kappa}"
+    folder = _checkpoint_folder(source)
+    if (folder / META_FILE).is_file():
+        return _lloco_ident(*_lloco_tensors(folder, kappa), kappa)
+    return _autocompressor_ident(folder, _autocompressor_embedding(folder, kappa), kappa)
+
+
+def _checkpoint_folder(source: str) -> Path:
+    folder = Path(source).expanduser()
+    if not (folder / META_FILE).is_file() and not (folder / "config.json").is_file():
+        raise NotFoundError(f"compressor checkpoint {folder} not found (needs {META_FILE} or an AutoCompressor config.json)")
+    return folder
 
 
 def _digest(*tensors: torch.Tensor) -> str:
@@ -152,22 +168,31 @@ def _take_kappa(emb: torch.Tensor, kappa: int, folder: Path) -> torch.Tensor:
     return emb[:kappa]
 
 
-def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
+def _lloco_tensors(folder: Path, kappa: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """A lloco checkpoint's summary embeddings (kappa, d) and its projection ((d, d), (d,)) if any."""
     from safetensors.torch import load_file
 
-    meta = json.loads((folder / META_FILE).read_text())
-    if meta.get("hidden_size") not in (None, decoder.hidden_size):
-        raise ModelNotAvailableError(f"compressor {folder} was trained for hidden size {meta['hidden_size']}, decoder has {decoder.hidden_size}")
     tensors = load_file(folder / SUMMARY_FILE)
     emb = _take_kappa(tensors[SUMMARY_KEY].float(), kappa, folder)
     projection = (tensors[PROJ_WEIGHT].float(), tensors[PROJ_BIAS].float()) if PROJ_WEIGHT in tensors else None
+    return emb, projection
+
+
+def _lloco_ident(emb: torch.Tensor, projection: tuple[torch.Tensor, torch.Tensor] | None, kappa: int) -> str:
+    # from the weights only, so a copied or moved checkpoint keeps its collections usable
+    return f"lloco-{_digest(emb, *(projection or ()))}-k{kappa}"
+
+
+def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
+    meta = json.loads((folder / META_FILE).read_text())
+    if meta.get("hidden_size") not in (None, decoder.hidden_size):
+        raise ModelNotAvailableError(f"compressor {folder} was trained for hidden size {meta['hidden_size']}, decoder has {decoder.hidden_size}")
+    emb, projection = _lloco_tensors(folder, kappa)
     runner = decoder
     lora = folder / "lora"
     if lora.is_dir():
         runner = _merged_copy(decoder, lora)
-    # from the weights only, so a copied or moved checkpoint keeps its collections usable
-    ident = f"lloco-{_digest(emb, *(projection or ()))}-k{kappa}"
-    return Compressor(runner, emb, trained=True, ident=ident, projection=projection)
+    return Compressor(runner, emb, trained=True, ident=_lloco_ident(emb, projection, kappa), projection=projection)
 
 
 def _merged_copy(decoder: Decoder, lora: Path) -> Decoder:
@@ -182,27 +207,33 @@ def _merged_copy(decoder: Decoder, lora: Path) -> Decoder:
                    device=decoder.device, dtype=decoder.dtype)
 
 
-def _load_autocompressor(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
+def _autocompressor_embedding(folder: Path, kappa: int) -> torch.Tensor:
+    """The (kappa, d) summary embeddings of an AutoCompressor folder (read lazily from its shards)."""
     from safetensors import safe_open
-    from transformers import AutoModelForCausalLM
 
-    emb = None
     for shard in sorted(folder.glob("*.safetensors")):
         with safe_open(str(shard), framework="pt") as fh:
             key = next((k for k in fh.keys() if k.endswith("embed_summary.weight")), None)
             if key:
-                emb = fh.get_tensor(key).float()
-                break
-    if emb is None:
-        raise ModelNotAvailableError(f"{folder} has no embed_summary.weight tensor in its safetensors files: not an AutoCompressor")
-    emb = _take_kappa(emb, kappa, folder)
+                return _take_kappa(fh.get_tensor(key).float(), kappa, folder)
+    raise ModelNotAvailableError(f"{folder} has no embed_summary.weight tensor in its safetensors files: not an AutoCompressor")
+
+
+def _autocompressor_ident(folder: Path, emb: torch.Tensor, kappa: int) -> str:
+    return f"{folder.name}-{_digest(emb)}-k{kappa}"
+
+
+def _load_autocompressor(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
+    from transformers import AutoModelForCausalLM
+
+    emb = _autocompressor_embedding(folder, kappa)
     if folder.resolve() == decoder.folder.resolve():
         runner = decoder
     else:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=decoder.dtype).to(decoder.device).eval()
         runner = Decoder(model=model, tokenizer=decoder.tokenizer, name=folder.name, folder=folder,
                          device=decoder.device, dtype=decoder.dtype)
-    return Compressor(runner, emb, trained=True, ident=f"{folder.name}-{_digest(emb)}-k{kappa}")
+    return Compressor(runner, emb, trained=True, ident=_autocompressor_ident(folder, emb, kappa))
 
 
 def save_compressor(folder: Path, summary_embeddings: torch.Tensor, *, base: str, hidden_size: int,

@@ -7,7 +7,12 @@ import json
 import pytest
 import torch
 
-from model.compressor import Compressor, load_compressor, save_compressor
+from model.compressor import (
+    Compressor,
+    compressor_ident,
+    load_compressor,
+    save_compressor,
+)
 from model.errors import InvalidInputError, ModelNotAvailableError, NotFoundError
 
 CHUNKS = [[5, 6, 7, 8, 9, 10, 11], [12, 13], [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30], [40]]
@@ -83,6 +88,7 @@ def test_autocompressor_folder_is_read(tiny_decoder, tmp_path):
     comp = load_compressor(str(folder), tiny_decoder, kappa=4)
     torch.testing.assert_close(comp.summary_embeddings, weights["model.embed_summary.weight"][:4])
     assert comp.compress(CHUNKS)[0].shape == (4, tiny_decoder.hidden_size)
+    assert compressor_ident(str(folder), kappa=4) == comp.ident  # from the files alone
 
 
 def test_bad_checkpoints_are_refused(tiny_decoder, tmp_path):
@@ -121,5 +127,13 @@ def test_a_copied_checkpoint_keeps_its_identity(tiny_decoder, tmp_path):
     save_compressor(tmp_path / "a", torch.randn(3, d), base="tiny", hidden_size=d,
                     projection=(torch.eye(d), torch.zeros(d)))
     shutil.copytree(tmp_path / "a", tmp_path / "elsewhere")
-    assert load_compressor(str(tmp_path / "a"), tiny_decoder, kappa=3).ident == \
-        load_compressor(str(tmp_path / "elsewhere"), tiny_decoder, kappa=3).ident
+    ident = load_compressor(str(tmp_path / "a"), tiny_decoder, kappa=3).ident
+    assert ident == load_compressor(str(tmp_path / "elsewhere"), tiny_decoder, kappa=3).ident
+    # the same ident from the files alone, without a model (what a collection's check reads)
+    assert compressor_ident(str(tmp_path / "elsewhere"), kappa=3) == ident
+    assert compressor_ident("untrained", kappa=3) == load_compressor("untrained", tiny_decoder, kappa=3).ident
+    assert compressor_ident(str(tmp_path / "a"), kappa=2) != ident
+    with pytest.raises(InvalidInputError, match="has 3 summary tokens; 4 were asked for"):
+        compressor_ident(str(tmp_path / "a"), kappa=4)
+    with pytest.raises(NotFoundError, match="not found"):
+        compressor_ident(str(tmp_path / "nowhere"), kappa=3)

@@ -30,6 +30,12 @@ def test_a_demo_built_with_another_compressor_is_rebuilt(service):
     assert not serve.demo_built(service)
     ensure_demo_collection(service)
     assert service.outdated_models(DEMO_COLLECTION) == [] and serve.demo_built(service)
+    # the check itself loads no model: a fresh service answers it from the catalog and the checkpoint files
+    from app.service import LlocoService
+
+    fresh = LlocoService(service.settings)
+    assert fresh.outdated_models(DEMO_COLLECTION) == [] and serve.demo_built(fresh)
+    assert fresh._compressor is None and fresh._decoder is None
     answer = service.ask(DEMO_COLLECTION, "Who built the Eddystone lighthouse?", mode="lloco").read()
     assert answer.citations and answer.context_tokens == service.compressor.kappa * len(answer.citations)
 
