@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.eval.tasks import INSTRUCTIONS, letters
+from app.expansion import expanded_contexts, expansion_budget
 from model.errors import InvalidInputError, NotFoundError
 from model.prompts import DEFAULT_INSTRUCTION
 from model.train_adapter import QAItem
@@ -149,10 +150,13 @@ def _cap_unanswerable(examples: list[RawExample], share: float, rng: random.Rand
 
 
 def compress_examples(raw: list[RawExample], decoder: Decoder, compressor: Compressor, *, chunk_tokens: int,
-                      batch_size: int = 8) -> list[QAItem]:
+                      batch_size: int = 8, expand_tokens: int = 0, expand_share: float = 0.125) -> list[QAItem]:
     """Cut each context into ``chunk_tokens`` windows, compress each distinct window once, build QAItems.
 
     A context longer than MAX_CONTEXTS windows keeps the windows sharing most words with the question.
+    With ``expand_tokens`` > 0 each example's prompt is lloco mode's expanded one: every window's
+    vectors followed by its question-relevant sentences (:func:`app.expansion.expanded_contexts`,
+    within the same budget rule), the sentences as their input-embedding rows.
     """
     windows: dict[tuple[int, ...], int] = {}
     per_example: list[list[tuple[int, ...]]] = []
@@ -168,8 +172,18 @@ def compress_examples(raw: list[RawExample], decoder: Decoder, compressor: Compr
         for w in cut:
             windows.setdefault(w, len(windows))
     vectors = compressor.compress([list(w) for w in windows], batch_size=batch_size)  # each (kappa, d) fp16
-    return [QAItem(ex.question, ex.answer, ex.instruction, [vectors[windows[w]] for w in cut], ex.source)
-            for ex, cut in zip(raw, per_example, strict=True)]
+    items = []
+    for ex, cut in zip(raw, per_example, strict=True):
+        summaries = [vectors[windows[w]] for w in cut]
+        if expand_tokens > 0:
+            budget = expansion_budget(expand_tokens, expand_share, text_tokens=sum(map(len, cut)),
+                                      vector_tokens=compressor.kappa * len(cut))
+            contexts = expanded_contexts(summaries, [decoder.tokenizer.decode(list(w)) for w in cut], ex.question,
+                                         best=list(range(len(cut))), budget=budget, encode=decoder.encode)
+            summaries = [c.vectors if c.vectors is not None else decoder.embed_ids(c.token_ids).detach().cpu()
+                         for c in contexts]
+        items.append(QAItem(ex.question, ex.answer, ex.instruction, summaries, ex.source))
+    return items
 
 
 # ------------------------------------------------------------------------- a collection
@@ -249,7 +263,10 @@ def collection_examples(service: LlocoService, name: str, *, qa_file: Path | Non
         hits = answerer.retrieve(question, k)
         if source_chunk is not None and source_chunk not in {h.chunk.id for h in hits}:
             hits = hits[: k - 1] + _hit(answerer, source_chunk)  # the cloze's own chunk must be readable
-        contexts = [c.vectors for c in answerer.contexts(answerer.order(hits), question)]
+        # what lloco mode's prompt holds: summary vectors, and expansion sentences as their (frozen)
+        # input-embedding rows, so the adapter trains on the prompt it will serve
+        contexts = [c.vectors if c.vectors is not None else answerer.decoder.embed_ids(c.token_ids).detach()
+                    for c in answerer.contexts(answerer.order(hits), question, top_k=k)]
         items.append(QAItem(question, answer, DEFAULT_INSTRUCTION, contexts, "synthetic" if source_chunk else "qa-file"))
     return items
 

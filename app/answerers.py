@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from app.citations import Citation, make_citation
 from app.config import Mode
+from app.expansion import expanded_contexts, expansion_budget
 from indexing.catalog import Chunk, Document, Page
 from model.generation import GenerationStream, stream_generate
 from model.prompts import DEFAULT_INSTRUCTION, Context, build_prompt, embed_prompt
@@ -122,9 +123,9 @@ class Answerer(ABC):
     def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""
         started = time.perf_counter()
-        hits = self.retrieve(question, top_k, document_ids=document_ids)
+        hits = self.retrieve(question, self.retrieval_k(top_k), document_ids=document_ids)
         retrieval_s = time.perf_counter() - started
-        contexts = self.contexts(self.order(hits), question)
+        contexts = self.contexts(self.order(hits), question, top_k=top_k)
         parts = build_prompt(self.decoder.tokenizer, question=question, contexts=contexts, instruction=self.instruction)
         return Prepared(hits, embed_prompt(self.decoder, parts), retrieval_s, sum(len(c) for c in contexts))
 
@@ -151,14 +152,19 @@ class Answerer(ABC):
             return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.index.collection_id,
                                                                Chunk.document_id.in_(document_ids))))
 
+    def retrieval_k(self, top_k: int) -> int:
+        """How many chunks to retrieve for a question asked with ``top_k`` (lloco may afford more)."""
+        return top_k
+
     @staticmethod
     def order(hits: list[Hit]) -> list[Hit]:
         """Document order (document, then position), as the paper concatenates chunks."""
         return sorted(hits, key=lambda h: (h.chunk.document_id, h.chunk.ordinal))
 
     @abstractmethod
-    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
-        """What stands for the selected chunks in the prompt."""
+    def contexts(self, hits: list[Hit], question: str, *, top_k: int) -> list[Context]:
+        """What stands for the selected chunks (``hits``, in document order) in the prompt; the
+        ``top_k`` best-scored of them are those the question asked for."""
 
     @staticmethod
     def citation(hit: Hit, question: str) -> Citation:
@@ -169,15 +175,40 @@ class Answerer(ABC):
 
 @dataclass
 class LlocoAnswerer(Answerer):
-    """LLoCO: each retrieved chunk is its kappa summary vectors, not its text."""
+    """LLoCO: each retrieved chunk is its kappa summary vectors, followed by its question-relevant
+    sentences as text when ``expand_tokens`` > 0 (see :mod:`app.expansion`).
+
+    ``extra_chunks`` more chunks are retrieved as vectors only (coverage for kappa tokens each);
+    expansion sentences come from the ``top_k`` best chunks.
+    """
 
     mode: ClassVar[Mode] = "lloco"
+    expand_tokens: int = 0
+    expand_share: float = 0.125  # context (vectors + sentences) <= this share of the top-k chunks' text tokens
+    extra_chunks: int = 0
 
-    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
+    def retrieval_k(self, top_k: int) -> int:
+        return top_k + self.extra_chunks
+
+    def contexts(self, hits: list[Hit], question: str, *, top_k: int) -> list[Context]:
         import torch
 
         vectors = self.index.summary_vectors([h.chunk.summary_row for h in hits])  # (k, kappa, d) fp16
-        return [Context(vectors=torch.from_numpy(v.copy())) for v in vectors]
+        best = sorted(range(len(hits)), key=lambda i: -hits[i].score)[:top_k]  # positions in hits, best first
+        budget = expansion_budget(self.expand_tokens, self.expand_share, vector_tokens=int(vectors.shape[1]) * len(hits),
+                                  text_tokens=sum(hits[i].chunk.n_tokens for i in best))
+        return expanded_contexts([torch.from_numpy(v.copy()) for v in vectors], [h.chunk.text for h in hits], question,
+                                 best=best, budget=budget, encode=self.decoder.encode)
+
+
+@dataclass
+class PureLlocoAnswerer(LlocoAnswerer):
+    """LLoCO with summary vectors only: no text of the chunks in the prompt (the paper's setting)."""
+
+    mode: ClassVar[Mode] = "lloco-pure"
+
+    def __post_init__(self) -> None:
+        self.expand_tokens, self.extra_chunks = 0, 0
 
 
 @dataclass
@@ -186,8 +217,15 @@ class RagAnswerer(Answerer):
 
     mode: ClassVar[Mode] = "rag"
 
-    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
+    def contexts(self, hits: list[Hit], question: str, *, top_k: int) -> list[Context]:
         return [Context(token_ids=self.decoder.encode(h.chunk.text)) for h in hits]
+
+
+@dataclass
+class ReaderRagAnswerer(RagAnswerer):
+    """Plain RAG read with a reader LoRA (``adapter``): the honest control for lloco's fine-tuned reader."""
+
+    mode: ClassVar[Mode] = "rag+reader"
 
 
 @dataclass
@@ -197,7 +235,7 @@ class FullContextAnswerer(Answerer):
     mode: ClassVar[Mode] = "full"
     max_context_tokens: int = 8192
 
-    def contexts(self, hits: list[Hit], question: str) -> list[Context]:
+    def contexts(self, hits: list[Hit], question: str, *, top_k: int) -> list[Context]:
         # budget: the window minus the answer and the prompt's own text (template, instruction, question)
         frame = build_prompt(self.decoder.tokenizer, question=question, contexts=[Context(token_ids=[])],
                              instruction=self.instruction)
@@ -219,4 +257,5 @@ class FullContextAnswerer(Answerer):
         return out
 
 
-ANSWERERS: dict[Mode, type[Answerer]] = {"lloco": LlocoAnswerer, "rag": RagAnswerer, "full": FullContextAnswerer}
+ANSWERERS: dict[Mode, type[Answerer]] = {"lloco": LlocoAnswerer, "lloco-pure": PureLlocoAnswerer, "rag": RagAnswerer,
+                                         "rag+reader": ReaderRagAnswerer, "full": FullContextAnswerer}

@@ -30,24 +30,34 @@ class Citation:
     char_end: int
 
 
-def _words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
     """Content words, cut to 5 letters so that 'engineer' meets 'engineering'."""
     return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each non-blank sentence of ``text``, in order (a line break ends one too)."""
+    return [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+
+
+def rarity_scores(sentences: list[str], question: str) -> list[float]:
+    """Each sentence's score: the question's content words it holds, each weighted 1/(the number of
+    the sentences that hold it), so a rare 'Eddystone' outweighs a 'lighthouse' every sentence has."""
+    wanted = content_words(question)
+    bags = [content_words(s) & wanted for s in sentences]
+    df = {w: sum(w in bag for bag in bags) for w in wanted}
+    return [sum(1.0 / df[w] for w in bag) for bag in bags]
 
 
 def best_span(text: str, question: str, *, limit: int = SNIPPET_CHARS) -> tuple[int, int]:
     """(start, end) in ``text`` of the run of sentences that best matches the question.
 
-    A sentence scores the question words it contains, each weighted by how rare it is among the
-    chunk's sentences, so 'Eddystone' outweighs a 'lighthouse' that every sentence mentions.
+    Sentences are scored by :func:`rarity_scores` among the chunk's sentences.
     """
-    sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+    sentences = sentence_spans(text)
     if not sentences:
         return 0, min(len(text), limit)
-    wanted = _words(question)
-    bags = [_words(text[s:e]) & wanted for s, e in sentences]
-    df = {w: sum(w in bag for bag in bags) for w in wanted}
-    scores = [sum(1.0 / df[w] for w in bag) for bag in bags]
+    scores = rarity_scores([text[s:e] for s, e in sentences], question)
     first = max(range(len(sentences)), key=lambda i: (scores[i], -i))
     start, end = sentences[first]
     for _, e in sentences[first + 1:]:

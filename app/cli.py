@@ -148,7 +148,7 @@ def docs_delete(collection: str, document: Annotated[str, typer.Argument(help="I
 def ask(
     collection: str,
     question: str,
-    mode: Annotated[str, typer.Option(help="lloco (summary vectors), rag (chunk text) or full (whole document).")] = "lloco",
+    mode: Annotated[str, typer.Option(help="lloco (summary vectors + the question's key sentences), lloco-pure (summary vectors only), rag (chunk text), rag+reader (chunk text, reader LoRA) or full (whole document).")] = "lloco",
     top_k: Annotated[int | None, typer.Option("--top-k", help="Chunks to retrieve.")] = None,
 ) -> None:
     """Ask a question: streams the answer, then prints citations, prompt tokens and timings."""
@@ -180,8 +180,9 @@ def demo(question: Annotated[str | None, typer.Option(help="Question to ask the 
 def eval_run(
     dataset: Annotated[str | None, typer.Option(help="quality, qasper, narrativeqa, hotpotqa, qmsum, squad, financebench or needle.")] = None,
     path: Annotated[Path | None, typer.Option(help="The dataset file (a folder of essays for needle).")] = None,
-    modes: Annotated[str | None, typer.Option(help="Comma-separated modes (default: lloco,rag,full).")] = None,
+    modes: Annotated[str | None, typer.Option(help="Comma-separated modes: lloco, lloco-pure, rag, rag+reader, full (default: lloco,lloco-pure,rag,full).")] = None,
     limit: Annotated[int | None, typer.Option(help="Ask only the first N questions.")] = None,
+    skip_docs: Annotated[int | None, typer.Option("--skip-docs", help="Leave out the file's first N documents (e.g. those a reader adapter trained on).")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Chunks retrieved per question (default: the top_k setting).")] = None,
     collection_prefix: Annotated[str | None, typer.Option(help="Documents go to the collection PREFIX+DATASET (default: eval-).")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder for lloco mode (attached to the eval collection).")] = None,
@@ -195,7 +196,8 @@ def eval_run(
     from app.eval.runner import EvalSpec, load_run, resume_spec
 
     svc = service()
-    given = {"dataset": dataset, "path": str(path) if path else None, "modes": modes, "limit": limit, "top_k": top_k,
+    given = {"dataset": dataset, "path": str(path) if path else None, "modes": modes, "limit": limit,
+             "skip_documents": skip_docs, "top_k": top_k,
              "collection_prefix": collection_prefix, "adapter": str(adapter) if adapter else None, "run_name": run_name}
     given = {k: v for k, v in given.items() if v is not None}
     if resume is not None:
@@ -214,8 +216,11 @@ def eval_report(
     run: Annotated[str, typer.Argument(help="Run id or name.")],
     vs: Annotated[str | None, typer.Option("--vs", help="Another run (id or name) to compare with.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md, summary.json and plots (default: <home>/eval-reports/<run>).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary (means, ratios, paired differences) as JSON.")] = False,
 ) -> None:
-    """Write a run's Markdown + JSON report and plots, and print its summary."""
+    """Write a run's Markdown + JSON report and plots, and print its summary with paired differences."""
+    import json
+
     from app.eval.console import print_summary
     from app.eval.report import write_report
     from app.eval.runner import load_run
@@ -224,6 +229,12 @@ def eval_report(
     data = load_run(svc, run)
     other = load_run(svc, vs) if vs is not None else None
     files = write_report(data, out_dir or svc.settings.home / "eval-reports" / data.info.name, vs=other)
+    if as_json:
+        report = json.loads(files["json"].read_text(encoding="utf-8"))
+        report.pop("rows")
+        report["files"] = {name: str(file) for name, file in files.items()}
+        print(json.dumps(report, indent=2))
+        return
     print_summary(data, out, vs=other)
     for name, file in files.items():
         out.print(f"{name}: {file}", highlight=False)
@@ -252,10 +263,10 @@ def main() -> None:
     try:
         app()
     except LlocoError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True)  # one line: a path in it stays copyable
         sys.exit(2)
     except ValidationError as exc:
-        err.print(f"[red]error:[/] invalid setting: {exc}")
+        err.print(f"[red]error:[/] invalid setting: {exc}", soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted: the document being processed was not stored")

@@ -94,6 +94,7 @@ def train_adapter(
     data_root: Annotated[Path, typer.Option(help="Reader adapter: the eval-data folder.")] = Path("../shared/eval-data"),
     examples: Annotated[int, typer.Option(min=8, help="Reader adapter: QA examples drawn evenly from the sources.")] = 1200,
     unanswerable_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Reader adapter: most SQuAD examples that may be 'unanswerable' (1 = SQuAD 2.0's natural ~52%).")] = 0.1,
+    expand_tokens: Annotated[int | None, typer.Option(min=0, max=2048, help="Reader adapter: train on lloco's expanded prompts, with this sentence budget (default: the expand_tokens setting; 0 = vectors only).")] = None,
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 150,
     batch_size: Annotated[int, typer.Option(min=1, help="Examples per step.")] = 8,
     lr: Annotated[float, typer.Option(min=0.0, help="LoRA learning rate.")] = 3e-4,
@@ -122,14 +123,17 @@ def train_adapter(
     from app.adapter_data import READER_SOURCES, compress_examples, reader_raw_examples
 
     reader_sources = tuple(_csv(sources) or READER_SOURCES)
+    expand = svc.settings.expand_tokens if expand_tokens is None else expand_tokens
     items = None
     if not resume:
         raw = reader_raw_examples(data_root, sources=reader_sources, n=examples,
                                   seed=seed, unanswerable_share=unanswerable_share)
         out.print(f"compressing the contexts of {len(raw)} examples with {svc.compressor.ident} ...", highlight=False)
-        items = compress_examples(raw, svc.decoder, svc.compressor, chunk_tokens=svc.settings.chunk_tokens)
+        items = compress_examples(raw, svc.decoder, svc.compressor, chunk_tokens=svc.settings.chunk_tokens,
+                                  expand_tokens=expand, expand_share=svc.settings.expand_share)
     meta = {"kind": "reader", "compressor": svc.compressor.ident, "sources": list(reader_sources),
-            "data_root": str(data_root), "unanswerable_share": unanswerable_share}
+            "data_root": str(data_root), "unanswerable_share": unanswerable_share,
+            "expand_tokens": expand, "expand_share": svc.settings.expand_share}
     result = run_training(svc, config, out_dir, items, resume=resume, meta=meta, progress=printer)
     out.print(f"adapter: {result.path} (step {result.steps}, {result.examples} examples {result.examples_by_source}, "
               f"{result.seconds:.0f} s); use it with --set adapter={result.path}", highlight=False)

@@ -15,9 +15,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-Mode = Literal["lloco", "rag", "full"]
+# lloco: summary vectors (+ question-relevant sentences as text within expand_tokens);
+# lloco-pure: summary vectors only; rag: chunk text; rag+reader: chunk text read with a reader LoRA
+# (the control for "is lloco's gain the fine-tune's?"); full: the whole document
+Mode = Literal["lloco", "lloco-pure", "rag", "rag+reader", "full"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
+EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
 
 
 def default_home() -> Path:
@@ -40,10 +44,14 @@ class Settings(BaseSettings):
     embedder: str = Field("minilm-l6", description="Retrieval embedder: a registry name (minilm-l6) or a local sentence-transformers folder.")
     compressor: str = Field("default", description="Compressor checkpoint folder, 'default' (the shipped one if present, else untrained) or 'untrained'.")
     adapter: str | None = Field(None, description="Reader LoRA adapter folder for lloco mode; default: the shipped reader adapter if present.")
+    rag_adapter: str | None = Field(None, description="LoRA adapter folder for mode rag+reader (plain RAG read by a fine-tuned reader); default: the adapter lloco mode reads with.")
     chunk_tokens: int = Field(256, ge=16, le=8192, description="Target chunk size in decoder tokens.")
     chunk_overlap: int = Field(32, ge=0, le=4096, description="Token overlap between consecutive chunks.")
     summary_tokens: int = Field(8, ge=1, le=512, description="kappa: summary vectors per chunk (256 tokens / 8 = 32x compression).")
     top_k: int = Field(4, ge=1, le=100, description="Chunks retrieved per question.")
+    expand_tokens: int = Field(EXPAND_TOKENS, ge=0, le=2048, description="lloco mode: token budget for the question-relevant sentences of the retrieved chunks, put in the prompt as text beside their summary vectors (selective expansion; 0 = summary vectors only, as mode lloco-pure).")
+    expand_share: float = Field(0.125, gt=0, le=1, description="lloco mode: the expansion stops where the prompt's context (summary vectors + sentences) would exceed this share of the retrieved chunks' text tokens, what plain RAG reads (1/8 by default).")
+    lloco_extra_chunks: int = Field(0, ge=0, le=96, description="lloco mode: chunks retrieved as summary vectors beyond top_k (kappa tokens each); expansion sentences still come from the top_k best.")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
     max_context_tokens: int | None = Field(None, ge=256, description="Prompt window for 'full' mode; default: the decoder's own maximum.")
     compress_batch_size: int = Field(8, ge=1, le=1024, description="Chunks compressed per forward pass at ingestion.")

@@ -60,6 +60,6 @@ def run_demo(service: LlocoService, console: Console, *, question: str | None = 
     question = question or demo_questions()[0]["question"]
     if not service.compressor.trained:
         console.print("[yellow]note: the compressor is untrained, so lloco-mode answers cannot use the context yet[/]")
-    for mode in ("lloco", "rag", "full"):
+    for mode in ("lloco", "lloco-pure", "rag", "full"):
         console.rule(f"{mode}: {question}")
         print_answer(service.ask(name, question, mode=mode), console)

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import chats
-from app.answerers import ANSWERERS, Answer, Answerer, AnswerStream, FullContextAnswerer
+from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContextAnswerer, LlocoAnswerer,
+                           PureLlocoAnswerer, ReaderRagAnswerer)
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import Mode, Settings
@@ -415,13 +416,20 @@ class LlocoService:
             raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         row = self._collection(name)
         self._check_models(row)
+        s = self.settings
         answerer = ANSWERERS[mode](sessions=self.sessions, index=self._index(row), embedder=self.embedder,
-                                   decoder=self.decoder, max_new_tokens=self.settings.max_new_tokens,
-                                   adapter=self._adapter_for(row) if mode == "lloco" else None)
+                                   decoder=self.decoder, max_new_tokens=s.max_new_tokens)
         if instruction is not None:
             answerer.instruction = instruction
+        if isinstance(answerer, ReaderRagAnswerer):
+            answerer.adapter = s.rag_adapter or self._adapter_for(row)
+        if isinstance(answerer, LlocoAnswerer):  # lloco-pure keeps its zeros
+            answerer.adapter = self._adapter_for(row)
+            if not isinstance(answerer, PureLlocoAnswerer):
+                answerer.expand_tokens, answerer.expand_share = s.expand_tokens, s.expand_share
+                answerer.extra_chunks = s.lloco_extra_chunks
         if isinstance(answerer, FullContextAnswerer):
-            answerer.max_context_tokens = self.settings.max_context_tokens or self.decoder.max_context
+            answerer.max_context_tokens = s.max_context_tokens or self.decoder.max_context
         return answerer
 
     def _adapter_for(self, row: Collection) -> str | None:

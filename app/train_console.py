@@ -74,6 +74,11 @@ def print_eval(result: dict[str, Any], console: Console) -> None:
     console.print(f"reconstruction of A (teacher forced): {r['recon_accuracy']:.1%} tokens right from S, perplexity "
                   f"{r['recon_ppl']:.2f}; without S {r['recon_accuracy_none']:.1%}, perplexity {r['recon_ppl_none']:.2f}",
                   highlight=False)
+    if r["facts"]:
+        console.print(f"fact probe: {r['fact_recall']:.1%} of A's {r['facts']} numbers and names reproduced from S; "
+                      f"without S {r['fact_recall_none']:.1%}", highlight=False)
+    else:
+        console.print("fact probe: n/a (no numbers or names in the held-out segments)", highlight=False)
     console.print(f"compression {r['compression']:.1f}x, {r['b_tokens_scored']} B tokens scored, "
                   f"{r['heldout_documents']} held-out documents, {r['seconds']:.1f} s", highlight=False)
 

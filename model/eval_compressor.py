@@ -8,7 +8,9 @@ served one, without any adapter. For each pair:
   ([A ; B]); all three score B's tokens 2..n, so they score the same tokens and need no start token;
 - reconstruction: teacher-forced argmax accuracy (and perplexity) of A given [S ; " Repeat:"], and
   of A given [" Repeat:"] alone: teacher forcing lets the decoder guess much of A from A's own
-  prefix, so the difference between the two is what S contributes.
+  prefix, so the difference between the two is what S contributes;
+- fact probe (:mod:`model.fact_probe`): of A's numbers and named entities, the share the same
+  teacher-forced reconstruction gets right at every token, from S and without S.
 
 ``gap_closed`` = (log ppl_none - log ppl_summary) / (log ppl_none - log ppl_text): the share of the
 benefit of reading A in full that the kappa summary vectors keep (0 = none, 1 = all), in loss units.
@@ -28,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from model.compressor import META_FILE, Compressor, load_compressor
 from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, iter_documents
-from model.segment_pairs import (RECON_PROMPT, PairSampler, assemble, summary_then_next, summary_then_repeat,
-                                 text_then_next, token_scores, tokenize_corpus)
+from model.fact_probe import facts_reproduced
+from model.segment_pairs import (IGNORE, RECON_PROMPT, PairSampler, assemble, summary_then_next,
+                                 summary_then_repeat, text_then_next, token_scores, tokenize_corpus)
 
 if TYPE_CHECKING:
     from model.loading import Decoder
@@ -80,9 +83,13 @@ def evaluate_compressor(decoder: Decoder, compressor: Compressor, spec: EvalSpec
                           next_segment=spec.next_segment, seed=spec.seed, what="held-out")
     pairs = sampler.pairs(0, spec.pairs)
     totals = {k: [0.0, 0, 0] for k in ("none", "summary", "text", "recon", "recon_none")}  # [nll, tokens, correct]
+    facts = {k: [0, 0] for k in FACT_LAYOUTS}  # [reproduced, facts]
     for start in range(0, len(pairs), spec.batch_size):
-        for key, values in _score_batch(decoder, compressor, pairs[start:start + spec.batch_size]).items():
+        scores, found = _score_batch(decoder, compressor, pairs[start:start + spec.batch_size])
+        for key, values in scores.items():
             totals[key] = [a + b for a, b in zip(totals[key], values, strict=True)]
+        for key, (hits, n) in found.items():
+            facts[key] = [facts[key][0] + hits, facts[key][1] + n]
     ppl = {k: math.exp(nll / n) for k, (nll, n, _) in totals.items()}
     gap = math.log(ppl["none"]) - math.log(ppl["text"])
     mean_a = sum(len(p.a) for p in pairs) / len(pairs)
@@ -95,16 +102,24 @@ def evaluate_compressor(decoder: Decoder, compressor: Compressor, spec: EvalSpec
         "gap_closed_ppl": (ppl["none"] - ppl["summary"]) / (ppl["none"] - ppl["text"]) if gap > 0 else float("nan"),
         "recon_accuracy": totals["recon"][2] / totals["recon"][1], "recon_ppl": ppl["recon"],
         "recon_accuracy_none": totals["recon_none"][2] / totals["recon_none"][1], "recon_ppl_none": ppl["recon_none"],
+        "facts": facts["recon"][1],
+        "fact_recall": facts["recon"][0] / facts["recon"][1] if facts["recon"][1] else float("nan"),
+        "fact_recall_none": facts["recon_none"][0] / facts["recon_none"][1] if facts["recon_none"][1] else float("nan"),
         "seconds": time.perf_counter() - started,
     }
 
 
-def _score_batch(decoder: Decoder, compressor: Compressor, pairs: list) -> dict[str, tuple[float, int, int]]:
-    """(summed NLL, tokens, argmax-correct) per condition for one batch of pairs."""
+FACT_LAYOUTS = ("recon", "recon_none")  # the fact probe reads the reconstructions, with and without S
+
+
+def _score_batch(decoder: Decoder, compressor: Compressor,
+                 pairs: list) -> tuple[dict[str, tuple[float, int, int]], dict[str, tuple[int, int]]]:
+    """(summed NLL, tokens, argmax-correct) per condition for one batch of pairs, and (facts
+    reproduced, facts) per reconstruction condition."""
     vectors = compressor.compress([p.a for p in pairs], batch_size=len(pairs))  # each (kappa, d) float16
     summaries = [v.to(decoder.device, decoder.dtype) for v in vectors]
     prompt, embed = decoder.encode(RECON_PROMPT), decoder.embed_ids
-    out = {}
+    out, found = {}, {}
     with decoder.session(None) as model:
         layouts = {
             "none": ([text_then_next([], p.b, embed) for p in pairs], True),
@@ -118,4 +133,18 @@ def _score_batch(decoder: Decoder, compressor: Compressor, pairs: list) -> dict[
             logits = model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits  # (B, L, V)
             nll, n, correct = token_scores(logits, labels, skip_first=skip_first)
             out[key] = (float(nll), n, correct)
-    return out
+            if key in FACT_LAYOUTS:
+                found[key] = _facts(decoder, pairs, logits, labels)
+    return out, found
+
+
+def _facts(decoder: Decoder, pairs: list, logits, labels) -> tuple[int, int]:
+    """(facts reproduced, facts) of the pairs' A given the reconstruction's logits (B, L, V) and
+    labels (B, L), whose labelled positions are exactly A's tokens."""
+    right = logits[:, :-1].argmax(-1) == labels[:, 1:]  # (B, L-1): position t predicts label t+1
+    scored = labels[:, 1:] != IGNORE  # (B, L-1)
+    hits = total = 0
+    for row, pair in enumerate(pairs):
+        h, n = facts_reproduced(decoder.tokenizer, list(pair.a), right[row][scored[row]].tolist())
+        hits, total = hits + h, total + n
+    return hits, total

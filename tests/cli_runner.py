@@ -1,18 +1,32 @@
-"""Run the ``lloco`` CLI in-process through its real entry point (tests only)."""
+"""Run the ``lloco`` CLI in-process through its real entry point (tests only).
+
+Rich wraps console output at the terminal width, and under pytest that width depends on the
+environment (``COLUMNS``, a tty or not): a long temporary path in a message could be folded in
+the middle. Every CLI test goes through :func:`run_cli`, which fixes both consoles' width, and
+asserts on :func:`flat` text (whitespace collapsed) or on ``--json`` output.
+"""
 
 from __future__ import annotations
 
 import sys
 
+WIDTH = 10_000  # wider than any line a test prints: nothing is ever folded
+
+
+def flat(text: str) -> str:
+    """``text`` with every run of whitespace (including line breaks) collapsed to one space."""
+    return " ".join(text.split())
+
 
 def run_cli(monkeypatch, capsys, *args: str, service=None) -> tuple[int, str, str]:
-    """``lloco ARGS`` -> (exit code, stdout, stderr); wide terminal so tables are not folded.
+    """``lloco ARGS`` -> (exit code, stdout, stderr), printed at a fixed, very wide console width.
 
     ``service``: the LlocoService the commands use (e.g. one on a tiny model); default: a new one."""
-    from app import cli
+    from app import cli, cli_shared
 
     monkeypatch.setattr(sys, "argv", ["lloco", *args])
-    monkeypatch.setenv("COLUMNS", "250")
+    for console in (cli_shared.out, cli_shared.err):
+        monkeypatch.setattr(console, "_width", WIDTH)
     monkeypatch.setattr(cli.State, "service", service)
     code = 0
     try:

@@ -47,7 +47,8 @@ def test_hot_swap_under_concurrent_questions(decoder, tiny_folder, tmp_path):
     assert len(decoder.adapters) == 2  # loaded once each, then switched
 
 
-def test_collection_adapter_is_used_in_lloco_mode_only(service, tiny_folder, tmp_path, decoder):
+def _lamps(service, decoder, tmp_path):
+    """A service on the private ``decoder`` with collection "c" holding one short text."""
     from app.service import LlocoService
     from tests.fakes import HashEmbedder
 
@@ -56,6 +57,11 @@ def test_collection_adapter_is_used_in_lloco_mode_only(service, tiny_folder, tmp
     doc.write_text("Lamps and lighthouses. " * 20)
     svc.create_collection("c")
     svc.ingest("c", [doc])
+    return svc
+
+
+def test_collection_adapter_is_used_in_lloco_mode_only(service, tiny_folder, tmp_path, decoder):
+    svc = _lamps(service, decoder, tmp_path)
     adapter = _adapter(tmp_path / "ad", tiny_folder, 3)
     plain = svc.ask("c", "lamps?", mode="lloco").read()
     assert plain.adapter is None
@@ -66,3 +72,17 @@ def test_collection_adapter_is_used_in_lloco_mode_only(service, tiny_folder, tmp
     assert svc.ask("c", "lamps?", mode="rag").read().adapter is None  # the baseline stays the base decoder
     svc.set_adapter("c", None)
     assert svc.ask("c", "lamps?", mode="lloco").read().text == plain.text
+
+
+def test_rag_reader_mode_reads_text_with_the_reader_adapter(service, tiny_folder, tmp_path, decoder):
+    svc = _lamps(service, decoder, tmp_path)
+    reader = _adapter(tmp_path / "reader", tiny_folder, 4)
+    svc.set_adapter("c", reader)
+    rag, with_reader = (svc.answerer("c", mode).prepare("lamps?", top_k=2) for mode in ("rag", "rag+reader"))
+    torch.testing.assert_close(rag.embeds, with_reader.embeds)  # the same prompt: the chunks' text
+    assert svc.ask("c", "lamps?", mode="rag+reader").read().adapter == str(reader.resolve())  # lloco's reader
+    other = _adapter(tmp_path / "text-reader", tiny_folder, 5)
+    svc.settings.rag_adapter = str(other)
+    answer = svc.ask("c", "lamps?", mode="rag+reader").read()
+    assert answer.mode == "rag+reader" and answer.adapter == str(other)
+    assert svc.ask("c", "lamps?", mode="rag").read().adapter is None

@@ -140,6 +140,18 @@ def test_narrativeqa_answers_and_shared_passages(tmp_path: Path) -> None:
         read_dataset("narrativeqa", write_jsonl(tmp_path / "n2.jsonl", bad))
 
 
+def test_skip_documents_leaves_out_the_first_documents_and_all_their_questions(tmp_path: Path) -> None:
+    rows = [{"question": f"Q{i}?", "answer": "A.", "passage": f"Story {i % 3}."} for i in range(9)]
+    path = write_jsonl(tmp_path / "n.jsonl", rows)
+    es = read_dataset("narrativeqa", path, skip_documents=1)
+    assert [d.text for d in es.documents] == ["Story 1.", "Story 2."]
+    assert [q.question for q in es.questions] == ["Q1?", "Q2?", "Q4?", "Q5?", "Q7?", "Q8?"]  # Story 0's never come back
+    assert [q.question for q in read_dataset("narrativeqa", path, skip_documents=2, limit=2).questions] == ["Q2?", "Q5?"]
+    assert read_dataset("narrativeqa", path, skip_documents=5).questions == []
+    with pytest.raises(ValueError, match="skip_documents"):
+        read_dataset("narrativeqa", path, skip_documents=-1)
+
+
 # ----------------------------------------------------------------------------------- HotpotQA
 
 def hotpot_sample_item(i: int) -> dict[str, Any]:

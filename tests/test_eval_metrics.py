@@ -221,3 +221,23 @@ def test_needle_match() -> None:
 def test_scores_are_bounded() -> None:
     cases = [token_f1("a b c", ["b c d"]), hotpot_f1("b c", ["b c d"]), qasper_f1("x", ["x y"])]
     assert all(0.0 <= c <= 1.0 and not math.isnan(c) for c in cases)
+
+
+def test_answer_recall_holds_the_answer_as_whole_words() -> None:
+    from app.eval.metrics import answer_recall
+    from app.eval.records import EvalQuestion
+    from app.eval.tasks import score_prediction
+
+    assert answer_recall("It was designed by John Smeaton, an engineer.", ["John Smeaton"]) == 1.0
+    assert answer_recall("James Black", ["John Smeaton"]) == 0.0
+    assert answer_recall("In 18220 ships", ["1822"]) == 0.0 and answer_recall("the 1822 lens", ["1822"]) == 1.0
+    assert answer_recall("Yes, both are American.", ["yes"]) == 1.0
+    assert answer_recall("Not sure, yes or no.", ["yes"]) == 0.0  # a label must open the answer
+    assert answer_recall("This cannot be answered from the paper.", ["unanswerable"]) == 1.0
+    assert answer_recall("", ["a"]) == 0.0 and answer_recall("a", []) == 0.0
+    # a long right answer: low F1, full recall (what F1 alone hid)
+    long = "The lighthouse on the rock was built by the engineer John Smeaton after the second one burned down."
+    question = EvalQuestion("q", "d", "Who built it?", ["John Smeaton"])
+    scores = score_prediction("narrativeqa", question, long)
+    assert scores["recall"] == 1.0 and scores["f1"] <= 0.25
+    assert score_prediction("financebench", EvalQuestion("q", "d", "?", ["$1,234 million"]), "about 1234 million")["recall"] == 1.0

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from app import cli
-from tests.cli_runner import run_cli
+from tests.cli_runner import flat, run_cli
 from app.eval.report import summarize, write_report
 from app.eval.store import RowData, RunData, RunInfo
 
@@ -42,10 +42,10 @@ def squad_run() -> RunData:
 
 def test_summary_equals_hand_computed_means(squad_run):
     s = summarize(squad_run)
-    assert s.n_questions == 3 and s.n_planned == 3 and s.metric_names == ["em", "f1"] and s.primary == "f1"
+    assert s.n_questions == 3 and s.n_planned == 3 and s.metric_names == ["em", "f1", "recall"] and s.primary == "f1"
     lloco, rag, full = s.modes
     assert (lloco.mode, lloco.n_ok, lloco.n_failed) == ("lloco", 2, 1)
-    assert lloco.metrics == {"em": 0.5, "f1": 0.75}
+    assert lloco.metrics == {"em": 0.5, "f1": 0.75, "recall": None}  # rows scored before recall existed
     assert rag.metrics["f1"] == pytest.approx(0.9) and full.metrics["em"] == 0.5
     assert (lloco.prompt_tokens, rag.prompt_tokens, full.prompt_tokens) == (50, 500, 2000)
     assert (lloco.context_tokens, rag.context_tokens, full.context_tokens) == (20, 470, 1970)
@@ -76,12 +76,22 @@ def test_report_files_and_comparison(squad_run, tmp_path):
         data = files[name].read_bytes()
         assert files[name].suffix == ".png" and len(data) > 1000 and data.startswith(PNG)
     md = files["markdown"].read_text()
-    assert "| lloco | 2 | 1 | 0.500 | 0.750 | 50.0 | 20.0 | 0.200 | 1.000 | 60.0 |" in md
+    assert "| lloco | 2 | 1 | 0.500 | 0.750 | - | 50.0 | 20.0 | 0.200 | 1.000 | 60.0 |" in md  # no recall on these rows
     assert "| lloco/rag | 0.100 | 0.043 | 0.400 | 0.667 |" in md
     assert "3 of 3 questions" in md and "Failed rows (3)" in md and "![latency](latency.png)" in md
     assert "Compared with run r2 (#2)" in md
     data = json.loads(files["json"].read_text())
-    assert data["summary"]["modes"][0]["metrics"] == {"em": 0.5, "f1": 0.75}
+    assert data["summary"]["modes"][0]["metrics"] == {"em": 0.5, "f1": 0.75, "recall": None}
+    # paired by question, against rag in the run and against the other run
+    paired = {(d["a"], d["metric"]): d for d in data["summary"]["paired"]}
+    f1 = paired["lloco", "f1"]
+    assert (f1["b"], f1["n"], f1["wins"], f1["losses"], f1["ties"]) == ("rag", 2, 0, 1, 1)
+    assert f1["diff"] == pytest.approx(-0.15) and f1["verdict"] == "tie" and f1["low"] <= f1["diff"] <= f1["high"]
+    assert ("full", "em") in paired and ("lloco", "recall") not in paired
+    across = {(d["a"], d["metric"]): d for d in data["vs"]["paired"]}
+    assert across["lloco @ r1", "f1"]["b"] == "lloco @ r2" and across["lloco @ r1", "f1"]["diff"] == pytest.approx(-0.25)
+    assert across["rag @ r1", "em"]["n"] == 1
+    assert "Paired differences against RAG" in md and "bootstrap" in md
     assert len(data["rows"]) == 9 and data["summary"]["ratios"]["lloco/full"]["prompt_tokens"] == 0.025
     diff = data["vs"]["difference"]
     assert set(diff) == {"lloco", "rag"}  # full mode is not in the other run
@@ -115,7 +125,7 @@ def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "eval", "run", "--dataset", "quality", "--path", str(path),
                              "--modes", "lloco,rag", "--limit", "2", "--top-k", "2", "--run-name", "first")
     assert code == 0, err
-    assert "2 of 2 questions" in out and "lloco/rag" in out and "report: lloco eval report 1" in out
+    assert "2 of 2 questions" in flat(out) and "lloco/rag" in flat(out) and "report: lloco eval report 1" in flat(out)
     code, out, err = run_cli(monkeypatch, capsys, "eval", "run", "--resume", "first", "--limit", "3")
     assert code == 0, err
     from app.eval.runner import load_run
@@ -128,12 +138,21 @@ def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "eval", "report", "first", "--vs", "second", "--out", str(tmp_path / "rep"))
     assert code == 0, err
     assert (tmp_path / "rep" / "report.md").is_file() and (tmp_path / "rep" / "vs.png").stat().st_size > 0
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "report", "first", "--vs", "second", "--json",
+                             "--out", str(tmp_path / "rep2"))
+    assert code == 0, err
+    report = json.loads(out)
+    assert {(d["a"], d["b"]) for d in report["summary"]["paired"]} == {("lloco", "rag")}
+    assert {d["metric"] for d in report["summary"]["paired"]} == {"accuracy", "option_ll_accuracy", "option_ll_norm_accuracy"}
+    assert all(d["n"] == 3 and d["wins"] + d["losses"] + d["ties"] == 3 for d in report["summary"]["paired"])
+    assert {(d["a"], d["b"]) for d in report["vs"]["paired"]} == {("rag @ first", "rag @ second")}
+    assert report["files"]["markdown"].endswith("report.md") and "rows" not in report
     # the printed table shows the means of the stored rows
     summary = summarize(run)
     lloco = summary.mode("lloco")
-    assert f"{lloco.prompt_tokens:.1f}" in out and "first minus second" in out
+    assert f"{lloco.prompt_tokens:.1f}" in flat(out) and "first minus second" in flat(out)
     code, out, err = run_cli(monkeypatch, capsys, "eval", "list")
-    assert code == 0 and "first" in out and "second" in out and "accuracy" in out
+    assert code == 0 and "first" in flat(out) and "second" in flat(out) and "accuracy" in flat(out)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -155,6 +174,6 @@ def test_cli_malformed_dataset_names_file_and_line(monkeypatch, capsys, service,
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"input": "text", "instructions": ["q?"], "outputs": ["(A) x"]}\n')
     code, out, err = run_cli(monkeypatch, capsys, "eval", "run", "--dataset", "quality", "--path", str(bad))
-    assert code == 2 and "bad.jsonl, line 1" in err and "options" in err
+    assert code == 2 and "bad.jsonl, line 1" in flat(err) and "options" in flat(err)
     code, out, err = run_cli(monkeypatch, capsys, "eval", "run", "--dataset", "quality")
-    assert code == 2 and "--path" in err
+    assert code == 2 and "--path" in flat(err)

@@ -47,8 +47,10 @@ def test_complete_run_in_all_modes(service, quality_file, tmp_path):
     run_id = run_eval(service, EvalSpec("quality", str(quality_file), top_k=2))
     run = load_run(service, run_id)
     assert run.info.status == "done" and run.info.finished_at is not None
-    assert run.info.modes == ["lloco", "rag", "full"] and run.info.settings["n_questions"] == 2
-    assert {(r.qid, r.mode) for r in run.rows} == {(f"quality-1-{i}", m) for i in (0, 1) for m in ("lloco", "rag", "full")}
+    modes = ("lloco", "lloco-pure", "rag", "full")
+    assert run.info.modes == list(modes) and run.info.settings["n_questions"] == 2
+    assert run.info.settings["expand_tokens"] == service.settings.expand_tokens
+    assert {(r.qid, r.mode) for r in run.rows} == {(f"quality-1-{i}", m) for i in (0, 1) for m in modes}
     for r in run.rows:
         assert r.status == "ok" and r.error is None and r.prediction is not None
         assert set(r.score) == {"accuracy", "option_ll_accuracy", "option_ll_norm_accuracy"}
@@ -56,7 +58,7 @@ def test_complete_run_in_all_modes(service, quality_file, tmp_path):
         assert r.prompt_tokens > 0 and r.chunk_ids and 0 <= r.retrieval_s <= r.ttft_s <= r.total_s
         assert "(A) " in r.question and r.references in (["(A) the keeper"], ["(B) every evening"])
     by_mode = {r.mode: r.prompt_tokens for r in run.rows if r.qid == "quality-1-0"}
-    assert by_mode["lloco"] < by_mode["rag"] < by_mode["full"]  # 4 summary vectors per 48-token chunk
+    assert by_mode["lloco-pure"] <= by_mode["lloco"] < by_mode["rag"] < by_mode["full"]  # 4 vectors per 48-token chunk
     # the document was written under the home and ingested into eval-quality, once
     assert (service.settings.home / "eval-docs" / "quality" / "quality-1.txt").read_text() == LIGHTHOUSE
     assert [d.filename for d in service.list_documents("eval-quality")] == ["quality-1.txt"]
@@ -69,8 +71,11 @@ def test_complete_run_in_all_modes(service, quality_file, tmp_path):
     assert again.info.id != run_id and len(again.rows) == 2
     assert service.get_collection("eval-quality").n_chunks == n_chunks
     other = load_run(service, run_eval(service, EvalSpec("qasper", str(qasper), top_k=2)))
-    assert [set(r.score) for r in other.rows] == [{"f1"}] * 3 and {r.status for r in other.rows} == {"ok"}
+    assert [set(r.score) for r in other.rows] == [{"f1", "recall"}] * 4 and {r.status for r in other.rows} == {"ok"}
     assert [d.filename for d in service.list_documents("eval-qasper")] == ["qasper-1.txt"]
+
+
+THREE = ("lloco", "rag", "full")  # the modes the resume and failure tests follow
 
 
 class AskSpy:
@@ -91,22 +96,25 @@ class AskSpy:
 def test_resume_skips_answered_rows(service, quality_file, monkeypatch):
     spy = AskSpy(monkeypatch, service, fail_at=4, exc=KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        run_eval(service, EvalSpec("quality", str(quality_file), top_k=2, run_name="r1"))
+        run_eval(service, EvalSpec("quality", str(quality_file), modes=THREE, top_k=2, run_name="r1"))
     run = load_run(service, "r1")
     assert run.info.status == "failed" and run.info.error == "interrupted" and len(run.rows) == 3
     spy.calls, spy.fail_at = [], None
     # resuming by name asks only the three missing (question, mode) pairs
-    assert run_eval(service, EvalSpec("quality", str(quality_file), top_k=2, run_name="r1")) == run.info.id
+    assert run_eval(service, EvalSpec("quality", str(quality_file), modes=THREE, top_k=2, run_name="r1")) == run.info.id
     assert spy.calls == ["lloco", "rag", "full"]
     run = load_run(service, run.info.id)
     assert run.info.status == "done" and len(run.rows) == 6 and {r.status for r in run.rows} == {"ok"}
     # resuming by id: nothing left to ask
     spy.calls = []
-    run_eval(service, EvalSpec("quality", str(quality_file), top_k=2), resume=run.info.id)
+    run_eval(service, EvalSpec("quality", str(quality_file), modes=THREE, top_k=2), resume=run.info.id)
     assert spy.calls == []
     # a resumed run must keep its settings
     with pytest.raises(InvalidInputError, match="top_k 2 \\(now 3\\)"):
-        run_eval(service, EvalSpec("quality", str(quality_file), top_k=3, run_name="r1"))
+        run_eval(service, EvalSpec("quality", str(quality_file), modes=THREE, top_k=3, run_name="r1"))
+    service.settings.expand_tokens += 1  # answers with another expansion budget would not be comparable
+    with pytest.raises(InvalidInputError, match="expand_tokens"):
+        run_eval(service, EvalSpec("quality", str(quality_file), modes=THREE, top_k=2, run_name="r1"))
 
 
 def test_limit_then_resume_with_more_questions(service, quality_file, monkeypatch):
@@ -121,7 +129,7 @@ def test_limit_then_resume_with_more_questions(service, quality_file, monkeypatc
 def test_failures_are_recorded_and_the_run_goes_on(service, tmp_path, monkeypatch):
     path = write_quality(tmp_path / "q.jsonl", ("", LAMP_QS[:1]), (BEES, BEE_QS))  # line 1: an empty article
     spy = AskSpy(monkeypatch, service, fail_at=2, exc=RuntimeError("decoder exploded"))
-    run = load_run(service, run_eval(service, EvalSpec("quality", str(path), top_k=2)))
+    run = load_run(service, run_eval(service, EvalSpec("quality", str(path), modes=THREE, top_k=2)))
     assert run.info.status == "done"
     rows = {(r.qid, r.mode): r for r in run.rows}
     for mode in ("lloco", "rag", "full"):
@@ -134,7 +142,7 @@ def test_failures_are_recorded_and_the_run_goes_on(service, tmp_path, monkeypatc
     assert len(spy.calls) == 3  # the document that failed to ingest was never asked about
     # resuming retries the failed rows (the empty document fails again, without asking)
     spy.calls = []
-    run_eval(service, EvalSpec("quality", str(path), top_k=2), resume=run.info.id)
+    run_eval(service, EvalSpec("quality", str(path), modes=THREE, top_k=2), resume=run.info.id)
     assert spy.calls == ["rag"]
     assert load_run(service, run.info.id).rows[-1].status == "ok"
 
@@ -286,7 +294,7 @@ def test_financebench_run_ingests_the_pdfs_and_records_a_missing_one(service, tm
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     run = load_run(service, run_eval(service, EvalSpec("financebench", str(path), modes=("rag",), top_k=1)))
     rows = {r.qid: r for r in run.rows}
-    assert rows["fb-1"].status == "ok" and set(rows["fb-1"].score) == {"numeric_match"}
+    assert rows["fb-1"].status == "ok" and set(rows["fb-1"].score) == {"numeric_match", "recall"}
     assert rows["fb-1"].chunk_ids and rows["fb-1"].prompt_tokens > 0
     assert rows["fb-2"].status == "failed" and "GONE_2022_10K" in rows["fb-2"].error
     assert [d.filename for d in service.list_documents("eval-financebench")] == ["ACME_2022_10K.pdf"]

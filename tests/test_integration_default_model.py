@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from app.demo import DEMO_DIR, demo_questions, ensure_demo_collection
 from indexing.catalog import Chunk, Page
+from tests.cli_runner import flat
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration
@@ -87,20 +88,21 @@ def test_delete_removes_everything(real_service, tmp_path):
 
 
 def test_cli_as_a_user_runs_it(tmp_path):
-    env = {**os.environ, "LLOCO_HOME": str(tmp_path / "home"), "LLOCO_MODEL_CACHE": str(MODEL_CACHE)}
+    # a fixed, wide terminal: Rich folds lines at COLUMNS, and a folded path would break the asserts
+    env = {**os.environ, "LLOCO_HOME": str(tmp_path / "home"), "LLOCO_MODEL_CACHE": str(MODEL_CACHE), "COLUMNS": "10000"}
     lloco = [sys.executable, "-m", "app", ]
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*lloco, *args], env=env, capture_output=True, text=True, timeout=600)
 
     listed = run("models", "list")
-    assert listed.returncode == 0 and "smollm2-135m" in listed.stdout and "minilm-l6" in listed.stdout
+    assert listed.returncode == 0 and "smollm2-135m" in flat(listed.stdout) and "minilm-l6" in flat(listed.stdout)
     assert run("collections", "create", "notes").returncode == 0
     ingested = run("ingest", "notes", str(DEMO_DIR / "coffee.txt"), str(Path(__file__)))
     assert ingested.returncode == 1  # the .py file is refused, the .txt ingested
-    assert "ingested coffee.txt" in " ".join(ingested.stdout.split()) and "unsupported file type .py" in ingested.stdout
+    assert "ingested coffee.txt" in flat(ingested.stdout) and "unsupported file type .py" in flat(ingested.stdout)
     asked = run("ask", "notes", "In which city did the first coffeehouse in England open?", "--mode", "rag")
     assert asked.returncode == 0, asked.stderr
-    assert "coffee.txt, p. 1" in asked.stdout and "prompt tokens" in asked.stdout
+    assert "coffee.txt, p. 1" in flat(asked.stdout) and "prompt tokens" in flat(asked.stdout)
     missing = run("ask", "nowhere", "why?")
-    assert missing.returncode == 2 and "no collection named 'nowhere'" in missing.stderr
+    assert missing.returncode == 2 and "no collection named 'nowhere'" in flat(missing.stderr)

@@ -16,7 +16,7 @@ DOC = ("The lighthouse keeper lit the lamp every evening at dusk. " * 6 + "\n\n"
 class IdentityLloco(LlocoAnswerer):
     """LLoCO mode with an identity compressor: a chunk's summary vectors are its token embeddings."""
 
-    def contexts(self, hits, question):
+    def contexts(self, hits, question, *, top_k):
         return [Context(vectors=self.decoder.embed_ids(self.decoder.encode(h.chunk.text))) for h in hits]
 
 
@@ -59,7 +59,7 @@ def test_lloco_contexts_are_the_stored_summary_vectors_in_document_order(service
     answerer = _answerer(LlocoAnswerer, service, "c")
     hits = answerer.order(answerer.retrieve("flowers lamp", 3))
     assert [h.chunk.ordinal for h in hits] == sorted(h.chunk.ordinal for h in hits)
-    contexts = answerer.contexts(hits, "q")
+    contexts = answerer.contexts(hits, "q", top_k=3)
     fresh = service.compressor.compress([service.decoder.encode(h.chunk.text) for h in hits])
     for context, vectors in zip(contexts, fresh, strict=True):
         assert context.vectors.shape == (service.compressor.kappa, service.decoder.hidden_size)

@@ -54,7 +54,7 @@ def test_rebuild_unknown_collection(service):
 
 def test_cli_rebuild(service, monkeypatch, capsys, tmp_path):
     from app import cli
-    from tests.cli_runner import run_cli
+    from tests.cli_runner import flat, run_cli
 
     monkeypatch.setattr(cli, "service", lambda: service)
     doc = tmp_path / "d.txt"
@@ -62,6 +62,6 @@ def test_cli_rebuild(service, monkeypatch, capsys, tmp_path):
     service.create_collection("c")
     service.ingest("c", [doc])
     code, out, _ = run_cli(monkeypatch, capsys, "collections", "rebuild", "c")
-    assert code == 0 and "rebuilt c: 1 documents" in out
+    assert code == 0 and "rebuilt c: 1 documents" in flat(out)
     code, _, err = run_cli(monkeypatch, capsys, "collections", "rebuild", "nope")
-    assert code == 2 and "no collection named 'nope'" in err
+    assert code == 2 and "no collection named 'nope'" in flat(err)

@@ -22,7 +22,7 @@ from model.errors import InvalidInputError, NotFoundError
 from model.generation import prompt_logits
 from model.prompts import Context, build_prompt, embed_prompt
 from model.train_adapter import AdapterConfig, AdapterTrainer, QAItem
-from tests.cli_runner import run_cli
+from tests.cli_runner import flat, run_cli
 
 
 def _items(decoder, n=8, kappa=4, seed=0) -> list[QAItem]:
@@ -199,6 +199,17 @@ def test_reader_mix_draws_evenly_and_builds_multiple_choice(tmp_path, tiny_decod
     items = compress_examples(raw[:6], tiny_decoder, compressor, chunk_tokens=16)
     assert all(item.contexts and all(v.shape == (2, tiny_decoder.hidden_size) for v in item.contexts) for item in items)
     assert all(len(item.contexts) <= 4 for item in items)
+    # trained on lloco's expanded prompts: each window's vectors, then its chosen sentences' embedding rows
+    expanded = compress_examples(raw[:6], tiny_decoder, compressor, chunk_tokens=16, expand_tokens=24, expand_share=1.0)
+    assert [i.question for i in expanded] == [i.question for i in items]
+    grew = [(plain, wide) for plain, wide in zip(items, expanded, strict=True) if len(wide.contexts) > len(plain.contexts)]
+    assert grew, "no example got a sentence"
+    for plain, wide in grew:
+        vectors = [c for c in wide.contexts if c.shape[0] == 2]
+        text_rows = sum(c.shape[0] for c in wide.contexts) - 2 * len(vectors)
+        assert len(vectors) == len(plain.contexts) and 0 < text_rows <= 24
+        for a, b in zip(vectors, plain.contexts, strict=True):
+            torch.testing.assert_close(a.float(), b.float())
 
 
 @pytest.fixture
@@ -253,7 +264,7 @@ def test_cli_trains_a_collection_adapter(service, collection, monkeypatch, capsy
     code, stdout, stderr = run_cli(monkeypatch, capsys, "train", "adapter", "--collection", collection, "--synthetic",
                                    "8", "--qa", str(qa), "--steps", "2", "--batch-size", "4", "--lr", "1e-3",
                                    "--save-every", "1", service=service)
-    text = stdout + stderr
+    text = flat(stdout + stderr)
     assert code == 0, text
     assert "step 2/2" in text and "attached" in text
     path = service.get_collection(collection).adapter_path
@@ -271,4 +282,5 @@ def test_cli_trains_the_reader_adapter_and_records_its_mix(service, monkeypatch,
     # the sources actually drawn from (the defaults here), and the compressor whose vectors it reads
     assert meta["sources"] == ["squad", "squad-mc", "narrativeqa"] and meta["compressor"] == service.compressor.ident
     assert meta["unanswerable_share"] == 0.1 and meta["examples"] == 12
+    assert meta["expand_tokens"] == service.settings.expand_tokens and meta["expand_share"] == 0.125
     assert set(meta["examples_by_source"]) == {"squad", "squad-mc", "narrativeqa"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from model.segment_pairs import CorpusTooSmallError
 from model import train_state as ts
 from model.train_compressor import CompressorTrainer, TrainConfig, resolve_config
 from model.train_state import lr_factor
+from tests.cli_runner import flat, run_cli
 from tests.fakes import CORPUS
 
 WORDS = CORPUS.split()
@@ -192,19 +192,9 @@ def test_eval_reports_finite_numbers_for_untrained_and_trained(tiny_decoder, con
 
 
 def test_cli_trains_resumes_and_evaluates(service, monkeypatch, capsys, corpus_root, tmp_path):
-    from app import cli
-
-    monkeypatch.setattr(cli.State, "service", service)
-
     def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["lloco", *args])
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        return code, captured.out + captured.err
+        code, stdout, stderr = run_cli(monkeypatch, capsys, *args, service=service)
+        return code, flat(stdout + stderr)
 
     out = str(tmp_path / "ckpt")
     common = ["--sources", "essays", "--data-root", str(corpus_root), "--min-segment", "8", "--max-segment", "16",
@@ -220,3 +210,4 @@ def test_cli_trains_resumes_and_evaluates(service, monkeypatch, capsys, corpus_r
     code, text = run("train", "eval-compressor", "--checkpoint", out, "--pairs", "2")
     assert code == 0, text
     assert "perplexity of B" in text and "gap closed" in text and "reconstruction of A" in text and "without S" in text
+    assert "fact probe:" in text

@@ -54,17 +54,22 @@ def test_lloco_and_rag_side_by_side_with_costs_and_ratios(notes):
     at.text_area[0].set_value("Who lit the lamp every evening?")
     at.button[0].click().run()
     assert not at.exception
-    assert [h.value for h in at.subheader][:2] == ["LLoCO (summary vectors)", "Plain RAG (chunk text)"]
+    assert [h.value for h in at.subheader][:3] == ["LLoCO (vectors + key sentences)", "LLoCO pure (summary vectors)",
+                                                   "Plain RAG (chunk text)"]
     metrics = _metrics(at)
     tokens = [int(v) for v in metrics["Prompt tokens"]]
-    assert len(tokens) == 2 and tokens[0] < tokens[1]  # summary vectors are fewer than the chunks' tokens
     context = [int(v) for v in metrics["Context tokens"]]
-    # the prompts differ only in their context part, and lloco's is kappa vectors per chunk
-    assert tokens[1] - tokens[0] == context[1] - context[0] and context[0] > 0
-    assert metrics["context tokens"][0].startswith(f"{context[0] / context[1]:.2f} (")
-    assert len(metrics["First token"]) == 2 and all(v.endswith(" s") for v in metrics["Total"])
-    ratio = metrics["prompt tokens"][0]
-    assert ratio.startswith(f"{tokens[0] / tokens[1]:.2f} (") and ratio.endswith("x less)")
+    assert len(tokens) == 3 and tokens[1] <= tokens[0] < tokens[2]  # pure <= expanded < the chunks' text
+    # the prompts differ only in their context part; pure lloco's is kappa vectors per chunk
+    assert tokens[2] - tokens[1] == context[2] - context[1] and 0 < context[1] <= context[0]
+    assert tokens[0] - tokens[1] == context[0] - context[1]
+    assert context[0] <= max(context[1], 0.125 * context[2])  # the expansion stays within its share of the text
+    # ratios: lloco / rag then lloco-pure / rag
+    assert metrics["context tokens"][0].startswith(f"{context[0] / context[2]:.2f} (")
+    assert metrics["context tokens"][1].startswith(f"{context[1] / context[2]:.2f} (")
+    assert len(metrics["First token"]) == 3 and all(v.endswith(" s") for v in metrics["Total"])
+    ratio = metrics["prompt tokens"][1]
+    assert ratio.startswith(f"{tokens[1] / tokens[2]:.2f} (") and ratio.endswith("x less)")
     assert "time to first token" in metrics and "total time" in metrics
     assert any(e.label.startswith("[1] notes.pdf, p") for e in at.expander)
     # the comparison stays on the page through an unrelated rerun
@@ -79,9 +84,10 @@ def test_full_context_as_a_third_column(notes):
     at.checkbox[0].check()
     at.button[0].click().run()
     assert not at.exception
-    assert [h.value for h in at.subheader][:3] == ["LLoCO (summary vectors)", "Plain RAG (chunk text)", "Full context"]
-    assert len(_metrics(at)["Prompt tokens"]) == 3
-    assert len(_metrics(at)["prompt tokens"]) == 2  # LLoCO / RAG and LLoCO / full
+    assert [h.value for h in at.subheader][:4] == ["LLoCO (vectors + key sentences)", "LLoCO pure (summary vectors)",
+                                                   "Plain RAG (chunk text)", "Full context"]
+    assert len(_metrics(at)["Prompt tokens"]) == 4
+    assert len(_metrics(at)["prompt tokens"]) == 4  # each LLoCO mode over RAG and over full
 
 
 def test_bad_input_is_a_message(notes):

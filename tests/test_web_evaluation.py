@@ -48,19 +48,25 @@ def test_start_a_run_with_progress_then_open_it(web_service, tmp_path):
     runs = at.dataframe[0].value
     assert runs["name"].tolist() == ["web-run"] and runs["status"].tolist() == ["done"]
     assert runs["metric"].tolist() == ["accuracy"] and runs.loc[0, "lloco"].endswith("(n=2)")
-    assert runs.loc[0, "full"] == ""  # modes: lloco and rag (the default)
+    assert runs.loc[0, "full"] == ""  # modes: lloco, lloco-pure and rag (the default)
     assert at.selectbox(key="eval-open").value == job.result
     table = at.dataframe[1].value
-    assert table["mode"].tolist() == ["lloco", "rag"] and table["ok"].tolist() == ["2", "2"]
+    assert table["mode"].tolist() == ["lloco", "lloco-pure", "rag"] and table["ok"].tolist() == ["2", "2", "2"]
     ratios = at.dataframe[2].value
-    assert ratios["ratio"].tolist() == ["lloco/rag"] and float(ratios.loc[0, "prompt tokens"]) < 1
+    assert ratios["ratio"].tolist() == ["lloco/rag", "lloco-pure/rag"] and float(ratios.loc[0, "prompt tokens"]) < 1
+    paired = at.dataframe[3].value  # each LLoCO mode against rag, per metric, with its interval
+    assert set(zip(paired["a"], paired["metric"])) == {(m, k) for m in ("lloco", "lloco-pure") for k in
+                                                       ("accuracy", "option_ll_accuracy", "option_ll_norm_accuracy")}
+    assert set(paired["b"]) == {"rag"} and set(paired["n"]) == {"2"}
+    assert set(paired["verdict"]) <= {"better", "worse", "tie"}
     captions = [img.proto.imgs[0].caption for img in at.get("image")]
     assert sorted(captions) == ["latency", "prompt tokens", "quality"]  # two columns
     assert (web_service.settings.home / "eval-reports" / "web-run" / "quality.png").is_file()
-    rows = at.dataframe[3].value
-    assert len(rows) == 4 and set(rows["mode"]) == {"lloco", "rag"} and rows["references"].str.startswith("(").all()
+    rows = at.dataframe[4].value
+    assert len(rows) == 6 and set(rows["mode"]) == {"lloco", "lloco-pure", "rag"}
+    assert rows["references"].str.startswith("(").all()
     at.multiselect(key=f"eval-rows-modes-{job.result}").set_value(["rag"]).run()
-    assert set(at.dataframe[3].value["mode"]) == {"rag"}
+    assert set(at.dataframe[4].value["mode"]) == {"rag"}
 
 
 def test_a_failed_run_shows_its_reason(web_service, tmp_path):

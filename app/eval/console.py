@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from app.eval.report import comparison_table, fmt, ratio_table, summarize, summary_table
+from app.eval.report import comparison_table, fmt, paired_table, ratio_table, summarize, summary_table
 
 if TYPE_CHECKING:
     from app.eval.runner import EvalProgress, EvalSpec
@@ -42,8 +42,15 @@ def print_summary(run: RunData, console: Console, *, vs: RunData | None = None) 
     console.print(summary_table(summary))
     if summary.ratios:
         console.print(ratio_table(summary))
+    if summary.paired:
+        console.print(paired_table(summary.paired, "paired differences against rag (bootstrap 95 % interval)"))
     if vs is not None:
+        from app.eval.stats import run_differences
+
         console.print(comparison_table(summary, summarize(vs)))
+        across = run_differences(run, vs, summary.metric_names)
+        if across:
+            console.print(paired_table(across, f"{run.info.name} minus {vs.info.name}, paired by question"))
 
 
 def runs_table(runs: list[RunData]) -> Table:

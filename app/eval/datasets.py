@@ -50,12 +50,21 @@ DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
 _Source = Iterator[tuple[EvalDocument, list[EvalQuestion]]]
 
 
-def read_dataset(name: DatasetName, path: str | Path, *, limit: int | None = None) -> EvalSet:
-    """Read the dataset ``name`` from ``path`` (a file; a folder of essays for ``needle``)."""
+def read_dataset(name: DatasetName, path: str | Path, *, limit: int | None = None,
+                 skip_documents: int = 0) -> EvalSet:
+    """Read the dataset ``name`` from ``path`` (a file; a folder of essays for ``needle``).
+
+    ``skip_documents`` leaves out the file's first documents and their questions (say, the stories
+    a reader adapter was trained on); ``limit`` then keeps the first questions of the rest.
+    """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+    if skip_documents < 0:
+        raise ValueError(f"skip_documents must be >= 0, got {skip_documents}")
     path = Path(path)
     if name == "needle":
+        if skip_documents:
+            raise ValueError("needle builds its own contexts: it has no documents to skip")
         return read_needle(path, limit=limit)
     reader = _READERS.get(name)
     if reader is None:
@@ -64,15 +73,19 @@ def read_dataset(name: DatasetName, path: str | Path, *, limit: int | None = Non
         raise DatasetError(path, "file not found")
     if not path.is_file():
         raise DatasetError(path, "not a file")
-    return _collect(name, reader(path), limit)
+    return _collect(name, reader(path), limit, skip_documents)
 
 
-def _collect(name: str, source: _Source, limit: int | None) -> EvalSet:
+def _collect(name: str, source: _Source, limit: int | None, skip_documents: int = 0) -> EvalSet:
     docs: dict[str, EvalDocument] = {}
     questions: list[EvalQuestion] = []
+    skipped: set[str] = set()
     if limit == 0:
         return EvalSet(name, [], [])
     for doc, qs in source:
+        if doc.doc_id in skipped or len(skipped) < skip_documents and doc.doc_id not in docs:
+            skipped.add(doc.doc_id)
+            continue
         if limit is not None:
             qs = qs[: limit - len(questions)]
         if not qs:

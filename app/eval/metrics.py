@@ -17,7 +17,7 @@ __all__ = [
     "normalize_answer", "token_f1", "exact_match", "hotpot_f1", "squad_v2_scores",
     "is_no_answer", "qasper_f1", "rouge_tokenize", "rouge_scores", "rouge_geometric_mean",
     "rouge_max", "extract_choice_letter", "reference_letter", "choice_accuracy",
-    "parse_numbers", "numeric_match", "needle_match",
+    "parse_numbers", "numeric_match", "needle_match", "answer_recall",
 ]
 
 _PUNCT = set(string.punctuation)
@@ -138,6 +138,37 @@ def qasper_f1(prediction: str, references: list[str]) -> float:
             score = _f1_tokens(pred.split(), gold.split()) if pred and gold else 0.0
         best = max(best, score)
     return best
+
+
+_LABELS = {"yes", "no"}
+
+
+def answer_recall(prediction: str, references: list[str]) -> float:
+    """1.0 when the prediction holds an answer: some normalised reference occurs in the normalised
+    prediction as whole words ("the 1822 lens" holds "1822", "18220" does not).
+
+    F1 punishes a right answer said at length; recall does not, so the two together tell a
+    verbose right answer from a short wrong one. Label references are matched as labels: "yes"/"no"
+    when the prediction starts with that word, "unanswerable" when it declines to answer
+    (:func:`is_no_answer`). 0.0 for an empty prediction or no references.
+    """
+    if _blank(prediction) or not references:
+        return 0.0
+    pred = normalize_answer(prediction)
+    padded, first = f" {pred} ", pred.split()[0] if pred else ""
+    for ref in references:
+        gold = normalize_answer(ref)
+        if not gold:
+            continue
+        if gold in _LABELS:
+            hit = first == gold
+        elif gold == "unanswerable":
+            hit = is_no_answer(prediction)
+        else:
+            hit = f" {gold} " in padded
+        if hit:
+            return 1.0
+    return 0.0
 
 
 # ---------------------------------------------------------------------------------------- ROUGE

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from app.eval.report import Summary
     from app.eval.store import RunData
 
-COLORS = {"lloco": "#1f77b4", "rag": "#ff7f0e", "full": "#2ca02c"}
+COLORS = {"lloco": "#1f77b4", "lloco-pure": "#9ecae1", "rag": "#ff7f0e", "rag+reader": "#fdae6b", "full": "#2ca02c"}
 
 
 def _pyplot():

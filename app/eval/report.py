@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.eval.stats import CONFIDENCE, PairedDiff, mode_differences, run_differences
 from app.eval.store import RowData, RunData, RunInfo
 from app.eval.tasks import METRICS, PRIMARY
 
@@ -50,12 +51,14 @@ class Summary:
     primary: str
     modes: list[ModeSummary]
     ratios: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    paired: list[PairedDiff] = field(default_factory=list)  # every other mode minus rag, per metric
 
     def mode(self, name: str) -> ModeSummary | None:
         return next((m for m in self.modes if m.mode == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["paired"] = [d.to_dict() for d in self.paired]
         out["run"] = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(self.run).items()}
         return out
 
@@ -91,11 +94,12 @@ def summarize(run: RunData) -> Summary:
     per_mode = [summarize_mode(m, run.rows, names) for m in modes]
     summary = Summary(info, len({r.qid for r in run.rows}), info.settings.get("n_questions"), names,
                       PRIMARY.get(info.dataset, names[0] if names else ""), per_mode)
-    lloco = summary.mode("lloco")
-    for other in ("rag", "full"):
-        base = summary.mode(other)
-        if lloco and base:
-            summary.ratios[f"lloco/{other}"] = {c: _ratio(getattr(lloco, c), getattr(base, c)) for c in COSTS}
+    for lloco in (summary.mode("lloco"), summary.mode("lloco-pure")):
+        for other in ("rag", "full"):
+            base = summary.mode(other)
+            if lloco and base:
+                summary.ratios[f"{lloco.mode}/{other}"] = {c: _ratio(getattr(lloco, c), getattr(base, c)) for c in COSTS}
+    summary.paired = mode_differences(run, names)
     return summary
 
 
@@ -185,14 +189,38 @@ def comparison_rows(summary: Summary, vs: Summary) -> tuple[list[str], list[list
     return ["mode", *(f"delta {k}" for k in keys)], [[mode, *(fmt(d[k]) for k in keys)] for mode, d in diffs.items()]
 
 
+def paired_rows(diffs: list[PairedDiff]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a paired-difference table (terminal and Markdown)."""
+    header = ["a", "b", "metric", "n", "mean a", "mean b", "a - b", f"{CONFIDENCE:.0%} interval", "wins a/b/ties",
+              "verdict"]
+    return header, [[d.a, d.b, d.metric, str(d.n), fmt(d.mean_a), fmt(d.mean_b), f"{d.diff:+.3f}",
+                     f"[{d.low:+.3f}, {d.high:+.3f}]", f"{d.wins}/{d.losses}/{d.ties}", d.verdict] for d in diffs]
+
+
+def paired_table(diffs: list[PairedDiff], title: str) -> Table:
+    from rich.table import Table
+
+    header, rows = paired_rows(diffs)
+    table = Table(*header, title=title)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+PAIRED_NOTE = (f"Paired by question: a - b over the questions both answered, with a percentile bootstrap "
+               f"{CONFIDENCE:.0%} interval of the mean difference; 'tie' when the interval holds 0.")
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def markdown(summary: Summary, run: RunData, plots: dict[str, Path], vs: Summary | None = None) -> str:
-    """The Markdown report: settings, coverage, per-mode table, ratios, plots, failures."""
+def markdown(summary: Summary, run: RunData, plots: dict[str, Path], vs: Summary | None = None,
+             across: list[PairedDiff] | None = None) -> str:
+    """The Markdown report: settings, coverage, per-mode table, ratios, paired differences (against
+    RAG, and against the ``vs`` run: ``across``), plots, failures."""
     info = summary.run
     settings = info.settings
     out = [f"# Evaluation run {info.name} (#{info.id})", "",
@@ -205,9 +233,13 @@ def markdown(summary: Summary, run: RunData, plots: dict[str, Path], vs: Summary
            f"Coverage: {coverage(summary)}.", "", "## Results by mode", "", _md_table(*table_rows(summary)), ""]
     if summary.ratios:
         out += ["## LLoCO cost ratios", "", _md_table(*ratio_rows(summary)), ""]
+    if summary.paired:
+        out += ["## Paired differences against RAG", "", PAIRED_NOTE, "", _md_table(*paired_rows(summary.paired)), ""]
     if vs is not None:
         out += [f"## Compared with run {vs.run.name} (#{vs.run.id})", "", f"Other run: {coverage(vs)}.", "",
                 _md_table(*comparison_rows(summary, vs)), ""]
+        if across:
+            out += [PAIRED_NOTE, "", _md_table(*paired_rows(across)), ""]
     out += ["## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()] + [""]
     failed = [r for r in run.rows if r.status != "ok"]
     if failed:
@@ -226,10 +258,12 @@ def write_report(run: RunData, out_dir: str | Path, *, vs: RunData | None = None
     summary = summarize(run)
     other = summarize(vs) if vs is not None else None
     plots = write_plots(summary, run, out, vs=other)
+    across = run_differences(run, vs, summary.metric_names) if vs is not None else []
     data: dict[str, Any] = {"summary": summary.to_dict(), "rows": [asdict(r) for r in run.rows]}
     if other is not None:
-        data["vs"] = {"summary": other.to_dict(), "difference": compare(summary, other)}
+        data["vs"] = {"summary": other.to_dict(), "difference": compare(summary, other),
+                      "paired": [d.to_dict() for d in across]}
     files = {"markdown": out / "report.md", "json": out / "summary.json", **plots}
-    files["markdown"].write_text(markdown(summary, run, plots, other), encoding="utf-8")
+    files["markdown"].write_text(markdown(summary, run, plots, other, across), encoding="utf-8")
     files["json"].write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return files

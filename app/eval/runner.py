@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MODES: tuple[str, ...] = get_args(Mode)
+DEFAULT_MODES: tuple[str, ...] = ("lloco", "lloco-pure", "rag", "full")  # rag+reader on request
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -40,8 +41,9 @@ class EvalSpec:
 
     dataset: str
     path: str
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DEFAULT_MODES
     limit: int | None = None  # the first N questions; None: all
+    skip_documents: int = 0  # leave out the file's first N documents (e.g. those a reader adapter trained on)
     top_k: int = 4
     collection_prefix: str = "eval-"
     adapter: str | None = None  # a LoRA folder for lloco mode (attached to the eval collection)
@@ -58,6 +60,10 @@ class EvalSpec:
         modes = parse_modes(self.modes)
         if self.limit is not None and self.limit < 1:
             raise InvalidInputError(f"--limit must be at least 1, got {self.limit}")
+        if self.skip_documents < 0:
+            raise InvalidInputError(f"--skip-docs must be at least 0, got {self.skip_documents}")
+        if self.skip_documents and self.dataset == "needle":
+            raise InvalidInputError("--skip-docs does not apply to needle (it builds its own contexts)")
         if not 1 <= self.top_k <= 100:
             raise InvalidInputError(f"--top-k must be between 1 and 100, got {self.top_k}")
         if self.run_name is not None and (not _NAME_RE.match(self.run_name) or self.run_name.isdigit()):
@@ -111,7 +117,8 @@ def run_eval(service: LlocoService, spec: EvalSpec, *, resume: int | str | None 
     is resumed too. Resuming skips (question, mode) pairs already answered.
     """
     spec = spec.validate()
-    evalset = read_dataset(spec.dataset, spec.path, limit=spec.limit)  # type: ignore[arg-type]
+    evalset = read_dataset(spec.dataset, spec.path, limit=spec.limit,  # type: ignore[arg-type]
+                           skip_documents=spec.skip_documents)
     if not evalset.questions:
         raise InvalidInputError(f"{spec.path}: no questions to ask")
     notify = progress or (lambda _e: None)
@@ -142,6 +149,7 @@ def resume_spec(service: LlocoService, ref: int | str) -> EvalSpec:
     run = store.get_run(service.sessions, ref)
     s = run.settings or {}
     return EvalSpec(dataset=run.dataset, path=run.path, modes=tuple(run.modes.split(",")), limit=s.get("limit"),
+                    skip_documents=s.get("skip_documents", 0),
                     top_k=s.get("top_k", 4), collection_prefix=s.get("collection_prefix", "eval-"),
                     adapter=s.get("adapter_option"), run_name=run.name)
 
@@ -167,11 +175,14 @@ def _open_run(service: LlocoService, spec: EvalSpec, evalset: EvalSet, resume: i
     values = {"dataset": spec.dataset, "path": spec.path, "top_k": spec.top_k, "collection": spec.collection,
               "decoder": s.decoder, "compressor": service.compressor.ident,
               "adapter": _effective_adapter(service, spec)}
-    settings = {"limit": spec.limit, "top_k": spec.top_k, "collection": spec.collection,
+    settings = {"limit": spec.limit, "skip_documents": spec.skip_documents, "top_k": spec.top_k,
+                "collection": spec.collection,
                 "collection_prefix": spec.collection_prefix, "adapter_option": spec.adapter,
                 "n_questions": len(evalset.questions), "n_documents": len(evalset.documents),
                 "instruction": INSTRUCTIONS[spec.dataset], "embedder": s.embedder,
-                "max_new_tokens": s.max_new_tokens, "max_context_tokens": s.max_context_tokens}
+                "max_new_tokens": s.max_new_tokens, "max_context_tokens": s.max_context_tokens,
+                "expand_tokens": s.expand_tokens, "expand_share": s.expand_share,
+                "lloco_extra_chunks": s.lloco_extra_chunks}
     existing = None
     if resume is not None:
         existing = store.get_run(service.sessions, resume)

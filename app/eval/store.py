@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # What must not change when a run is resumed: answers made otherwise would not be comparable.
 RESUME_KEYS = ("dataset", "path", "top_k", "collection", "decoder", "compressor", "adapter")
+# ... and these answering settings, where the stored run recorded them (runs before them did not)
+RESUME_SETTINGS = ("expand_tokens", "expand_share", "lloco_extra_chunks", "max_new_tokens", "skip_documents")
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,10 @@ def reopen_run(sessions: sessionmaker, run: EvalRun, *, values: dict[str, Any], 
 
     Its modes become the union of the old and the new ones (a run may gain a mode).
     """
-    stored = run_values(run)
+    stored, before = run_values(run), run.settings or {}
     diff = [f"{k} {stored[k]!r} (now {values[k]!r})" for k in RESUME_KEYS if stored[k] != values[k]]
+    diff += [f"{k} {before[k]!r} (now {settings.get(k)!r})" for k in RESUME_SETTINGS
+             if k in before and before[k] != settings.get(k)]
     if diff:
         raise InvalidInputError(f"evaluation run {run.name!r} was made with " + ", ".join(diff)
                                 + ": resume it with the same settings, or start a new run (another --run-name)")

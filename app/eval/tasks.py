@@ -32,14 +32,15 @@ INSTRUCTIONS: dict[str, str] = {
 # Option log-likelihood (QuALITY): the stem alone, asked plainly; each option's text is the continuation.
 LL_INSTRUCTION = "Answer the question using only the context below."
 
+# "recall": the answer is held in the prediction (see metrics.answer_recall), beside every free-form F1
 METRICS: dict[str, list[str]] = {
     "quality": ["accuracy", "option_ll_accuracy", "option_ll_norm_accuracy"],
-    "qasper": ["f1"],
-    "narrativeqa": ["f1"],
-    "hotpotqa": ["f1"],
+    "qasper": ["f1", "recall"],
+    "narrativeqa": ["f1", "recall"],
+    "hotpotqa": ["f1", "recall"],
     "qmsum": ["rouge1", "rouge2", "rougeL", "rouge_gm"],
-    "squad": ["em", "f1"],
-    "financebench": ["numeric_match"],
+    "squad": ["em", "f1", "recall"],
+    "financebench": ["numeric_match", "recall"],
     "needle": ["match"],
 }
 PRIMARY: dict[str, str] = {"quality": "accuracy", "qasper": "f1", "narrativeqa": "f1", "hotpotqa": "f1",
@@ -67,19 +68,20 @@ def score_prediction(dataset: str, question: EvalQuestion, prediction: str) -> d
         case "quality":
             return {"accuracy": m.choice_accuracy(prediction, refs[0]) if refs else 0.0}
         case "qasper":
-            return {"f1": m.qasper_f1(prediction, refs)}
+            return {"f1": m.qasper_f1(prediction, refs), "recall": m.answer_recall(prediction, refs)}
         case "narrativeqa":
-            return {"f1": m.token_f1(prediction, refs)}
+            return {"f1": m.token_f1(prediction, refs), "recall": m.answer_recall(prediction, refs)}
         case "hotpotqa":
-            return {"f1": m.hotpot_f1(prediction, refs)}
+            return {"f1": m.hotpot_f1(prediction, refs), "recall": m.answer_recall(prediction, refs)}
         case "qmsum":
             scores = m.rouge_max(prediction, refs)
             return {**scores, "rouge_gm": m.rouge_geometric_mean(scores)}
         case "squad":
             em, f1 = m.squad_v2_scores(prediction, refs)
-            return {"em": em, "f1": f1}
+            return {"em": em, "f1": f1, "recall": m.answer_recall(prediction, refs or ["unanswerable"])}
         case "financebench":
-            return {"numeric_match": max((m.numeric_match(prediction, r) for r in refs), default=0.0)}
+            numeric = max((m.numeric_match(prediction, r) for r in refs), default=0.0)
+            return {"numeric_match": numeric, "recall": max(numeric, m.answer_recall(prediction, refs))}
         case "needle":
             return {"match": m.needle_match(prediction, refs[0]) if refs else 0.0}
     raise ValueError(f"no metrics for dataset {dataset!r}")

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from app.service import LlocoService
     from indexing.pipeline import IngestResult, Progress
 
-MODE_LABELS = {"lloco": "LLoCO (summary vectors)", "rag": "Plain RAG (chunk text)", "full": "Full context"}
+MODE_LABELS = {"lloco": "LLoCO (vectors + key sentences)", "lloco-pure": "LLoCO pure (summary vectors)",
+               "rag": "Plain RAG (chunk text)", "rag+reader": "RAG + reader LoRA (chunk text)",
+               "full": "Full context"}
 STAGES = ("parse", "chunk", "embed", "compress", "index")
 UPLOAD_TYPES = ["pdf", "txt", "md", "markdown"]
 PAGE_IMAGE_WIDTH = 760  # pixels: a page stays readable without filling the whole screen

@@ -1,5 +1,6 @@
-"""The Compare page: one question answered by LLoCO and plain RAG (and optionally full context)
-side by side, each streamed, with prompt tokens, time to first token, total time and the ratios.
+"""The Compare page: one question answered by LLoCO (summary vectors + the question's key sentences),
+pure LLoCO (summary vectors only) and plain RAG (and optionally full context) side by side, each
+streamed, with prompt and context tokens, time to first token, total time and the ratios.
 
 The modes run one after the other, never at once, so each one's timings are its own. The last
 comparison stays on the page (session state) until the next one.
@@ -55,19 +56,24 @@ def _stream(service: LlocoService, name: str, question: str, mode: str, top_k: i
     return stream.answer
 
 
+def _name(mode: str) -> str:
+    return MODE_LABELS[mode].split(" (")[0]
+
+
 def show_ratios(answers: dict[str, Answer]) -> None:
-    lloco = answers.get("lloco")
-    if lloco is None:
-        return
-    for other in ("rag", "full"):
-        if other not in answers:
+    """Each LLoCO mode's costs over RAG's and full context's."""
+    for mode in ("lloco", "lloco-pure"):
+        if mode not in answers:
             continue
-        ratios = cost_ratios(lloco, answers[other])
-        st.markdown(f"**LLoCO / {MODE_LABELS[other].split(' (')[0]}**")
-        items = list(COSTS.items())
-        for start in range(0, len(items), 2):  # "0.03 (30.5x less)" needs a quarter of the page
-            for column, (key, label) in zip(st.columns(2), items[start:start + 2], strict=False):
-                column.metric(label, describe_ratio(ratios[key]))
+        for other in ("rag", "full"):
+            if other not in answers:
+                continue
+            ratios = cost_ratios(answers[mode], answers[other])
+            st.markdown(f"**{_name(mode)} / {_name(other)}**")
+            items = list(COSTS.items())
+            for start in range(0, len(items), 2):  # "0.03 (30.5x less)" needs a quarter of the page
+                for column, (key, label) in zip(st.columns(2), items[start:start + 2], strict=False):
+                    column.metric(label, describe_ratio(ratios[key]))
 
 
 def show_result(service: LlocoService, result: dict) -> None:
@@ -89,7 +95,9 @@ def compare_page() -> None:
     service = get_service()
     st.title("Compare LLoCO with plain RAG")
     st.caption("The same question, the same retrieved chunks and the same decoder: LLoCO reads each chunk as a few "
-               "summary vectors, plain RAG as its text.")
+               "summary vectors plus the sentences that bear on the question (within "
+               f"{service.settings.expand_tokens} tokens and {service.settings.expand_share:.0%} of the chunks' text), "
+               "pure LLoCO the summary vectors alone, plain RAG the chunks' text.")
     name = collection_picker(service, "compare-collection")
     if name is None:
         return
@@ -108,7 +116,7 @@ def compare_page() -> None:
         st.error("Type a question first.")
         return
     st.session_state.pop(RESULT_KEY, None)
-    modes = ["lloco", "rag", *(["full"] if with_full else [])]
+    modes = ["lloco", "lloco-pure", "rag", *(["full"] if with_full else [])]
     answers: dict[str, Answer] = {}
     for column, mode in zip(st.columns(len(modes)), modes, strict=True):
         with column:

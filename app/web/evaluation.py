@@ -62,7 +62,7 @@ def start_form(service: LlocoService) -> None:
         path = st.text_input("Dataset file (or essay folder for needle)", value=default_path(dataset),
                              key=f"eval-path-{dataset}")
         left, mid, right = st.columns(3)
-        modes = left.multiselect("Modes", MODES, default=["lloco", "rag"])
+        modes = left.multiselect("Modes", MODES, default=["lloco", "lloco-pure", "rag"])
         limit = mid.number_input("Questions (limit)", 1, 100000, 5)
         top_k = right.number_input("Top-k", 1, 100, service.settings.top_k)
         run_name = st.text_input("Run name (optional; an existing name resumes that run)")
@@ -105,7 +105,7 @@ def _plots(_run: RunData, home: str, run_id: int, n_rows: int, status: str) -> d
 
 
 def show_run(service: LlocoService, run: RunData) -> None:
-    from app.eval.report import coverage, ratio_rows, summarize, table_rows
+    from app.eval.report import PAIRED_NOTE, coverage, paired_rows, ratio_rows, summarize, table_rows
 
     summary: Summary = summarize(run)
     st.caption(coverage(summary))
@@ -117,6 +117,10 @@ def show_run(service: LlocoService, run: RunData) -> None:
     if summary.ratios:
         st.markdown("**LLoCO cost ratios** (mean / mean; below 1 means LLoCO spends less)")
         header, rows = ratio_rows(summary)
+        st.dataframe([dict(zip(header, r, strict=True)) for r in rows], hide_index=True)
+    if summary.paired:
+        st.markdown("**Paired differences against RAG**", help=PAIRED_NOTE)
+        header, rows = paired_rows(summary.paired)
         st.dataframe([dict(zip(header, r, strict=True)) for r in rows], hide_index=True)
     if run.rows:
         plots = _plots(run, str(service.settings.home), info.id, len(run.rows), info.status)

@@ -1,0 +1,70 @@
+"""Fact probe: how many of a chunk's numbers and names its summary vectors keep.
+
+A chunk's *facts* are its numbers ("1,234.5", "14.3%", "1759") and named entities (runs of
+capitalised words, less a word that only opens a sentence: "John Smeaton", "PepsiCo"). These are
+what lloco answers need and what a compressor that keeps only a chunk's topic loses.
+
+The probe reads the teacher-forced reconstruction of A that ``eval_compressor`` already scores
+([S ; " Repeat:" ; A]): a fact is *reproduced* when the decoder's argmax is right at every one of its
+tokens. Teacher forcing lets the decoder guess some facts from A's own prefix (a name said twice), so
+the same share is measured without S; the difference is what the summary vectors carry.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
+_CAPITALISED = re.compile(r"[A-Z][A-Za-z]*[a-z][A-Za-z]*|[A-Z]{2,}")  # "Smeaton", "PepsiCo", "NASA"; not "I"
+_RUN_GAP = re.compile(r"[ \t]+")  # words of one name are separated by spaces only
+
+
+def fact_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every number and named entity in ``text``, in order."""
+    spans = [m.span() for m in _NUMBER.finditer(text)]
+    words = [m.span() for m in _CAPITALISED.finditer(text) if _whole_word(text, *m.span())]
+    run: list[tuple[int, int]] = []
+    for span in [*words, (-1, -1)]:  # the sentinel flushes the last run
+        if run and span[0] >= 0 and _RUN_GAP.fullmatch(text[run[-1][1]:span[0]]):
+            run.append(span)
+            continue
+        if run:
+            if _opens_sentence(text, run[0][0]):
+                run = run[1:]  # "The", "When": capitalised because they open a sentence
+            if run:
+                spans.append((run[0][0], run[-1][1]))
+        run = [span]
+    return sorted(spans)
+
+
+def _whole_word(text: str, start: int, end: int) -> bool:
+    return (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    before = text[:start].rstrip(" \t\"'(\u201c")
+    return not before or before[-1] in ".!?:\n"
+
+
+def token_char_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of each token's text in ``tokenizer.decode(ids)``."""
+    spans, previous = [], 0
+    for i in range(len(ids)):
+        end = len(tokenizer.decode(ids[: i + 1]))
+        spans.append((previous, end))
+        previous = end
+    return spans
+
+
+def facts_reproduced(tokenizer, ids: list[int], correct: list[bool]) -> tuple[int, int]:
+    """(facts reproduced, facts) in the text of ``ids`` given each token's argmax-correct flag."""
+    if len(ids) != len(correct):
+        raise ValueError(f"{len(correct)} flags for {len(ids)} tokens")
+    text = tokenizer.decode(ids)
+    tokens = token_char_spans(tokenizer, ids)
+    facts = fact_spans(text)
+    hits = 0
+    for start, end in facts:
+        covering = [i for i, (a, b) in enumerate(tokens) if a < end and b > start]
+        hits += bool(covering) and all(correct[i] for i in covering)
+    return hits, len(facts)
