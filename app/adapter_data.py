@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.eval.tasks import INSTRUCTIONS, letters
-from app.expansion import expanded_contexts, expansion_budget
+from app.expansion import chunk_sentences, expansion_budget
 from model.errors import InvalidInputError, NotFoundError
 from model.prompts import DEFAULT_INSTRUCTION
-from model.train_adapter import QAItem
+from model.train_adapter import QAItem, window_contexts
 
 if TYPE_CHECKING:
     from app.service import LlocoService
@@ -159,31 +159,43 @@ def compress_examples(raw: list[RawExample], decoder: Decoder, compressor: Compr
     within the same budget rule), the sentences as their input-embedding rows.
     """
     windows: dict[tuple[int, ...], int] = {}
-    per_example: list[list[tuple[int, ...]]] = []
-    for ex in raw:
-        cut = [tuple(ids[i:i + chunk_tokens]) for text in ex.contexts
-               for ids in [decoder.encode(text)] for i in range(0, len(ids), chunk_tokens)]
-        if len(cut) > MAX_CONTEXTS:
-            words = set(re.findall(r"\w+", ex.question.lower()))
-            best = sorted(range(len(cut)), key=lambda j: -len(words & set(re.findall(
-                r"\w+", decoder.tokenizer.decode(list(cut[j])).lower()))))[:MAX_CONTEXTS]
-            cut = [cut[j] for j in sorted(best)]
-        per_example.append(cut)
+    per_example = [cut_windows(ex, decoder.tokenizer, chunk_tokens=chunk_tokens) for ex in raw]
+    for cut in per_example:
         for w in cut:
             windows.setdefault(w, len(windows))
     vectors = compressor.compress([list(w) for w in windows], batch_size=batch_size)  # each (kappa, d) fp16
     items = []
     for ex, cut in zip(raw, per_example, strict=True):
-        summaries = [vectors[windows[w]] for w in cut]
-        if expand_tokens > 0:
-            budget = expansion_budget(expand_tokens, expand_share, text_tokens=sum(map(len, cut)),
-                                      vector_tokens=compressor.kappa * len(cut))
-            contexts = expanded_contexts(summaries, [decoder.tokenizer.decode(list(w)) for w in cut], ex.question,
-                                         best=list(range(len(cut))), budget=budget, encode=decoder.encode)
-            summaries = [c.vectors if c.vectors is not None else decoder.embed_ids(c.token_ids).detach().cpu()
-                         for c in contexts]
-        items.append(QAItem(ex.question, ex.answer, ex.instruction, summaries, ex.source))
+        sentences = window_sentences(ex.question, cut, decoder.tokenizer, kappa=compressor.kappa,
+                                     expand_tokens=expand_tokens, expand_share=expand_share)
+        contexts = window_contexts([vectors[windows[w]] for w in cut], sentences, decoder.embed_ids)
+        items.append(QAItem(ex.question, ex.answer, ex.instruction, contexts, ex.source))
     return items
+
+
+def cut_windows(ex: RawExample, tokenizer, *, chunk_tokens: int) -> list[tuple[int, ...]]:
+    """An example's context windows as token ids: each context cut into ``chunk_tokens`` windows; of
+    more than MAX_CONTEXTS windows, the ones sharing most words with the question, in order."""
+    cut = [tuple(ids[i:i + chunk_tokens]) for text in ex.contexts
+           for ids in [tokenizer(text, add_special_tokens=False)["input_ids"]] for i in range(0, len(ids), chunk_tokens)]
+    if len(cut) > MAX_CONTEXTS:
+        words = set(re.findall(r"\w+", ex.question.lower()))
+        best = sorted(range(len(cut)), key=lambda j: -len(words & set(re.findall(
+            r"\w+", tokenizer.decode(list(cut[j])).lower()))))[:MAX_CONTEXTS]
+        cut = [cut[j] for j in sorted(best)]
+    return cut
+
+
+def window_sentences(question: str, cut: list[tuple[int, ...]], tokenizer, *, kappa: int, expand_tokens: int,
+                     expand_share: float) -> list[list[int]]:
+    """Per window of ``cut``, the token ids of the sentences lloco mode's expanded prompt puts after its
+    vectors ([] for none; all [] when ``expand_tokens`` is 0), chosen by
+    :func:`app.expansion.chunk_sentences` within :func:`app.expansion.expansion_budget`."""
+    if expand_tokens <= 0:
+        return [[] for _ in cut]
+    budget = expansion_budget(expand_tokens, expand_share, text_tokens=sum(map(len, cut)), vector_tokens=kappa * len(cut))
+    return chunk_sentences([tokenizer.decode(list(w)) for w in cut], question, best=list(range(len(cut))),
+                           budget=budget, encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 # ------------------------------------------------------------------------- a collection

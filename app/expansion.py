@@ -87,22 +87,31 @@ def expansion_budget(expand_tokens: int, share: float, *, text_tokens: int, vect
     return max(0, min(expand_tokens, int(share * text_tokens) - vector_tokens))
 
 
+def chunk_sentences(texts: list[str], question: str, *, best: list[int], budget: int,
+                    encode: Callable[[str], list[int]]) -> list[list[int]]:
+    """Per chunk of ``texts`` (in their order), the token ids of its chosen sentences ([] for none).
+
+    Sentences are chosen from the chunks at positions ``best`` (best first) within ``budget`` tokens
+    (:func:`select_sentences`); the choice depends on the texts and the question only.
+    """
+    out: list[list[int]] = [[] for _ in texts]
+    for sentence in select_sentences([texts[i] for i in best], question, budget=budget, encode=encode):
+        out[best[sentence.chunk]].extend(sentence.token_ids)
+    return out
+
+
 def expanded_contexts(vectors: Sequence[torch.Tensor], texts: list[str], question: str, *, best: list[int],
                       budget: int, encode: Callable[[str], list[int]]) -> list[Context]:
     """The prompt's contexts for chunks in prompt order: each chunk's summary vectors (kappa, d),
-    followed by its chosen sentences as token ids when it has any.
+    followed by its chosen sentences (:func:`chunk_sentences`) as token ids when it has any.
 
-    ``texts`` are the chunks' texts in the same order as ``vectors``; sentences are chosen from the
-    chunks at positions ``best`` (best first) within ``budget`` tokens (:func:`select_sentences`).
-    Both lloco mode and the reader's training data build their prompts here.
+    ``texts`` are the chunks' texts in the same order as ``vectors``. lloco mode builds its prompt
+    here, and the reader's training data follows the same rule (app.adapter_data).
     """
-    chosen = select_sentences([texts[i] for i in best], question, budget=budget, encode=encode)
-    text_of: dict[int, list[int]] = {}  # position -> token ids of its chosen sentences
-    for sentence in chosen:
-        text_of.setdefault(best[sentence.chunk], []).extend(sentence.token_ids)
     out: list[Context] = []
-    for i, v in enumerate(vectors):
+    sentences = chunk_sentences(texts, question, best=best, budget=budget, encode=encode)
+    for v, ids in zip(vectors, sentences, strict=True):
         out.append(Context(vectors=v))
-        if i in text_of:
-            out.append(Context(token_ids=text_of[i]))
+        if ids:
+            out.append(Context(token_ids=ids))
     return out

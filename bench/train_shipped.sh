@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How the shipped artifacts in model/shipped/smollm2-135m/ were produced (issue: learn offline).
 # Each stage is resumable: re-running a stage whose run folder has a checkpoint continues it.
-# Usage: bench/train_shipped.sh compressor|compressor-more|eval-compressor|reader|ship|eval   (runs/ holds the runs)
+# Usage: bench/train_shipped.sh compressor|compressor-more|eval-compressor|reader|reader-expand|ship|ship-reader|eval
+# (runs/ holds the runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LLOCO_MODEL_CACHE=${LLOCO_MODEL_CACHE:-.cache/models}
@@ -28,6 +29,14 @@ reader)  # the reader adapter, on the compressor above (SQuAD, SQuAD-as-multiple
   # (the first shipped reader had their natural ~52 % and answered "unanswerable" to all of Qasper)
   $lloco --compressor runs/compressor-k8 train adapter --out runs/reader-k8 --examples 1200 --steps 150 \
     --batch-size 8 --save-every 25 $(resume runs/reader-k8) ;;
+reader-expand)  # issue 10: the same reader mix and schedule, trained on lloco's expanded prompts (each context's
+  # vectors followed by its question-relevant sentences, --expand-tokens = the expand_tokens setting, 128)
+  $lloco train adapter --out runs/reader-expand --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
+    $(resume runs/reader-expand) ;;
+ship-reader)  # ship only a reader run (READER, default runs/reader-expand), with its log and curve
+  reader=${READER:-runs/reader-expand}
+  rm -rf $shipped/reader && mkdir -p $shipped/reader
+  cp $reader/{adapter_config.json,adapter_model.safetensors,lloco_adapter.json,log.jsonl,loss.png} $shipped/reader/ ;;
 ship)  # copy the inference files (not the optimizer state) into the package, with their logs and curves
   rm -rf $shipped && mkdir -p $shipped/compressor $shipped/reader
   cp -r runs/compressor-k8/{compressor.json,summary_embeddings.safetensors,lora,log.jsonl,loss.png} $shipped/compressor/

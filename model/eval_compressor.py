@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from model.compressor import META_FILE, Compressor, load_compressor
 from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, iter_documents
 from model.fact_probe import facts_reproduced
-from model.segment_pairs import (IGNORE, RECON_PROMPT, PairSampler, assemble, summary_then_next,
+from model.segment_pairs import (IGNORE, RECON_PROMPT, Pair, PairSampler, assemble, summary_then_next,
                                  summary_then_repeat, text_then_next, token_scores, tokenize_corpus)
 
 if TYPE_CHECKING:
@@ -81,21 +82,33 @@ def evaluate_compressor(decoder: Decoder, compressor: Compressor, spec: EvalSpec
                            decoder.tokenizer, heldout_every=spec.heldout_every)
     sampler = PairSampler(docs, min_segment=spec.min_segment, max_segment=spec.max_segment,
                           next_segment=spec.next_segment, seed=spec.seed, what="held-out")
-    pairs = sampler.pairs(0, spec.pairs)
+    scores = score_pairs(decoder, compressor, sampler.pairs(0, spec.pairs), batch_size=spec.batch_size)
+    return {**scores, "heldout_documents": len(sampler.docs), "seconds": time.perf_counter() - started}
+
+
+def score_pairs(decoder: Decoder, compressor: Compressor, pairs: list[Pair], *, batch_size: int,
+                stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """The figures of :func:`evaluate_compressor` on given pairs (all but ``heldout_documents`` and
+    ``seconds``). ``stop`` is asked before every batch but the first: once it says yes, the pairs
+    scored so far are reported (``pairs`` says how many)."""
     totals = {k: [0.0, 0, 0] for k in ("none", "summary", "text", "recon", "recon_none")}  # [nll, tokens, correct]
     facts = {k: [0, 0] for k in FACT_LAYOUTS}  # [reproduced, facts]
-    for start in range(0, len(pairs), spec.batch_size):
-        scores, found = _score_batch(decoder, compressor, pairs[start:start + spec.batch_size])
+    done = 0
+    for start in range(0, len(pairs), batch_size):
+        if start and stop is not None and stop():
+            break
+        scores, found = _score_batch(decoder, compressor, pairs[start:start + batch_size])
         for key, values in scores.items():
             totals[key] = [a + b for a, b in zip(totals[key], values, strict=True)]
         for key, (hits, n) in found.items():
             facts[key] = [facts[key][0] + hits, facts[key][1] + n]
+        done = min(len(pairs), start + batch_size)
     ppl = {k: math.exp(nll / n) for k, (nll, n, _) in totals.items()}
     gap = math.log(ppl["none"]) - math.log(ppl["text"])
-    mean_a = sum(len(p.a) for p in pairs) / len(pairs)
+    mean_a = sum(len(p.a) for p in pairs[:done]) / done
     return {
         "compressor": compressor.ident, "trained": compressor.trained, "kappa": compressor.kappa,
-        "pairs": len(pairs), "heldout_documents": len(sampler.docs), "a_tokens_mean": mean_a,
+        "pairs": done, "a_tokens_mean": mean_a,
         "compression": mean_a / compressor.kappa, "b_tokens_scored": totals["none"][1],
         "ppl_none": ppl["none"], "ppl_summary": ppl["summary"], "ppl_text": ppl["text"],
         "gap_closed": (math.log(ppl["none"]) - math.log(ppl["summary"])) / gap if gap > 0 else float("nan"),
@@ -105,7 +118,6 @@ def evaluate_compressor(decoder: Decoder, compressor: Compressor, spec: EvalSpec
         "facts": facts["recon"][1],
         "fact_recall": facts["recon"][0] / facts["recon"][1] if facts["recon"][1] else float("nan"),
         "fact_recall_none": facts["recon_none"][0] / facts["recon_none"][1] if facts["recon_none"][1] else float("nan"),
-        "seconds": time.perf_counter() - started,
     }
 
 

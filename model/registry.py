@@ -116,35 +116,42 @@ def _join_parts(parts: list[Path], out: Path, sha256: str | None) -> None:
 
 
 def _convert_gguf(spec: ModelSpec, target: Path) -> None:
-    """Dequantize the GGUF once into a safetensors folder (atomic: temp folder + rename)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """Dequantize the installed GGUF once into a safetensors folder (parts joined first if need be)."""
     parts = _gguf_parts(spec)
     if parts is None:
         raise ModelNotAvailableError(f"model {spec.name!r} is not installed: {spec.install}")
+    if len(parts) == 1 and spec.sha256 is None:
+        convert_gguf(parts[0].parent, parts[0].name, target)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{spec.name}-join-") as tmp:
+        _join_parts(parts, Path(tmp) / spec.gguf_name, spec.sha256)
+        convert_gguf(Path(tmp), spec.gguf_name, target)
+
+
+def convert_gguf(gguf_dir: Path, gguf_file: str, target: Path) -> None:
+    """Dequantize ``gguf_dir/gguf_file`` into a bf16 safetensors folder ``target`` with its tokenizer
+    (atomic: temp folder + rename). Also where a GGUF was carried by hand (a GPU machine: see
+    docs/models/gpu-training.md); needs the ``gguf`` package."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{spec.name}-") as tmp:
-        tmp_path = Path(tmp)
-        if len(parts) == 1 and spec.sha256 is None:
-            gguf_dir, gguf_file = parts[0].parent, parts[0].name
-        else:
-            gguf_dir, gguf_file = tmp_path, spec.gguf_name
-            _join_parts(parts, tmp_path / gguf_file, spec.sha256)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
         tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
         # transformers refuses to save a model that still carries its GGUF quantizer
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        out = tmp_path / "hf"
+        out = Path(tmp) / "hf"
         model.to(torch.bfloat16).save_pretrained(out)
         tokenizer.save_pretrained(out)
         if target.exists():  # another process won the race
             return
         out.rename(target)
-    log.info("converted %s to %s in %.1f s", spec.name, target, time.perf_counter() - started)
+    log.info("converted %s to %s in %.1f s", gguf_file, target, time.perf_counter() - started)
 
 
 def resolve_decoder(name: str, cache_dir: Path) -> Path:

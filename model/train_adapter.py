@@ -79,6 +79,18 @@ class AdapterConfig:
         return ts.config_from_dict(cls, data)
 
 
+def window_contexts(vectors: list[torch.Tensor], sentences: list[list[int]],
+                    embed: Callable[[list[int]], torch.Tensor]) -> list[torch.Tensor]:
+    """An example's contexts as lloco mode's (expanded) prompt holds them: each window's (kappa, d)
+    vectors, followed by its sentences' (n, d) input-embedding rows (``embed``) when it has any."""
+    out = []
+    for v, ids in zip(vectors, sentences, strict=True):
+        out.append(v)
+        if ids:
+            out.append(embed(ids).detach().cpu())  # (n, d)
+    return out
+
+
 def check_items(items: list[QAItem]) -> None:
     """Refuse too few examples, or examples with an empty question or answer, precisely."""
     if len(items) < MIN_EXAMPLES:

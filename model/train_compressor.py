@@ -41,6 +41,7 @@ from model.segment_pairs import (
     RECON_PROMPT,
     Pair,
     PairSampler,
+    TokenDoc,
     assemble,
     summary_then_next,
     summary_then_repeat,
@@ -129,11 +130,14 @@ def prepare_corpus(decoder: Decoder, config: TrainConfig) -> tuple[PairSampler, 
     """Tokenize the sources once: the training pair sampler and documents/tokens per source."""
     docs = tokenize_corpus(iter_documents(config.sources, config.data_root, heldout_every=config.heldout_every),
                            decoder.tokenizer, heldout_every=config.heldout_every)
-    stats = token_stats(docs, config.sources)
-    sampler = PairSampler([d for d in docs if not d.heldout], min_segment=config.min_segment,
-                          max_segment=config.max_segment, next_segment=config.next_segment, seed=config.seed,
-                          min_tokens=MIN_PAIR_SPANS * (config.max_segment + config.next_segment))
-    return sampler, stats
+    return train_sampler(docs, config), token_stats(docs, config.sources)
+
+
+def train_sampler(docs: list[TokenDoc], config: TrainConfig) -> PairSampler:
+    """The training pair sampler over the documents of ``docs`` that are not held out."""
+    return PairSampler([d for d in docs if not d.heldout], min_segment=config.min_segment,
+                       max_segment=config.max_segment, next_segment=config.next_segment, seed=config.seed,
+                       min_tokens=MIN_PAIR_SPANS * (config.max_segment + config.next_segment))
 
 
 def training_precision(device: str) -> tuple[torch.dtype, torch.dtype | None]:

@@ -6,7 +6,7 @@
   for ``--resume`` (the learning-rate schedule is rebuilt from the config, see :func:`schedule`);
   written last, so a checkpoint is complete when it exists;
 - ``log.jsonl``: one line per optimizer step (step, lm, recon, total, lr, tokens_seen, elapsed_s, ...);
-- ``loss.png``: the loss curves, redrawn at every checkpoint.
+- ``loss.png``: the loss curves, redrawn at every checkpoint (where matplotlib is installed).
 """
 
 from __future__ import annotations
@@ -170,11 +170,15 @@ def truncate_log(out: Path, step: int) -> None:
 
 def plot_losses(out: Path, *, smooth: int = 20, keys: tuple[str, ...] = ("total", "lm", "recon"),
                 what: str = "compressor training") -> Path | None:
-    """Draw the losses ``keys`` per step (raw, faint, and a running mean) into ``loss.png``."""
+    """Draw the losses ``keys`` per step (raw, faint, and a running mean) into ``loss.png``; nothing
+    where matplotlib is not installed (a bare GPU machine: torch, transformers, peft, safetensors)."""
     records = read_log(out)
     if not records:
         return None
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        return None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
