@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 from sqlalchemy import select
 
 from app.citations import Citation, make_citation
-from app.config import Mode
+from app.config import ExpandScoring, Mode
 from app.expansion import expanded_contexts, expansion_budget
 from indexing.catalog import Chunk, Document, Page
 from model.generation import GenerationStream, stream_generate
@@ -185,6 +185,7 @@ class LlocoAnswerer(Answerer):
     mode: ClassVar[Mode] = "lloco"
     expand_tokens: int = 0
     expand_share: float = 0.125  # context (vectors + sentences) <= this share of the top-k chunks' text tokens
+    expand_scoring: ExpandScoring = "lexical"  # hybrid: + each sentence's cosine with the question (the embedder's)
     extra_chunks: int = 0
 
     def retrieval_k(self, top_k: int) -> int:
@@ -198,7 +199,16 @@ class LlocoAnswerer(Answerer):
         budget = expansion_budget(self.expand_tokens, self.expand_share, vector_tokens=int(vectors.shape[1]) * len(hits),
                                   text_tokens=sum(hits[i].chunk.n_tokens for i in best))
         return expanded_contexts([torch.from_numpy(v.copy()) for v in vectors], [h.chunk.text for h in hits], question,
-                                 best=best, budget=budget, encode=self.decoder.encode)
+                                 best=best, budget=budget, encode=self.decoder.encode,
+                                 similarity=self._similarity(question) if self.expand_scoring == "hybrid" else None)
+
+    def _similarity(self, question: str):
+        """sentences -> each one's cosine with ``question`` (the embedder's vectors are L2-normalised)."""
+        def cosines(sentences: list[str]) -> list[float]:
+            vectors = self.embedder.embed([question, *sentences])  # (1 + n, dim)
+            return (vectors[1:] @ vectors[0]).tolist()
+
+        return cosines
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 Mode = Literal["lloco", "lloco-pure", "rag", "rag+reader", "full"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
+ExpandScoring = Literal["lexical", "hybrid"]
 EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
 
 
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     top_k: int = Field(4, ge=1, le=100, description="Chunks retrieved per question.")
     expand_tokens: int = Field(EXPAND_TOKENS, ge=0, le=2048, description="lloco mode: token budget for the question-relevant sentences of the retrieved chunks, put in the prompt as text beside their summary vectors (selective expansion; 0 = summary vectors only, as mode lloco-pure).")
     expand_share: float = Field(0.125, gt=0, le=1, description="lloco mode: the expansion stops where the prompt's context (summary vectors + sentences) would exceed this share of the retrieved chunks' text tokens, what plain RAG reads (1/8 by default).")
+    expand_scoring: ExpandScoring = Field("lexical", description="lloco mode: how expansion sentences are chosen: 'lexical' (question words weighted by rarity, as citation snippets) or 'hybrid' (plus each sentence's cosine with the question under the retrieval embedder).")
     lloco_extra_chunks: int = Field(0, ge=0, le=96, description="lloco mode: chunks retrieved as summary vectors beyond top_k (kappa tokens each); expansion sentences still come from the top_k best.")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
     max_context_tokens: int | None = Field(None, ge=256, description="Prompt window for 'full' mode; default: the decoder's own maximum.")

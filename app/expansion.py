@@ -26,6 +26,7 @@ from model.prompts import Context
 if TYPE_CHECKING:
     import torch
 
+Similarity = Callable[[list[str]], Sequence[float]]  # sentences -> cosine of each with the question
 MIN_TRUNCATED = 8  # a best sentence longer than the whole budget is cut to it, if the budget has this many tokens
 
 
@@ -40,14 +41,17 @@ class Sentence:
     token_ids: tuple[int, ...]
 
 
-def select_sentences(texts: list[str], question: str, *, budget: int,
-                     encode: Callable[[str], list[int]]) -> list[Sentence]:
+def select_sentences(texts: list[str], question: str, *, budget: int, encode: Callable[[str], list[int]],
+                     similarity: Similarity | None = None) -> list[Sentence]:
     """The sentences of ``texts`` (chunk texts, best chunk first) that best match ``question``,
     at most ``budget`` tokens in all, ordered by (chunk, position).
 
-    A sentence that matches no question word is never taken; a budget of 0 takes nothing. Each
-    sentence's tokens are ``encode(" " + sentence)``, and the prompt uses exactly those tokens, so
-    the budget holds for what the decoder reads.
+    Scores are the citation rule's (:func:`app.citations.rarity_scores`), scaled to a best of 1;
+    with ``similarity`` (sentences -> each one's cosine with the question, e.g. from the retrieval
+    embedder) that cosine is added, so a sentence that names the answer but few question words can
+    still win (*hybrid* scoring). A sentence scoring 0 or less is never taken; a budget of 0 takes
+    nothing. Each sentence's tokens are ``encode(" " + sentence)``, and the prompt uses exactly
+    those tokens, so the budget holds for what the decoder reads.
     """
     if budget < 0:
         raise ValueError(f"the expansion budget must be >= 0 tokens, got {budget}")
@@ -58,6 +62,9 @@ def select_sentences(texts: list[str], question: str, *, budget: int,
         return []
     sentences = [" ".join(texts[i][start:end].split()) for i, start, end in spans]
     scores = rarity_scores(sentences, question)
+    if similarity is not None:
+        top = max(scores) or 1.0
+        scores = [lexical / top + float(cosine) for lexical, cosine in zip(scores, similarity(sentences), strict=True)]
     order = sorted(range(len(spans)), key=lambda j: (-scores[j], spans[j][0], spans[j][1]))
     chosen: list[Sentence] = []
     seen: set[str] = set()
@@ -88,20 +95,22 @@ def expansion_budget(expand_tokens: int, share: float, *, text_tokens: int, vect
 
 
 def chunk_sentences(texts: list[str], question: str, *, best: list[int], budget: int,
-                    encode: Callable[[str], list[int]]) -> list[list[int]]:
+                    encode: Callable[[str], list[int]], similarity: Similarity | None = None) -> list[list[int]]:
     """Per chunk of ``texts`` (in their order), the token ids of its chosen sentences ([] for none).
 
     Sentences are chosen from the chunks at positions ``best`` (best first) within ``budget`` tokens
     (:func:`select_sentences`); the choice depends on the texts and the question only.
     """
     out: list[list[int]] = [[] for _ in texts]
-    for sentence in select_sentences([texts[i] for i in best], question, budget=budget, encode=encode):
+    for sentence in select_sentences([texts[i] for i in best], question, budget=budget, encode=encode,
+                                     similarity=similarity):
         out[best[sentence.chunk]].extend(sentence.token_ids)
     return out
 
 
 def expanded_contexts(vectors: Sequence[torch.Tensor], texts: list[str], question: str, *, best: list[int],
-                      budget: int, encode: Callable[[str], list[int]]) -> list[Context]:
+                      budget: int, encode: Callable[[str], list[int]],
+                      similarity: Similarity | None = None) -> list[Context]:
     """The prompt's contexts for chunks in prompt order: each chunk's summary vectors (kappa, d),
     followed by its chosen sentences (:func:`chunk_sentences`) as token ids when it has any.
 
@@ -109,7 +118,7 @@ def expanded_contexts(vectors: Sequence[torch.Tensor], texts: list[str], questio
     here, and the reader's training data follows the same rule (app.adapter_data).
     """
     out: list[Context] = []
-    sentences = chunk_sentences(texts, question, best=best, budget=budget, encode=encode)
+    sentences = chunk_sentences(texts, question, best=best, budget=budget, encode=encode, similarity=similarity)
     for v, ids in zip(vectors, sentences, strict=True):
         out.append(Context(vectors=v))
         if ids:

@@ -427,6 +427,7 @@ class LlocoService:
             answerer.adapter = self._adapter_for(row)
             if not isinstance(answerer, PureLlocoAnswerer):
                 answerer.expand_tokens, answerer.expand_share = s.expand_tokens, s.expand_share
+                answerer.expand_scoring = s.expand_scoring
                 answerer.extra_chunks = s.lloco_extra_chunks
         if isinstance(answerer, FullContextAnswerer):
             answerer.max_context_tokens = s.max_context_tokens or self.decoder.max_context

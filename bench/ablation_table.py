@@ -2,24 +2,35 @@
 difference against RAG with the bootstrap 95 % interval and verdict, its share of RAG's score and
 its context tokens over RAG's. The figures of docs/RESULTS.md §5 come from here.
 
-Usage: LLOCO_HOME=... .venv/bin/python -m bench.ablation_table RUN [RUN ...] [--label NAME=RUN ...]
-A run given as NAME=RUN is shown under NAME (e.g. a lloco-only run with another reader).
+Usage: LLOCO_HOME=... .venv/bin/python -m bench.ablation_table [--baseline-prefix P] RUN|NAME=RUN ...
+A run given as NAME=RUN is shown under NAME. A run without rag mode (say, lloco only, with another
+reader) is paired with the rag rows of the run ``P-<dataset>`` (default P: expansion), same questions.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from app.eval.report import fmt, summarize
+from app.eval.report import fmt, summarize, summarize_mode
 from app.eval.runner import load_run
+from app.eval.stats import paired_diff, scores_by_question
 from app.service import LlocoService
 
 
-def rows_for(label: str, run) -> list[list[str]]:
-    """Table rows of one run: one per (mode other than rag, metric)."""
+def rows_for(label: str, run, baseline=None) -> list[list[str]]:
+    """Table rows of one run: one per (mode other than rag, metric); rag's rows come from the run
+    itself or else from ``baseline`` (another run on the same questions)."""
     summary = summarize(run)
     rag = summary.mode("rag")
     paired = {(d.a, d.metric): d for d in summary.paired}
+    if rag is None and baseline is not None:
+        rag = summarize_mode("rag", baseline.rows, summary.metric_names)
+        for mode in summary.modes:
+            for metric in summary.metric_names:
+                d = paired_diff(metric, scores_by_question(run.rows, mode.mode, metric),
+                                scores_by_question(baseline.rows, "rag", metric), a_label=mode.mode, b_label="rag")
+                if d is not None:
+                    paired[mode.mode, metric] = d
     out = []
     for mode in summary.modes:
         if mode.mode == "rag":
@@ -39,6 +50,7 @@ def rows_for(label: str, run) -> list[list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run names or ids (NAME=RUN shows the run under NAME)")
+    parser.add_argument("--baseline-prefix", default="expansion", help="rag rows for runs without: run PREFIX-<dataset>")
     args = parser.parse_args()
     service = LlocoService()
     header = ["set", "mode", "metric", "n", "mode mean", "rag mean", "mode - rag [95 % interval]", "verdict",
@@ -48,7 +60,10 @@ def main() -> None:
     for item in args.runs:
         label, _, ref = item.rpartition("=")
         run = load_run(service, ref)
-        for row in rows_for(label or run.info.dataset, run):
+        baseline = None
+        if "rag" not in {r.mode for r in run.rows}:
+            baseline = load_run(service, f"{args.baseline_prefix}-{run.info.dataset}")
+        for row in rows_for(label or run.info.dataset, run, baseline):
             print("| " + " | ".join(row) + " |")
 
 

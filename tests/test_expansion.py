@@ -107,3 +107,37 @@ def test_context_never_exceeds_its_share_of_the_text(service, collection):
         vector_tokens = service.compressor.kappa * len(prepared.hits)
         assert prepared.context_tokens <= max(vector_tokens, share * text_tokens)
     assert prepared.context_tokens > vector_tokens  # at half the text, some sentences fit
+
+
+def test_hybrid_scoring_adds_the_embedders_cosine():
+    question = "Which land did he rule?"
+    texts = ["He ruled the land for years. Aquilonia, his land and kingdom, lay north of the sea."]
+    lexical = select_sentences(texts, question, budget=10, encode=words)  # a tie on words: the first wins
+    assert [texts[0][s.start:s.end] for s in lexical] == ["He ruled the land for years."]
+
+    def similarity(sentences):  # the embedder finds the kingdom sentence closest to the question
+        return [0.9 if "kingdom" in s else 0.1 for s in sentences]
+
+    hybrid = select_sentences(texts, question, budget=10, encode=words, similarity=similarity)
+    assert [texts[0][s.start:s.end] for s in hybrid] == ["Aquilonia, his land and kingdom, lay north of the sea."]
+    assert sum(len(s.token_ids) for s in hybrid) <= 10
+
+
+def test_hybrid_lloco_mode_uses_the_retrieval_embedder(service, collection):
+    question = "Who built the Eddystone light?"
+    service.settings.expand_tokens, service.settings.expand_share = 12, 1.0
+    seen = []
+    embed = service.embedder.embed
+
+    def spy(texts, **kw):
+        seen.append(list(texts))
+        return embed(texts, **kw)
+
+    service.embedder.embed = spy
+    lexical = service.answerer(collection, "lloco").prepare(question, top_k=2)
+    assert len(seen) == 1  # retrieval only
+    service.settings.expand_scoring = "hybrid"
+    hybrid = service.answerer(collection, "lloco").prepare(question, top_k=2)
+    assert len(seen) == 3 and seen[2][0] == question and len(seen[2]) > 2  # the question, then the sentences
+    assert hybrid.context_tokens <= service.compressor.kappa * len(hybrid.hits) + 12
+    assert [h.chunk.id for h in hybrid.hits] == [h.chunk.id for h in lexical.hits]

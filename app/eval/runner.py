@@ -181,7 +181,7 @@ def _open_run(service: LlocoService, spec: EvalSpec, evalset: EvalSet, resume: i
                 "n_questions": len(evalset.questions), "n_documents": len(evalset.documents),
                 "instruction": INSTRUCTIONS[spec.dataset], "embedder": s.embedder,
                 "max_new_tokens": s.max_new_tokens, "max_context_tokens": s.max_context_tokens,
-                "expand_tokens": s.expand_tokens, "expand_share": s.expand_share,
+                "expand_tokens": s.expand_tokens, "expand_share": s.expand_share, "expand_scoring": s.expand_scoring,
                 "lloco_extra_chunks": s.lloco_extra_chunks}
     existing = None
     if resume is not None:

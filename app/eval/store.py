@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 # What must not change when a run is resumed: answers made otherwise would not be comparable.
 RESUME_KEYS = ("dataset", "path", "top_k", "collection", "decoder", "compressor", "adapter")
 # ... and these answering settings, where the stored run recorded them (runs before them did not)
-RESUME_SETTINGS = ("expand_tokens", "expand_share", "lloco_extra_chunks", "max_new_tokens", "skip_documents")
+RESUME_SETTINGS = ("expand_tokens", "expand_share", "expand_scoring", "lloco_extra_chunks", "max_new_tokens",
+                   "skip_documents")
 
 
 @dataclass(frozen=True)
