@@ -29,15 +29,19 @@ def test_quality_run_end_to_end(real_service, tmp_path):
 
     run_id = run_eval(real_service, EvalSpec("quality", str(path), top_k=2, collection_prefix="it-eval-"))
     run = load_run(real_service, run_id)
-    assert run.info.status == "done" and len(run.rows) == 6
+    assert run.info.status == "done" and len(run.rows) == 8  # 2 questions x lloco, lloco-pure, rag, full
     assert all(r.status == "ok" and r.prediction for r in run.rows), [(r.mode, r.error) for r in run.rows]
     for r in run.rows:
         assert set(r.score) == {"accuracy", "option_ll_accuracy", "option_ll_norm_accuracy"}
         assert len(r.details["option_logprobs"]) == 4 and all(v < 0 for v in r.details["option_logprobs"].values())
     summary = summarize(run)
-    lloco, rag, full = (summary.mode(m) for m in ("lloco", "rag", "full"))
-    assert lloco.n_ok == rag.n_ok == full.n_ok == 2
-    assert lloco.prompt_tokens < rag.prompt_tokens <= full.prompt_tokens  # 8 vectors stand for 256 tokens
+    lloco, pure, rag, full = (summary.mode(m) for m in ("lloco", "lloco-pure", "rag", "full"))
+    assert lloco.n_ok == pure.n_ok == rag.n_ok == full.n_ok == 2
+    # 8 vectors stand for 256 tokens; lloco adds a few sentences within 1/8 of the chunks' text
+    assert pure.prompt_tokens <= lloco.prompt_tokens < rag.prompt_tokens <= full.prompt_tokens
+    context = {(r.qid, r.mode): r.context_tokens for r in run.rows}
+    for qid in {r.qid for r in run.rows}:
+        assert context[qid, "lloco"] <= max(context[qid, "lloco-pure"], 0.125 * context[qid, "rag"])
     assert summary.ratios["lloco/rag"]["prompt_tokens"] < 0.5
     # the plain-RAG baseline reads the text: its option log-likelihood finds both answers
     assert rag.metrics["option_ll_accuracy"] == 1.0

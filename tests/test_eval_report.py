@@ -138,6 +138,11 @@ def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "eval", "report", "first", "--vs", "second", "--out", str(tmp_path / "rep"))
     assert code == 0, err
     assert (tmp_path / "rep" / "report.md").is_file() and (tmp_path / "rep" / "vs.png").stat().st_size > 0
+    # the printed table shows the means of the stored rows
+    summary = summarize(run)
+    lloco = summary.mode("lloco")
+    assert f"{lloco.prompt_tokens:.1f}" in flat(out) and "first minus second" in flat(out)
+    assert "first minus second, paired by question" in flat(out)  # the paired table against the other run
     code, out, err = run_cli(monkeypatch, capsys, "eval", "report", "first", "--vs", "second", "--json",
                              "--out", str(tmp_path / "rep2"))
     assert code == 0, err
@@ -147,10 +152,6 @@ def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     assert all(d["n"] == 3 and d["wins"] + d["losses"] + d["ties"] == 3 for d in report["summary"]["paired"])
     assert {(d["a"], d["b"]) for d in report["vs"]["paired"]} == {("rag @ first", "rag @ second")}
     assert report["files"]["markdown"].endswith("report.md") and "rows" not in report
-    # the printed table shows the means of the stored rows
-    summary = summarize(run)
-    lloco = summary.mode("lloco")
-    assert f"{lloco.prompt_tokens:.1f}" in flat(out) and "first minus second" in flat(out)
     code, out, err = run_cli(monkeypatch, capsys, "eval", "list")
     assert code == 0 and "first" in flat(out) and "second" in flat(out) and "accuracy" in flat(out)
 

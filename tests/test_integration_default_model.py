@@ -47,10 +47,10 @@ def test_citations_point_at_the_right_page(demo):
     assert top1 >= len(questions) - 2  # measured: 11 of 12 at rank 1, the 12th at rank 2
 
 
-def test_ask_in_all_three_modes(demo):
+def test_ask_in_every_mode(demo):
     question = "Who was the engineer of the third Eddystone lighthouse?"
     answers = {}
-    for mode in ("lloco", "rag", "full"):
+    for mode in ("lloco", "lloco-pure", "rag", "full"):
         stream = demo.ask("demo", question, mode=mode, top_k=4)
         pieces = list(stream)
         answers[mode] = a = stream.answer
@@ -60,13 +60,19 @@ def test_ask_in_all_three_modes(demo):
         assert (top.document, top.page) == ("lighthouses.pdf", 5)
         assert any(c.page == 5 and "John Smeaton" in c.snippet for c in a.citations)
     assert "Smeaton" in answers["rag"].text  # the plain-RAG baseline reads the text and answers
-    rag, lloco = answers["rag"], answers["lloco"]
-    assert rag.chunk_ids == lloco.chunk_ids  # same retrieval: a fair A/B
+    rag, lloco, pure = answers["rag"], answers["lloco"], answers["lloco-pure"]
+    assert rag.chunk_ids == lloco.chunk_ids == pure.chunk_ids  # same retrieval: a fair A/B
     with demo.sessions() as s:
         context_tokens = sum(s.scalars(select(Chunk.n_tokens).where(Chunk.id.in_(rag.chunk_ids))))
     kappa = demo.compressor.kappa
-    assert rag.prompt_tokens - lloco.prompt_tokens == context_tokens - kappa * len(rag.chunk_ids)
-    assert lloco.prompt_tokens * 4 < rag.prompt_tokens
+    # pure lloco: each chunk's tokens replaced by kappa vectors, nothing else differs
+    assert rag.prompt_tokens - pure.prompt_tokens == context_tokens - kappa * len(rag.chunk_ids)
+    assert pure.prompt_tokens * 4 < rag.prompt_tokens
+    # lloco adds the question's sentences, within 1/8 of the chunks' text in all
+    assert pure.context_tokens < lloco.context_tokens <= demo.settings.expand_share * rag.context_tokens
+    # (each block of sentences is one more context in the prompt: one more "\n\n" separator token)
+    assert 0 <= lloco.prompt_tokens - pure.prompt_tokens - (lloco.context_tokens - pure.context_tokens) <= len(rag.chunk_ids)
+    assert "Smeaton" in lloco.text  # the demo question pure vectors answered with a wrong name (issue 10)
     assert answers["full"].prompt_tokens > rag.prompt_tokens
 
 

@@ -198,17 +198,17 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     d.execute_script("arguments[0].scrollIntoView({block: 'start'})", first)
     shoot(d, "chat.png")
 
-    # Compare: the same question, LLoCO and plain RAG side by side, with the ratios
+    # Compare: the same question, LLoCO (vectors + sentences), pure LLoCO and plain RAG side by side, with the ratios
     page(d, "Compare")
     wait_for(lambda: d.find_element(By.CSS_SELECTOR, "textarea[aria-label=Question]")).send_keys(QUESTION)
     button(d, "Compare").click()
     wait_for(lambda: any("LLoCO / Plain RAG" in t for t in texts(d, "[data-testid=stMarkdownContainer]")), timeout=300,
              what="both answers and the ratios")
     labels = texts(d, "[data-testid=stMetricLabel]")
-    assert labels.count("Prompt tokens") == 2 and "prompt tokens" in labels
+    assert labels.count("Prompt tokens") == 3 and "prompt tokens" in labels
     tokens = [int(t.text.split("\n")[-1]) for t in d.find_elements(By.CSS_SELECTOR, "[data-testid=stMetric]")
               if t.text.startswith("Prompt tokens")]
-    assert tokens[0] < tokens[1], tokens  # LLoCO's prompt is the shorter
+    assert tokens[1] <= tokens[0] < tokens[2], tokens  # pure lloco <= lloco with its sentences < the chunks' text
     shoot(d, "compare.png")
 
     # Evaluation: a two-question run on a dataset file, with progress, then its report
