@@ -96,7 +96,7 @@ def compare_page() -> None:
     st.title("Compare LLoCO with plain RAG")
     st.caption("The same question, the same retrieved chunks and the same decoder: LLoCO reads each chunk as a few "
                "summary vectors plus the sentences that bear on the question (within "
-               f"{service.settings.expand_tokens} tokens and {service.settings.expand_share:.0%} of the chunks' text), "
+               f"{service.settings.expand_tokens} tokens and {service.settings.expand_share:.1%} of the chunks' text), "
                "pure LLoCO the summary vectors alone, plain RAG the chunks' text.")
     name = collection_picker(service, "compare-collection")
     if name is None:
