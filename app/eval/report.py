@@ -1,4 +1,5 @@
-"""Summaries and reports of evaluation runs: per-mode means, LLoCO ratios, Markdown + JSON + plots.
+"""Summaries and reports of evaluation runs: per-mode means, LLoCO ratios, paired differences with
+bootstrap intervals (:mod:`app.eval.stats`), Markdown + JSON + plots.
 
 Means are over a mode's successful rows (``n_ok``); every summary says how many questions and
 rows it covers and how many failed. Ratios divide LLoCO's mean by RAG's and by full context's,
