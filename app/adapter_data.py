@@ -23,12 +23,14 @@ import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.eval.tasks import INSTRUCTIONS, letters
 from app.expansion import chunk_sentences, expansion_budget
 from model.errors import InvalidInputError, NotFoundError
+from model.loading import encode_text
 from model.prompts import DEFAULT_INSTRUCTION
 from model.train_adapter import QAItem, window_contexts
 
@@ -177,7 +179,7 @@ def cut_windows(ex: RawExample, tokenizer, *, chunk_tokens: int) -> list[tuple[i
     """An example's context windows as token ids: each context cut into ``chunk_tokens`` windows; of
     more than MAX_CONTEXTS windows, the ones sharing most words with the question, in order."""
     cut = [tuple(ids[i:i + chunk_tokens]) for text in ex.contexts
-           for ids in [tokenizer(text, add_special_tokens=False)["input_ids"]] for i in range(0, len(ids), chunk_tokens)]
+           for ids in [encode_text(tokenizer, text)] for i in range(0, len(ids), chunk_tokens)]
     if len(cut) > MAX_CONTEXTS:
         words = set(re.findall(r"\w+", ex.question.lower()))
         best = sorted(range(len(cut)), key=lambda j: -len(words & set(re.findall(
@@ -195,7 +197,7 @@ def window_sentences(question: str, cut: list[tuple[int, ...]], tokenizer, *, ka
         return [[] for _ in cut]
     budget = expansion_budget(expand_tokens, expand_share, text_tokens=sum(map(len, cut)), vector_tokens=kappa * len(cut))
     return chunk_sentences([tokenizer.decode(list(w)) for w in cut], question, best=list(range(len(cut))),
-                           budget=budget, encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"])
+                           budget=budget, encode=partial(encode_text, tokenizer))
 
 
 # ------------------------------------------------------------------------- a collection

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import chats
 from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContextAnswerer, LlocoAnswerer,
-                           PureLlocoAnswerer, ReaderRagAnswerer)
+                           ReaderRagAnswerer)
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import Mode, Settings
@@ -416,19 +416,18 @@ class LlocoService:
             raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         row = self._collection(name)
         self._check_models(row)
-        s = self.settings
-        answerer = ANSWERERS[mode](sessions=self.sessions, index=self._index(row), embedder=self.embedder,
-                                   decoder=self.decoder, max_new_tokens=s.max_new_tokens)
+        s, cls = self.settings, ANSWERERS[mode]
+        options: dict[str, Any] = {}
+        if issubclass(cls, LlocoAnswerer):  # lloco-pure zeroes the expansion itself
+            options = {"adapter": self._adapter_for(row), "expand_tokens": s.expand_tokens,
+                       "expand_share": s.expand_share, "expand_scoring": s.expand_scoring,
+                       "extra_chunks": s.lloco_extra_chunks}
+        elif issubclass(cls, ReaderRagAnswerer):
+            options = {"adapter": s.rag_adapter or self._adapter_for(row)}
+        answerer = cls(sessions=self.sessions, index=self._index(row), embedder=self.embedder, decoder=self.decoder,
+                       max_new_tokens=s.max_new_tokens, **options)
         if instruction is not None:
             answerer.instruction = instruction
-        if isinstance(answerer, ReaderRagAnswerer):
-            answerer.adapter = s.rag_adapter or self._adapter_for(row)
-        if isinstance(answerer, LlocoAnswerer):  # lloco-pure keeps its zeros
-            answerer.adapter = self._adapter_for(row)
-            if not isinstance(answerer, PureLlocoAnswerer):
-                answerer.expand_tokens, answerer.expand_share = s.expand_tokens, s.expand_share
-                answerer.expand_scoring = s.expand_scoring
-                answerer.extra_chunks = s.lloco_extra_chunks
         if isinstance(answerer, FullContextAnswerer):
             answerer.max_context_tokens = s.max_context_tokens or self.decoder.max_context
         return answerer

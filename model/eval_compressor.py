@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from model.compressor import META_FILE, Compressor, load_compressor
 from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, iter_documents
-from model.fact_probe import facts_reproduced
+from model.fact_probe import count_reproduced, fact_tokens
 from model.segment_pairs import (IGNORE, RECON_PROMPT, Pair, PairSampler, assemble, summary_then_next,
                                  summary_then_repeat, text_then_next, token_scores, tokenize_corpus)
 
@@ -132,6 +132,7 @@ def _score_batch(decoder: Decoder, compressor: Compressor,
     summaries = [v.to(decoder.device, decoder.dtype) for v in vectors]
     prompt, embed = decoder.encode(RECON_PROMPT), decoder.embed_ids
     out, found = {}, {}
+    facts = [fact_tokens(decoder.tokenizer, list(p.a)) for p in pairs]  # per pair, its facts' token positions
     with decoder.session(None) as model:
         layouts = {
             "none": ([text_then_next([], p.b, embed) for p in pairs], True),
@@ -146,17 +147,14 @@ def _score_batch(decoder: Decoder, compressor: Compressor,
             nll, n, correct = token_scores(logits, labels, skip_first=skip_first)
             out[key] = (float(nll), n, correct)
             if key in FACT_LAYOUTS:
-                found[key] = _facts(decoder, pairs, logits, labels)
+                found[key] = _facts(facts, logits, labels)
     return out, found
 
 
-def _facts(decoder: Decoder, pairs: list, logits, labels) -> tuple[int, int]:
-    """(facts reproduced, facts) of the pairs' A given the reconstruction's logits (B, L, V) and
-    labels (B, L), whose labelled positions are exactly A's tokens."""
+def _facts(facts: list[list[list[int]]], logits, labels) -> tuple[int, int]:
+    """(facts reproduced, facts) of the pairs' A (``facts``: per pair, each fact's token positions in A)
+    given the reconstruction's logits (B, L, V) and labels (B, L), whose labelled positions are A's tokens."""
     right = logits[:, :-1].argmax(-1) == labels[:, 1:]  # (B, L-1): position t predicts label t+1
     scored = labels[:, 1:] != IGNORE  # (B, L-1)
-    hits = total = 0
-    for row, pair in enumerate(pairs):
-        h, n = facts_reproduced(decoder.tokenizer, list(pair.a), right[row][scored[row]].tolist())
-        hits, total = hits + h, total + n
-    return hits, total
+    hits = sum(count_reproduced(row_facts, right[row][scored[row]].tolist()) for row, row_facts in enumerate(facts))
+    return hits, sum(map(len, facts))

@@ -56,15 +56,22 @@ def token_char_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
+def fact_tokens(tokenizer, ids: list[int]) -> list[list[int]]:
+    """Per fact in the text of ``ids``, the positions of the tokens that hold it (decoded once per
+    text: the same positions serve every condition the text is reconstructed under)."""
+    tokens = token_char_spans(tokenizer, ids)
+    return [[i for i, (a, b) in enumerate(tokens) if a < end and b > start]
+            for start, end in fact_spans(tokenizer.decode(ids))]
+
+
+def count_reproduced(facts: list[list[int]], correct: list[bool]) -> int:
+    """How many of ``facts`` (token positions, from :func:`fact_tokens`) are right at every token."""
+    return sum(bool(positions) and all(correct[i] for i in positions) for positions in facts)
+
+
 def facts_reproduced(tokenizer, ids: list[int], correct: list[bool]) -> tuple[int, int]:
     """(facts reproduced, facts) in the text of ``ids`` given each token's argmax-correct flag."""
     if len(ids) != len(correct):
         raise ValueError(f"{len(correct)} flags for {len(ids)} tokens")
-    text = tokenizer.decode(ids)
-    tokens = token_char_spans(tokenizer, ids)
-    facts = fact_spans(text)
-    hits = 0
-    for start, end in facts:
-        covering = [i for i, (a, b) in enumerate(tokens) if a < end and b > start]
-        hits += bool(covering) and all(correct[i] for i in covering)
-    return hits, len(facts)
+    facts = fact_tokens(tokenizer, ids)
+    return count_reproduced(facts, correct), len(facts)

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
+def encode_text(tokenizer, text: str) -> list[int]:
+    """Token ids of ``text`` with no special tokens added (for code that has a tokenizer but no model)."""
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 @dataclass
 class Decoder:
     """A loaded causal LM, its tokenizer and the LoRA adapters loaded onto it.
@@ -58,7 +63,7 @@ class Decoder:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` with no special tokens added."""
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return encode_text(self.tokenizer, text)
 
     def _adapter_name(self, folder: str) -> str:
         for name, path in self.adapters.items():
