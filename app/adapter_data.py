@@ -158,7 +158,8 @@ def compress_examples(raw: list[RawExample], decoder: Decoder, compressor: Compr
     A context longer than MAX_CONTEXTS windows keeps the windows sharing most words with the question.
     With ``expand_tokens`` > 0 each example's prompt is lloco mode's expanded one: every window's
     vectors followed by its question-relevant sentences (:func:`app.expansion.expanded_contexts`,
-    within the same budget rule), the sentences as their input-embedding rows.
+    within the same budget rule), the sentences as their input-embedding rows. Each item also keeps
+    its windows' token ids, the text a distillation teacher reads.
     """
     windows: dict[tuple[int, ...], int] = {}
     per_example = [cut_windows(ex, decoder.tokenizer, chunk_tokens=chunk_tokens) for ex in raw]
@@ -171,7 +172,7 @@ def compress_examples(raw: list[RawExample], decoder: Decoder, compressor: Compr
         sentences = window_sentences(ex.question, cut, decoder.tokenizer, kappa=compressor.kappa,
                                      expand_tokens=expand_tokens, expand_share=expand_share)
         contexts = window_contexts([vectors[windows[w]] for w in cut], sentences, decoder.embed_ids)
-        items.append(QAItem(ex.question, ex.answer, ex.instruction, contexts, ex.source))
+        items.append(QAItem(ex.question, ex.answer, ex.instruction, contexts, ex.source, texts=[list(w) for w in cut]))
     return items
 
 

@@ -70,3 +70,35 @@ def train_collection_adapter(service: LlocoService, name: str, *, qa_file: Path 
     result = run_training(service, config, out, items, meta=meta, init_from=init_from, progress=progress)
     service.set_adapter(name, result.path)
     return result
+
+
+def train_reader_adapter(service: LlocoService, config: AdapterConfig, out: Path, *, data_root: Path,
+                         sources: tuple[str, ...] | None = None, examples: int = 1200, unanswerable_share: float = 0.1,
+                         expand_tokens: int | None = None, resume: bool = False,
+                         progress: StepCallback | None = None,
+                         notice: Callable[[str], None] | None = None) -> AdapterTrainResult:
+    """Train (or ``resume``) the generic reader adapter on the training-side QA mix, each example's
+    contexts compressed by the service's compressor and laid out as lloco mode's prompt (vectors, plus
+    the question's sentences when ``expand_tokens`` > 0; default: the expand_tokens setting).
+    ``config.distill_weight`` > 0 adds the RAG-mode teacher's KL term (see :mod:`model.train_adapter`)."""
+    from app.adapter_data import READER_SOURCES, compress_examples, reader_raw_examples
+
+    settings = service.settings
+    reader_sources = tuple(sources or READER_SOURCES)
+    expand = settings.expand_tokens if expand_tokens is None else expand_tokens
+    items = None
+    if not resume:
+        raw = reader_raw_examples(data_root, sources=reader_sources, n=examples, seed=config.seed,
+                                  unanswerable_share=unanswerable_share)
+        if notice:
+            notice(f"compressing the contexts of {len(raw)} examples with {service.compressor.ident} ...")
+        items = compress_examples(raw, service.decoder, service.compressor, chunk_tokens=settings.chunk_tokens,
+                                  expand_tokens=expand, expand_share=settings.expand_share)
+        if notice and config.distill_weight > 0:
+            notice(f"the RAG-mode teacher reads the {len(items)} examples' text (top {config.distill_top_k} "
+                   "log-probabilities per answer token) ...")
+    meta = {"kind": "reader", "compressor": service.compressor.ident, "sources": list(reader_sources),
+            "data_root": str(data_root), "unanswerable_share": unanswerable_share,
+            "expand_tokens": expand, "expand_share": settings.expand_share}
+    return run_training(service, config, out, items, resume=resume, meta=meta, progress=progress)
+

@@ -27,6 +27,8 @@ def train_compressor(
     lr: Annotated[float | None, typer.Option(help="LoRA learning rate (default 2e-4).")] = None,
     summary_lr: Annotated[float | None, typer.Option(help="Summary-embedding learning rate (default 1e-3).")] = None,
     recon_weight: Annotated[float | None, typer.Option(help="Weight of the reconstruction loss (default 1).")] = None,
+    fact_weight: Annotated[float | None, typer.Option(help="Extra weight of number and named-entity tokens in the reconstruction loss (default 0: a plain mean; 4 = such tokens count 5x).")] = None,
+    init_from: Annotated[Path | None, typer.Option(help="Start from this compressor checkpoint's weights (e.g. the shipped one) with a fresh optimizer and schedule.")] = None,
     projection: Annotated[bool | None, typer.Option("--projection/--no-projection", help="Learn an output projection of the summary vectors (default on).")] = None,
     projection_lr: Annotated[float | None, typer.Option(help="Projection learning rate (default 5e-4).")] = None,
     save_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps (default 100).")] = None,
@@ -43,7 +45,8 @@ def train_compressor(
              "data_root": str(data_root) if data_root else None, "steps": steps, "kappa": kappa,
              "min_segment": min_segment, "max_segment": max_segment, "next_segment": next_segment,
              "batch_size": batch_size, "grad_accum": grad_accum, "lr": lr, "summary_lr": summary_lr,
-             "recon_weight": recon_weight, "projection": projection, "projection_lr": projection_lr,
+             "recon_weight": recon_weight, "fact_weight": fact_weight,
+             "init_from": str(init_from) if init_from else None, "projection": projection, "projection_lr": projection_lr,
              "save_every": save_every, "seed": seed}
     given = {k: v for k, v in given.items() if v is not None}
     if not resume:
@@ -100,16 +103,18 @@ def train_adapter(
     lr: Annotated[float, typer.Option(min=0.0, help="LoRA learning rate.")] = 3e-4,
     save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 25,
     seed: Annotated[int, typer.Option(help="Seed of the example draw, the LoRA initialisation and the order.")] = 0,
+    distill_weight: Annotated[float, typer.Option(min=0.0, help="Reader adapter: weight of the KL term to plain RAG's answer distributions (the base decoder reading the same contexts as text; 0 = off).")] = 0.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out on its own examples.")] = False,
 ) -> None:
     """LoRA on the decoder, trained to answer from summary vectors: the reader adapter, or a collection's."""
-    from app.adapter_training import run_training
+    from app.adapter_training import train_reader_adapter
     from app.train_console import AdapterStepPrinter
     from model.errors import InvalidInputError
     from model.train_adapter import AdapterConfig
 
     svc = service()
-    config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, seed=seed)
+    config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, seed=seed,
+                           distill_weight=distill_weight)
     printer = AdapterStepPrinter(out)
     if collection and not resume:
         result = svc.train_adapter(collection, qa_file=qa, synthetic=synthetic, steps=steps, batch_size=batch_size,
@@ -120,20 +125,8 @@ def train_adapter(
         return
     if out_dir is None:
         raise InvalidInputError("--out is required for the reader adapter and for --resume")
-    from app.adapter_data import READER_SOURCES, compress_examples, reader_raw_examples
-
-    reader_sources = tuple(_csv(sources) or READER_SOURCES)
-    expand = svc.settings.expand_tokens if expand_tokens is None else expand_tokens
-    items = None
-    if not resume:
-        raw = reader_raw_examples(data_root, sources=reader_sources, n=examples,
-                                  seed=seed, unanswerable_share=unanswerable_share)
-        out.print(f"compressing the contexts of {len(raw)} examples with {svc.compressor.ident} ...", highlight=False)
-        items = compress_examples(raw, svc.decoder, svc.compressor, chunk_tokens=svc.settings.chunk_tokens,
-                                  expand_tokens=expand, expand_share=svc.settings.expand_share)
-    meta = {"kind": "reader", "compressor": svc.compressor.ident, "sources": list(reader_sources),
-            "data_root": str(data_root), "unanswerable_share": unanswerable_share,
-            "expand_tokens": expand, "expand_share": svc.settings.expand_share}
-    result = run_training(svc, config, out_dir, items, resume=resume, meta=meta, progress=printer)
+    result = train_reader_adapter(svc, config, out_dir, data_root=data_root, sources=tuple(_csv(sources) or ()) or None,
+                                  examples=examples, unanswerable_share=unanswerable_share, expand_tokens=expand_tokens,
+                                  resume=resume, progress=printer, notice=lambda m: out.print(m, highlight=False))
     out.print(f"adapter: {result.path} (step {result.steps}, {result.examples} examples {result.examples_by_source}, "
               f"{result.seconds:.0f} s); use it with --set adapter={result.path}", highlight=False)

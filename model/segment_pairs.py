@@ -152,3 +152,18 @@ def token_scores(logits: torch.Tensor, labels: torch.Tensor, *, skip_first: bool
     scored = target != IGNORE
     correct = int((pred.argmax(-1) == target)[scored].sum())
     return nll, int(scored.sum()), correct
+
+
+def weighted_nll(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean next-token NLL with a weight per labelled position: sum(w * nll) / sum(w).
+
+    ``logits``: (B, L, V); ``labels``, ``weights``: (B, L), a label's weight at its own position
+    (unscored positions carry label -100 and are ignored whatever their weight).
+    """
+    import torch.nn.functional as F
+
+    target, w = labels[:, 1:], weights[:, 1:].float()  # (B, L-1)
+    pred = logits[:, :-1].float()  # (B, L-1, V)
+    nll = F.cross_entropy(pred.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")  # (B, L-1)
+    w = w * (target != IGNORE)
+    return (nll * w).sum() / w.sum().clamp_min(1e-8)

@@ -6,6 +6,15 @@ prompt is built by :func:`~model.prompts.build_prompt` (the same chat prompt inf
 the answer follows it with the end-of-turn token, and only the answer's tokens are scored:
 
     loss = mean NLL of [answer ; eos] given [chat prompt with S_1 .. S_k and the question]
+           + distill_weight * KL(teacher || student) at the same answer positions
+
+The distillation term (xRAG, arXiv 2405.13792: a KL term to RAG-mode logits) is on when
+``distill_weight`` > 0 and the examples carry their contexts' text: the teacher is the frozen base
+decoder (LoRA off) reading the *text* of the same windows in the same chat prompt — plain RAG mode
+— teacher-forced on the same answer; its top ``distill_top_k`` log-probabilities per answer token
+are computed once when the run starts and stored with the examples, so a resumed run reads them
+back. Over those k tokens the term is sum p_t (log p_t - log q_s), >= 0 and 0 only when the reader
+gives each of them the teacher's probability.
 
 Trained: a peft LoRA (r=8 on q/k/v/o by default) on a private copy of the base model; the
 summary vectors are inputs, fixed. The output folder is a peft adapter folder (loadable by
@@ -29,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from model import train_state as ts
 from model.errors import InvalidInputError, NotFoundError
 from model.prompts import Context, build_prompt
-from model.segment_pairs import assemble, token_scores
+from model.segment_pairs import IGNORE, assemble, token_scores
 
 if TYPE_CHECKING:
     import torch
@@ -50,6 +59,8 @@ class QAItem:
     instruction: str
     contexts: list[torch.Tensor]
     source: str = "qa"
+    texts: list[list[int]] | None = None  # the contexts' windows as token ids: the distillation teacher's RAG prompt
+    teacher: tuple[torch.Tensor, torch.Tensor] | None = None  # top-k (ids (n, k) int, log-probs (n, k)) per answer token
 
 
 @dataclass(frozen=True)
@@ -66,12 +77,15 @@ class AdapterConfig:
     max_answer_tokens: int = 64
     save_every: int = 25
     seed: int = 0
+    distill_weight: float = 0.0  # weight of the KL term to the RAG-mode teacher's answer-token distributions (0 = off)
+    distill_top_k: int = 32  # teacher log-probabilities kept per answer token
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
                   "lora_r": self.lora_r >= 1, "save_every": self.save_every >= 1,
                   "max_answer_tokens": self.max_answer_tokens >= 1, "warmup_steps": self.warmup_steps >= 0,
-                  "lora_dropout": 0 <= self.lora_dropout < 1}
+                  "lora_dropout": 0 <= self.lora_dropout < 1, "distill_weight": self.distill_weight >= 0,
+                  "distill_top_k": self.distill_top_k >= 1}
         ts.refuse_bad_settings(checks, "adapter training")
 
     @classmethod
@@ -91,10 +105,14 @@ def window_contexts(vectors: list[torch.Tensor], sentences: list[list[int]],
     return out
 
 
-def check_items(items: list[QAItem]) -> None:
-    """Refuse too few examples, or examples with an empty question or answer, precisely."""
+def check_items(items: list[QAItem], *, distill: bool = False) -> None:
+    """Refuse too few examples, or examples with an empty question or answer (or, to distil, without
+    their contexts' text), precisely."""
     if len(items) < MIN_EXAMPLES:
         raise InvalidInputError(f"adapter training needs at least {MIN_EXAMPLES} QA examples, got {len(items)}")
+    if distill and any(not item.texts and item.teacher is None for item in items):
+        raise InvalidInputError("distillation needs each example's context text (the teacher reads it): these "
+                                "examples carry only vectors; train with --distill-weight 0")
     for i, item in enumerate(items):
         if not item.question.strip() or not item.answer.strip():
             raise InvalidInputError(f"QA example {i} has an empty {'question' if not item.question.strip() else 'answer'}")
@@ -111,7 +129,7 @@ class AdapterTrainer:
 
         from model.train_compressor import base_copy, training_precision
 
-        check_items(items)
+        check_items(items, distill=config.distill_weight > 0)
         self.decoder, self.config, self.out, self.items = decoder, config, Path(out), items
         self.meta = meta or {}
         self.device = decoder.device
@@ -151,6 +169,8 @@ class AdapterTrainer:
             raise InvalidInputError(f"{out} already holds an adapter checkpoint: pass --resume or choose another --out")
         out.mkdir(parents=True, exist_ok=True)
         trainer = cls(decoder, config, out, items or [], meta={**(meta or {}), "init_from": init_from}, init_from=init_from)
+        if config.distill_weight > 0:
+            trainer.items = trainer.with_teacher(trainer.items)
         save_items(out / EXAMPLES, trainer.items)
         trainer.items = load_items(out / EXAMPLES)  # float16 contexts, exactly what a resumed run reads
         return trainer
@@ -167,28 +187,59 @@ class AdapterTrainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type="cuda", dtype=self.autocast_dtype)
 
-    def row(self, item: QAItem) -> list:
-        """Pieces of one example: the prompt (unscored) and [answer ; eos] (scored)."""
+    def row(self, item: QAItem, *, text: bool = False) -> list:
+        """Pieces of one example: the prompt (unscored) and [answer ; eos] (scored). ``text``: the
+        teacher's prompt, the contexts' windows as tokens (RAG mode) instead of their vectors."""
         import torch
 
         table = self.model.get_input_embeddings()
-        contexts = [Context(vectors=v) for v in item.contexts]
+        contexts = ([Context(token_ids=list(ids)) for ids in item.texts] if text
+                    else [Context(vectors=v) for v in item.contexts])
         parts = build_prompt(self.decoder.tokenizer, question=item.question, contexts=contexts,
                              instruction=item.instruction)
         with torch.no_grad():  # inputs only: the LoRA does not touch the embedding table
             rows = [table(torch.tensor(self.decoder.encode(p), device=self.device)) if isinstance(p, str)
+                    else table(torch.tensor(p.token_ids, device=self.device)) if p.token_ids is not None
                     else p.vectors.to(self.device, table.weight.dtype) for p in parts]
             answer = self.decoder.encode(" " + item.answer.strip())[: self.config.max_answer_tokens] + [self.eos]
             answer_embeds = table(torch.tensor(answer, device=self.device))
         return [(torch.cat(rows), None), (answer_embeds, answer)]
 
+    def with_teacher(self, items: list[QAItem], *, batch_size: int = 4) -> list[QAItem]:
+        """``items`` with the RAG-mode teacher's top-k log-probabilities at each answer token (the frozen
+        base reading the contexts' text), computed in batches with the LoRA off."""
+        import torch
+
+        out = []
+        self.model.eval()
+        for start in range(0, len(items), batch_size):
+            part = items[start:start + batch_size]
+            embeds, mask, labels = assemble([self.row(i, text=True) for i in part],
+                                            dtype=self.model.get_input_embeddings().weight.dtype)
+            with torch.no_grad(), self.model.disable_adapter(), self._autocast():
+                logits = self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits  # (B, L, V)
+            for row, item in enumerate(part):
+                scored = labels[row, 1:] != IGNORE  # (L-1,) positions that predict an answer token
+                logp = logits[row, :-1][scored].float().log_softmax(-1)  # (n, V)
+                top = logp.topk(min(self.config.distill_top_k, logp.shape[-1]), dim=-1)
+                out.append(replace(item, teacher=(top.indices.to("cpu", torch.int32), top.values.to("cpu", torch.float16))))
+        return out
+
     def loss(self, items: list[QAItem]) -> tuple[torch.Tensor, int]:
-        """(mean NLL per answer token, answer tokens) of a batch."""
+        """(loss, answer tokens) of a batch: mean NLL per answer token, plus the distillation term when on."""
+        total, _, n = self.losses(items)
+        return total, n
+
+    def losses(self, items: list[QAItem]) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """(total loss, distillation KL or None, answer tokens) of a batch."""
         embeds, mask, labels = assemble([self.row(i) for i in items], dtype=self.model.get_input_embeddings().weight.dtype)
         with self._autocast():
             logits = self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits  # (B, L, V)
         nll, n, _ = token_scores(logits, labels)
-        return nll / n, n
+        if self.config.distill_weight <= 0:
+            return nll / n, None, n
+        kl = distill_kl(logits, labels, [i.teacher for i in items])
+        return nll / n + self.config.distill_weight * kl, kl, n
 
     def batch(self, step: int) -> list[QAItem]:
         """The examples of step ``step``: epochs over one seeded permutation per epoch."""
@@ -214,7 +265,7 @@ class AdapterTrainer:
 
         started = time.perf_counter()
         self.model.train()
-        loss, n = self.loss(self.batch(self.step))
+        loss, kl, n = self.losses(self.batch(self.step))
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -227,6 +278,8 @@ class AdapterTrainer:
         record = {"step": self.step, "loss": float(loss.detach()), "lr": lr, "grad_norm": float(grad_norm),
                   "answer_tokens_seen": self.tokens_seen, "tokens_seen": self.tokens_seen,
                   "elapsed_s": round(self.elapsed, 3)}
+        if kl is not None:
+            record["distill"] = float(kl.detach())
         ts.append_log(self.out, record)
         return record
 
@@ -257,10 +310,29 @@ class AdapterTrainer:
         ts.restore_state(self)
 
 
+def distill_kl(logits: torch.Tensor, labels: torch.Tensor, teacher: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Mean over answer tokens of sum_k p_t (log p_t - log q_s) on the teacher's top-k tokens.
+
+    ``logits``: the student's (B, L, V); ``labels``: (B, L), answer tokens labelled; ``teacher``: per
+    row, (ids (n, k), log-probs (n, k)) for its n answer tokens, in order.
+    """
+    import torch
+
+    scored = labels[:, 1:] != IGNORE  # (B, L-1): positions that predict an answer token, row-major
+    student = logits[:, :-1][scored].float().log_softmax(-1)  # (N, V), N = all rows' answer tokens
+    ids = torch.cat([t[0] for t in teacher]).to(student.device, torch.long)  # (N, k)
+    logp_t = torch.cat([t[1] for t in teacher]).to(student.device, torch.float32)  # (N, k)
+    if ids.shape[0] != student.shape[0]:
+        raise InvalidInputError(f"teacher targets for {ids.shape[0]} answer tokens, batch has {student.shape[0]}: "
+                                "the examples changed since the teacher read them")
+    p_t = logp_t.exp()
+    return (p_t * (logp_t - student.gather(-1, ids))).sum(-1).mean()
+
+
 def save_items(path: Path, items: list[QAItem]) -> None:
     import torch
 
-    torch.save([{**{k: getattr(i, k) for k in ("question", "answer", "instruction", "source")},
+    torch.save([{**{k: getattr(i, k) for k in ("question", "answer", "instruction", "source", "texts", "teacher")},
                  "contexts": [c.detach().to("cpu", torch.float16) for c in i.contexts]} for i in items], path)
 
 

@@ -11,9 +11,13 @@ pair from the corpus:
   and :func:`~model.compressor.project`, the very functions inference uses;
 - next-segment LM: the same copy with the LoRA *disabled* (= the frozen decoder) reads [S ; B]
   and predicts B, so the gradient reaches only S (and through it the compressor);
-- reconstruction: the frozen decoder reads [S ; " Repeat:" ; A] and predicts A.
+- reconstruction: the frozen decoder reads [S ; " Repeat:" ; A] and predicts A; with
+  ``fact_weight`` > 0 the tokens of A's numbers and named entities (:mod:`model.fact_probe`) weigh
+  1 + fact_weight in its mean, as these are what lloco answers need and plain next-segment
+  prediction lets S drop.
 
-loss = lm + recon_weight * recon. AdamW (summary embeddings and LoRA at their own learning rates),
+loss = lm + recon_weight * recon. A run may start from another checkpoint's weights (``init_from``,
+e.g. the shipped compressor) with a fresh optimizer and schedule. AdamW (summary embeddings and LoRA at their own learning rates),
 linear warm-up then cosine decay to 10 %, gradient accumulation and clipping; bf16 autocast on
 CUDA, fp32 elsewhere. Pairs are a function of (seed, index), so ``resume`` replays the same data.
 """
@@ -37,6 +41,7 @@ from model.compressor import (
 )
 from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, SourceStats, iter_documents
 from model.errors import InvalidInputError, NotFoundError
+from model.fact_probe import fact_weights
 from model.segment_pairs import (
     RECON_PROMPT,
     Pair,
@@ -48,6 +53,7 @@ from model.segment_pairs import (
     token_scores,
     token_stats,
     tokenize_corpus,
+    weighted_nll,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +80,8 @@ class TrainConfig:
     projection: bool = True  # learn the output projection (False: raw post-norm hidden states)
     projection_lr: float = 5e-4
     recon_weight: float = 1.0
+    fact_weight: float = 0.0  # extra weight of number/entity tokens in the reconstruction loss (0 = plain mean)
+    init_from: str | None = None  # start from this compressor checkpoint's weights (fresh optimizer), not at random
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -88,6 +96,7 @@ class TrainConfig:
         checks = {"steps": self.steps >= 1, "kappa": self.kappa >= 1, "batch_size": self.batch_size >= 1,
                   "grad_accum": self.grad_accum >= 1, "save_every": self.save_every >= 1,
                   "lr": self.lr > 0 and self.summary_lr > 0 and self.projection_lr > 0, "recon_weight": self.recon_weight >= 0,
+                  "fact_weight": self.fact_weight >= 0,
                   "warmup_steps": self.warmup_steps >= 0, "sources": bool(self.sources),
                   "min_segment/max_segment": 1 <= self.min_segment <= self.max_segment,
                   "next_segment": self.next_segment >= 2}
@@ -192,6 +201,8 @@ class CompressorTrainer:
         trainer = cls(decoder, config, out, sampler)
         if resume:
             trainer.restore()
+        elif config.init_from:
+            trainer.load_weights(Path(config.init_from))
         elif trainer.projection:
             trainer.scale_projection()
         return trainer
@@ -227,13 +238,20 @@ class CompressorTrainer:
             scale = float(table.norm(dim=-1).mean() / hidden.norm(dim=-1).mean())
             self.projection[0].mul_(scale)
 
-    def _frozen_score(self, rows: list) -> torch.Tensor:
-        """Mean NLL per scored token of the frozen decoder (LoRA off) on assembled rows."""
+    def _frozen_score(self, rows: list, weights: list[list[float]] | None = None) -> torch.Tensor:
+        """Mean NLL per scored token of the frozen decoder (LoRA off) on assembled rows; with
+        ``weights`` (per row, one per scored token of its last piece) the weighted mean."""
+        import torch
+
         embeds, mask, labels = assemble(rows, dtype=self.model.get_input_embeddings().weight.dtype)
         with self.model.disable_adapter():
             logits = self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits  # (B, L, V)
-        nll, n, _ = token_scores(logits, labels)
-        return nll / n
+        if weights is None:
+            nll, n, _ = token_scores(logits, labels)
+            return nll / n
+        lengths = mask.sum(dim=1).tolist()  # right-padded: a row's last piece ends at its length
+        rows_w = [[0.0] * (n - len(w)) + w + [0.0] * (labels.shape[1] - n) for w, n in zip(weights, lengths, strict=True)]
+        return weighted_nll(logits, labels, torch.tensor(rows_w, device=labels.device))  # weights (B, L)
 
     def losses(self, pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
         """(next-segment LM loss, reconstruction loss) of one micro-batch, both scalar tensors."""
@@ -245,7 +263,9 @@ class CompressorTrainer:
             if self.config.recon_weight == 0:
                 return lm, torch.zeros((), device=lm.device)
             rows = [summary_then_repeat(summary[i], self.prompt_ids, p.a, self._embed) for i, p in enumerate(pairs)]
-            return lm, self._frozen_score(rows)
+            weights = ([fact_weights(self.decoder.tokenizer, p.a, boost=self.config.fact_weight) for p in pairs]
+                       if self.config.fact_weight else None)
+            return lm, self._frozen_score(rows, weights)
 
     def loss_on(self, pairs: list[Pair]) -> dict[str, float]:
         """Losses on a fixed batch, without training."""
@@ -311,23 +331,36 @@ class CompressorTrainer:
 
     def restore(self) -> None:
         """Continue from the output folder's checkpoint: weights, optimizer, schedule, step and RNG."""
+        self.load_weights(self.out)
+        ts.restore_state(self)  # the schedule of this run's config: stretched if --steps extended it
+
+    def load_weights(self, folder: Path) -> None:
+        """Summary embeddings, projection and LoRA from a lloco compressor checkpoint folder (this
+        run's own, or ``init_from``'s); refuses one trained with other shapes or without a projection."""
         import torch
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
         from model.compressor import PROJ_BIAS, PROJ_WEIGHT, SUMMARY_FILE, SUMMARY_KEY
 
-        tensors = load_file(self.out / SUMMARY_FILE, device=str(self.device))
+        lora_file = folder / ts.LORA_DIR / "adapter_model.safetensors"
+        if not (folder / SUMMARY_FILE).is_file() or not lora_file.is_file():
+            raise NotFoundError(f"{folder} is not a lloco compressor checkpoint (needs {SUMMARY_FILE} and "
+                                f"{ts.LORA_DIR}/adapter_model.safetensors)")
+        tensors = load_file(folder / SUMMARY_FILE, device=str(self.device))
+        if tuple(tensors[SUMMARY_KEY].shape) != tuple(self.summary.shape):
+            raise InvalidInputError(f"{folder}: summary embeddings {tuple(tensors[SUMMARY_KEY].shape)} do not fit "
+                                    f"this run's {tuple(self.summary.shape)} (kappa, d): train with its kappa")
+        if self.projection and PROJ_WEIGHT not in tensors:
+            raise InvalidInputError(f"{folder} has no output projection: start it with --no-projection")
         with torch.no_grad():
             self.summary.copy_(tensors[SUMMARY_KEY])
             if self.projection:
                 self.projection[0].copy_(tensors[PROJ_WEIGHT])
                 self.projection[1].copy_(tensors[PROJ_BIAS])
-        lora = load_file(self.out / ts.LORA_DIR / "adapter_model.safetensors", device=str(self.device))
-        result = set_peft_model_state_dict(self.model, lora)
+        result = set_peft_model_state_dict(self.model, load_file(lora_file, device=str(self.device)))
         if getattr(result, "unexpected_keys", None):
-            raise InvalidInputError(f"{self.out}: LoRA checkpoint does not fit this model ({result.unexpected_keys[:3]})")
-        ts.restore_state(self)  # the schedule of this run's config: stretched if --steps extended it
+            raise InvalidInputError(f"{folder}: LoRA checkpoint does not fit this model ({result.unexpected_keys[:3]})")
 
 
 def base_copy(decoder: Decoder):
