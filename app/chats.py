@@ -39,6 +39,7 @@ class ChatInfo:
     created_at: datetime
     updated_at: datetime
     n_messages: int
+    user_id: int | None = None  # its owner; None: the local admin (the CLI)
 
 
 @dataclass(frozen=True)
@@ -84,23 +85,27 @@ def title_of(question: str) -> str:
 
 def _info(session, chat: ChatSession) -> ChatInfo:
     n = session.scalar(select(func.count()).select_from(ChatMessage).where(ChatMessage.chat_id == chat.id))
-    return ChatInfo(chat.id, chat.collection_id, chat.title, chat.created_at, chat.updated_at, int(n or 0))
+    return ChatInfo(chat.id, chat.collection_id, chat.title, chat.created_at, chat.updated_at, int(n or 0), chat.user_id)
 
 
-def start_chat(sessions: sessionmaker, collection_id: int, title: str | None = None) -> ChatInfo:
-    """A new, empty conversation with a collection."""
+def start_chat(sessions: sessionmaker, collection_id: int, title: str | None = None, *,
+               user_id: int | None = None) -> ChatInfo:
+    """A new, empty conversation with a collection, owned by ``user_id`` (None: the local admin)."""
     with sessions.begin() as session:
-        chat = ChatSession(collection_id=collection_id, title=title_of(title) if title else NEW_CHAT_TITLE)
+        chat = ChatSession(collection_id=collection_id, title=title_of(title) if title else NEW_CHAT_TITLE,
+                           user_id=user_id)
         session.add(chat)
         session.flush()
         return _info(session, chat)
 
 
-def list_chats(sessions: sessionmaker, collection_id: int) -> list[ChatInfo]:
-    """A collection's conversations, most recently active first."""
+def list_chats(sessions: sessionmaker, collection_id: int, *, owner: int | None | Literal["any"] = "any") -> list[ChatInfo]:
+    """A collection's conversations (of ``owner`` only, unless "any"), most recently active first."""
+    query = select(ChatSession).where(ChatSession.collection_id == collection_id)
+    if owner != "any":
+        query = query.where(ChatSession.user_id.is_(None) if owner is None else ChatSession.user_id == owner)
     with sessions() as session:
-        chats = session.scalars(select(ChatSession).where(ChatSession.collection_id == collection_id)
-                                .order_by(ChatSession.updated_at.desc(), ChatSession.id.desc())).all()
+        chats = session.scalars(query.order_by(ChatSession.updated_at.desc(), ChatSession.id.desc())).all()
         return [_info(session, c) for c in chats]
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from app.cli_shared import State, err, out, service
 from app.cli_train import train_app
+from app.cli_users import users_app
 from app.config import Settings, field_help
 from model.errors import LlocoError
 
@@ -27,6 +28,7 @@ eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the lloco, rag and f
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")
+app.add_typer(users_app, name="users")
 
 
 @app.callback()

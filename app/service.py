@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -323,6 +323,15 @@ class LlocoService:
         self._release_originals({matches[0].content_hash})
         return matches[0]
 
+    def document_collection(self, document_id: int) -> str:
+        """The name of the collection a document belongs to."""
+        with self.sessions() as session:
+            name = session.scalar(select(Collection.name).join(Document, Document.collection_id == Collection.id)
+                                  .where(Document.id == document_id))
+        if name is None:
+            raise NotFoundError(f"no document #{document_id} (was it deleted?)")
+        return name
+
     def document_file(self, document_id: int) -> Path | None:
         """The original file of a ready PDF document (kept under the home), or None."""
         with self.sessions() as session:
@@ -381,13 +390,17 @@ class LlocoService:
         return continuation_logprobs(self.decoder, prepared.embeds, ids, adapter=answerer.adapter)
 
     # Chats (history in SQL, see app.chats) -----------------------------------------------------
-    def start_chat(self, name: str, title: str | None = None) -> ChatInfo:
-        """A new conversation with a collection; its first question becomes its title."""
-        return chats.start_chat(self.sessions, self._collection(name).id, title)
+    def start_chat(self, name: str, title: str | None = None, *, user_id: int | None = None) -> ChatInfo:
+        """A new conversation with a collection, owned by ``user_id`` (None: the local admin); its
+        first question becomes its title."""
+        return chats.start_chat(self.sessions, self._collection(name).id, title, user_id=user_id)
 
-    def list_chats(self, name: str) -> list[ChatInfo]:
-        """A collection's conversations, most recently active first."""
-        return chats.list_chats(self.sessions, self._collection(name).id)
+    def list_chats(self, name: str, *, owner: int | None | Literal["any"] = "any") -> list[ChatInfo]:
+        """A collection's conversations (``owner``'s only, unless "any"), most recently active first."""
+        return chats.list_chats(self.sessions, self._collection(name).id, owner=owner)
+
+    def get_chat(self, chat_id: int) -> ChatInfo:
+        return chats.get_chat(self.sessions, chat_id)
 
     def chat_messages(self, chat_id: int) -> list[ChatMessageInfo]:
         return chats.chat_messages(self.sessions, chat_id)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How the shipped artifacts in model/shipped/smollm2-135m/ were produced (issue: learn offline).
 # Each stage is resumable: re-running a stage whose run folder has a checkpoint continues it.
-# Usage: bench/train_shipped.sh compressor|compressor-more|eval-compressor|reader|reader-expand|ship|ship-reader|eval
+# Usage: bench/train_shipped.sh compressor|compressor-more|compressor-cont|eval-compressor|reader|reader-expand|
+#        reader-distill|ship|ship-reader|eval
 # (runs/ holds the runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,16 @@ reader-expand)  # issue 10: the same reader mix and schedule, trained on lloco's
   # vectors followed by its question-relevant sentences, --expand-tokens = the expand_tokens setting, 128)
   $lloco train adapter --out runs/reader-expand --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
     $(resume runs/reader-expand) ;;
+compressor-cont)  # issue 10: 60 more steps from the shipped compressor (--init-from: its weights, a fresh optimizer and
+  # schedule at half its peak rates, new data order --seed 1), in two arms that differ only in --fact-weight:
+  # ARM=plain (0) is the control, ARM=facts (4: number and name tokens count 5x in the reconstruction loss)
+  arm=${ARM:?ARM=plain or ARM=facts}; weight=$([ "$arm" = facts ] && echo 4 || echo 0)
+  $lloco train compressor --out runs/cont-$arm --init-from $shipped/compressor --steps 60 --save-every 10 --seed 1 \
+    --lr 2e-4 --projection-lr 1e-4 --summary-lr 5e-4 --fact-weight $weight $(resume runs/cont-$arm) ;;
+reader-distill)  # issue 10: reader-expand's mix, schedule and seed plus the KL term to plain RAG's answer
+  # distributions (the base decoder reading the same windows as text; xRAG), weight 1
+  $lloco train adapter --out runs/reader-distill --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
+    --distill-weight 1.0 $(resume runs/reader-distill) ;;
 ship-reader)  # ship only a reader run (READER, default runs/reader-expand), with its log and curve
   reader=${READER:-runs/reader-expand}
   rm -rf $shipped/reader && mkdir -p $shipped/reader

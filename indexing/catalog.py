@@ -144,5 +144,5 @@ def open_catalog(url: str) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-# The evaluation and chat tables live in their own modules; importing them here registers them on Base.metadata.
-from indexing import chat_catalog, eval_catalog  # noqa: E402,F401
+# The evaluation, chat and account tables live in their own modules; importing them here registers them on Base.metadata.
+from indexing import account_catalog, chat_catalog, eval_catalog  # noqa: E402,F401

@@ -2,7 +2,8 @@
 
 Imported at the end of :mod:`indexing.catalog`, so ``Base.metadata`` (which Alembic compares the
 migrations against) always holds these tables too. Deleting a collection deletes its chats and
-deleting a chat its messages (``ON DELETE CASCADE``).
+deleting a chat its messages, deleting a user their chats (``ON DELETE CASCADE``). A chat belongs to
+its user (``user_id``; NULL for the local admin, who acts through the CLI).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class ChatSession(Base):
     __tablename__ = "chat_sessions"
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None)  # None: the local admin
     title: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=_now)
     updated_at: Mapped[datetime] = mapped_column(default=_now)

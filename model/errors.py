@@ -15,3 +15,11 @@ class InvalidInputError(LlocoError):
 
 class ModelNotAvailableError(LlocoError):
     """A model whose weights are not installed or not readable here."""
+
+
+class PermissionDeniedError(LlocoError):
+    """The acting user may not do this (an admin-only action, or another user's conversation)."""
+
+
+class AuthenticationError(LlocoError):
+    """A wrong user name or password, an unknown or revoked API key, or a locked account."""

@@ -1,0 +1,180 @@
+"""Who may do what (issue 11): the one owner of the access policy, enforced in the service layer.
+
+:class:`ActingService` is :class:`app.service.LlocoService` as one principal sees it: the same calls,
+each checked before it runs. The web app and the API act through it as the signed-in user; the CLI
+uses the plain service as the local admin (it owns the files).
+
+The policy:
+
+- an **admin** does everything: builds, changes and deletes collections, reads all of them;
+- an **analyst** sees and asks only the collections granted to them; any other collection is
+  reported exactly as a missing one (so names don't leak), and admin actions are refused;
+- a conversation belongs to its user: others (admins included) neither list nor open it.
+
+Every refused action is logged (warning, logger ``app.access``) with who and what.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from app.accounts import Accounts, Principal
+from model.errors import NotFoundError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from app.adapter_training import AdapterTrainResult
+    from app.answerers import Answer, Answerer, AnswerStream
+    from app.chats import ChatInfo, ChatMessageInfo, Role
+    from app.citations import Citation
+    from app.config import Mode, Settings
+    from app.page_images import PageImage
+    from app.service import CollectionInfo, DocumentInfo, LlocoService
+    from indexing.pipeline import IngestResult, ProgressCallback
+    from indexing.rebuild import RebuildResult
+    from model.registry import ModelStatus
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ActingService:
+    """The service's calls on behalf of ``principal``, each checked by the policy above."""
+
+    def __init__(self, service: LlocoService, principal: Principal, accounts: Accounts | None = None) -> None:
+        self.service, self.principal = service, principal
+        self.accounts = accounts or Accounts(service.sessions)
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
+    def models(self) -> list[ModelStatus]:
+        return self.service.models()
+
+    # the policy ---------------------------------------------------------------------------
+    def _refuse(self, what: str, error: Exception) -> Exception:
+        log.warning("refused: %s (%s) may not %s", self.principal.name, self.principal.role, what)
+        return error
+
+    def _admin(self, what: str) -> None:
+        if not self.principal.is_admin:
+            raise self._refuse(what, PermissionDeniedError(f"only an admin may {what}"))
+
+    def _readable_ids(self) -> set[int] | None:
+        """Ids of the collections the principal may read; None: all of them."""
+        if self.principal.is_admin:
+            return None
+        return self.accounts.granted_collection_ids(self.principal.user_id)
+
+    def can_read(self, name: str) -> bool:
+        """Whether the principal may see and ask collection ``name`` (False for a missing one)."""
+        try:
+            self._readable(name, "read")
+        except NotFoundError:
+            return False
+        return True
+
+    def _readable(self, name: str, what: str) -> CollectionInfo:
+        info = self.service.get_collection(name)  # NotFoundError for a missing one
+        ids = self._readable_ids()
+        if ids is not None and info.id not in ids:
+            raise self._refuse(f"{what} collection {name!r}",
+                               NotFoundError(f"no collection named {name!r} (see `lloco collections list`)"))
+        return info
+
+    def _own_chat(self, chat_id: int, what: str) -> ChatInfo:
+        chat = self.service.get_chat(chat_id)
+        if chat.user_id != self.principal.user_id:
+            raise self._refuse(f"{what} chat #{chat_id}", NotFoundError(f"no chat #{chat_id} (was it or its collection deleted?)"))
+        return chat
+
+    def _read(self, name: str, what: str, call: Callable[[], T]) -> T:
+        self._readable(name, what)
+        return call()
+
+    # collections ----------------------------------------------------------------------------
+    def list_collections(self) -> list[CollectionInfo]:
+        ids = self._readable_ids()
+        return [c for c in self.service.list_collections() if ids is None or c.id in ids]
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        return self._readable(name, "read")
+
+    def outdated_models(self, name: str) -> list[str]:
+        return self._read(name, "read", lambda: self.service.outdated_models(name))
+
+    def create_collection(self, name: str) -> CollectionInfo:
+        self._admin(f"create collection {name!r}")
+        return self.service.create_collection(name)
+
+    def delete_collection(self, name: str) -> None:
+        self._admin(f"delete collection {name!r}")
+        self.service.delete_collection(name)
+
+    def set_adapter(self, name: str, adapter: Path | None) -> None:
+        self._admin(f"set the adapter of {name!r}")
+        self.service.set_adapter(name, adapter)
+
+    def train_adapter(self, name: str, **options: Any) -> AdapterTrainResult:
+        self._admin(f"train an adapter for {name!r}")
+        return self.service.train_adapter(name, **options)
+
+    def ingest(self, name: str, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
+        self._admin(f"add documents to {name!r}")
+        return self.service.ingest(name, paths, progress=progress)
+
+    def rebuild_collection(self, name: str, *, progress: ProgressCallback | None = None) -> RebuildResult:
+        self._admin(f"rebuild {name!r}")
+        return self.service.rebuild_collection(name, progress=progress)
+
+    # documents ------------------------------------------------------------------------------
+    def list_documents(self, name: str) -> list[DocumentInfo]:
+        return self._read(name, "list the documents of", lambda: self.service.list_documents(name))
+
+    def delete_document(self, name: str, document: str | int) -> DocumentInfo:
+        self._admin(f"delete a document of {name!r}")
+        return self.service.delete_document(name, document)
+
+    def document_file(self, document_id: int) -> Path | None:
+        return self._read(self.service.document_collection(document_id), f"open document #{document_id} of",
+                          lambda: self.service.document_file(document_id))
+
+    def citation_pages(self, citation: Citation, *, scale: float = 1.5) -> list[PageImage]:
+        return self._read(self.service.document_collection(citation.document_id), "open a page of",
+                          lambda: self.service.citation_pages(citation, scale=scale))
+
+    # questions ------------------------------------------------------------------------------
+    def ask(self, name: str, question: str, **options: Any) -> Answer | AnswerStream:
+        return self._read(name, "ask", lambda: self.service.ask(name, question, **options))
+
+    def retrieve(self, name: str, question: str, **options: Any) -> list:
+        return self._read(name, "search", lambda: self.service.retrieve(name, question, **options))
+
+    def score_continuations(self, name: str, question: str, continuations: list[str], **options: Any) -> list[float]:
+        return self._read(name, "ask", lambda: self.service.score_continuations(name, question, continuations, **options))
+
+    def answerer(self, name: str, mode: Mode, **options: Any) -> Answerer:
+        return self._read(name, "ask", lambda: self.service.answerer(name, mode, **options))
+
+    # conversations: each belongs to its user ---------------------------------------------------
+    def start_chat(self, name: str, title: str | None = None) -> ChatInfo:
+        return self._read(name, "chat with", lambda: self.service.start_chat(name, title, user_id=self.principal.user_id))
+
+    def list_chats(self, name: str) -> list[ChatInfo]:
+        return self._read(name, "list the chats of", lambda: self.service.list_chats(name, owner=self.principal.user_id))
+
+    def chat_messages(self, chat_id: int) -> list[ChatMessageInfo]:
+        self._own_chat(chat_id, "read")
+        return self.service.chat_messages(chat_id)
+
+    def record_message(self, chat_id: int, role: Role, text: str, **options: Any) -> ChatMessageInfo:
+        self._own_chat(chat_id, "write to")
+        return self.service.record_message(chat_id, role, text, **options)
+
+    def delete_chat(self, chat_id: int) -> None:
+        self._own_chat(chat_id, "delete")
+        self.service.delete_chat(chat_id)
+
