@@ -1,7 +1,9 @@
 # Two commands do everything: `make run` (set up, build the demo collection on first start, start
 # the web app and print its URL) and `make test` (set up, run every test). Set-up is idempotent.
 PY ?= python3
-HOST ?= 0.0.0.0
+HOST ?= 127.0.0.1
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
 PORT ?= 8501
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ STAMP := $(VENV)/.lloco-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run demo test test-fast browser clean-venv
+.PHONY: setup run api demo test test-fast browser clean-venv
 
 setup: $(STAMP)
 
@@ -26,6 +28,10 @@ $(STAMP): pyproject.toml Makefile
 # The web app on HOST:PORT (`make run HOST=127.0.0.1 PORT=8600`); the demo collection is built first if missing.
 run: setup
 	$(BIN)/python -m app.web.serve --host $(HOST) --port $(PORT)
+
+# The REST API and the OpenAI-compatible endpoints on API_HOST:API_PORT (docs at /docs).
+api: setup
+	$(BIN)/lloco api --host $(API_HOST) --port $(API_PORT)
 
 # The terminal demo: a sample question answered in every mode.
 demo: setup

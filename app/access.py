@@ -8,7 +8,8 @@ The policy:
 
 - an **admin** does everything: builds, changes and deletes collections, reads all of them;
 - an **analyst** sees and asks only the collections granted to them; any other collection is
-  reported exactly as a missing one (so names don't leak), and admin actions are refused;
+  reported exactly as a missing one (so names don't leak), even to an admin action on it, and
+  admin actions on the collections they may read are refused;
 - a conversation belongs to its user: others (admins included) neither list nor open it.
 
 Every refused action is logged (warning, logger ``app.access``) with who and what.
@@ -59,9 +60,16 @@ class ActingService:
         log.warning("refused: %s (%s) may not %s", self.principal.name, self.principal.role, what)
         return error
 
-    def _admin(self, what: str) -> None:
+    def require_admin(self, what: str) -> None:
+        """Refuse (and log) ``what`` unless the principal is an admin."""
         if not self.principal.is_admin:
             raise self._refuse(what, PermissionDeniedError(f"only an admin may {what}"))
+
+    def check_admin_on(self, name: str, what: str) -> None:
+        """An admin action on collection ``name``: one the principal may not read is reported as
+        missing (names don't leak), one they may only read is refused."""
+        self._readable(name, what)
+        self.require_admin(what)
 
     def _readable_ids(self) -> set[int] | None:
         """Ids of the collections the principal may read; None: all of them."""
@@ -107,27 +115,27 @@ class ActingService:
         return self._read(name, "read", lambda: self.service.outdated_models(name))
 
     def create_collection(self, name: str) -> CollectionInfo:
-        self._admin(f"create collection {name!r}")
+        self.require_admin(f"create collection {name!r}")
         return self.service.create_collection(name)
 
     def delete_collection(self, name: str) -> None:
-        self._admin(f"delete collection {name!r}")
+        self.check_admin_on(name, f"delete collection {name!r}")
         self.service.delete_collection(name)
 
     def set_adapter(self, name: str, adapter: Path | None) -> None:
-        self._admin(f"set the adapter of {name!r}")
+        self.check_admin_on(name, f"set the adapter of {name!r}")
         self.service.set_adapter(name, adapter)
 
     def train_adapter(self, name: str, **options: Any) -> AdapterTrainResult:
-        self._admin(f"train an adapter for {name!r}")
+        self.check_admin_on(name, f"train an adapter for {name!r}")
         return self.service.train_adapter(name, **options)
 
     def ingest(self, name: str, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
-        self._admin(f"add documents to {name!r}")
+        self.check_admin_on(name, f"add documents to {name!r}")
         return self.service.ingest(name, paths, progress=progress)
 
     def rebuild_collection(self, name: str, *, progress: ProgressCallback | None = None) -> RebuildResult:
-        self._admin(f"rebuild {name!r}")
+        self.check_admin_on(name, f"rebuild {name!r}")
         return self.service.rebuild_collection(name, progress=progress)
 
     # documents ------------------------------------------------------------------------------
@@ -135,7 +143,7 @@ class ActingService:
         return self._read(name, "list the documents of", lambda: self.service.list_documents(name))
 
     def delete_document(self, name: str, document: str | int) -> DocumentInfo:
-        self._admin(f"delete a document of {name!r}")
+        self.check_admin_on(name, f"delete a document of {name!r}")
         return self.service.delete_document(name, document)
 
     def document_file(self, document_id: int) -> Path | None:

@@ -178,6 +178,17 @@ def demo(question: Annotated[str | None, typer.Option(help="Question to ask the 
     run_demo(service(), out, question=question)
 
 
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: the api_host setting, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: the api_port setting, 8000).")] = None,
+) -> None:
+    """Serve the REST API (/api) and the OpenAI-compatible endpoints (/v1); OpenAPI docs at /docs."""
+    from app.api import serve
+
+    serve(service(), host=host, port=port, console=out)
+
+
 @eval_app.command("run")
 def eval_run(
     dataset: Annotated[str | None, typer.Option(help="quality, qasper, narrativeqa, hotpotqa, qmsum, squad, financebench or needle.")] = None,

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     compress_batch_size: int = Field(8, ge=1, le=1024, description="Chunks compressed per forward pass at ingestion.")
     embed_batch_size: int = Field(32, ge=1, le=4096, description="Chunks embedded per batch at ingestion.")
     max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused at ingestion.")
+    max_upload_mb: float = Field(500.0, gt=0, description="API: an upload request (all its files) larger than this is refused with 413 while it streams.")
+    api_host: str = Field("127.0.0.1", description="Address `lloco api` listens on (127.0.0.1: this machine only; 0.0.0.0: every interface).")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port `lloco api` listens on.")
     device: DeviceName = Field("auto", description="Torch device: auto picks cuda, then mps, then cpu.")
     dtype: DtypeName = Field("auto", description="Torch dtype: auto picks bfloat16 where the CPU/GPU supports it, else float32.")
 

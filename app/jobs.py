@@ -14,13 +14,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from model.errors import LlocoError
+
+if TYPE_CHECKING:
+    from indexing.pipeline import Progress
 
 log = logging.getLogger(__name__)
 JobStatus = Literal["running", "done", "failed"]
 Report = Callable[[float | None, str], None]
+STAGES = ("parse", "chunk", "embed", "compress", "index")  # an ingested file's stages, in order
 
 
 @dataclass
@@ -104,3 +108,24 @@ class JobRunner:
     def busy(self, collection: str) -> Job | None:
         """A running job that writes to ``collection`` (ingest, rebuild, train), if any."""
         return next((j for j in self.jobs(collection=collection) if j.running), None)
+
+
+def stage_line(stage: str) -> str:
+    """parse -> chunk -> embed -> compress -> index, the current stage in bold, done ones ticked."""
+    if stage == "done":
+        return " → ".join(f"{s} ✓" for s in STAGES)
+    at = STAGES.index(stage) if stage in STAGES else 0
+    return " → ".join(f"{s} ✓" if i < at else (f"**{s}**" if i == at else s) for i, s in enumerate(STAGES))
+
+
+def ingest_reporter(report: Report) -> Callable[[Progress], None]:
+    """A pipeline progress callback that reports the file, its stage and the overall share."""
+
+    def on_progress(event: Progress) -> None:
+        within = event.done / event.total if event.total else 0.0
+        at = STAGES.index(event.stage) if event.stage in STAGES else len(STAGES)
+        share = (event.file_index + min((at + within) / len(STAGES), 1.0)) / max(event.n_files, 1)
+        units = f" ({event.done}/{event.total} chunks)" if event.total and event.stage != "done" else ""
+        report(share, f"{event.file} (file {event.file_index + 1} of {event.n_files}): {stage_line(event.stage)}{units}")
+
+    return on_progress

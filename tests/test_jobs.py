@@ -53,7 +53,7 @@ def test_fractions_are_clamped_and_old_finished_jobs_forgotten():
 
 
 def test_ingestion_progress_names_the_file_and_its_stage():
-    from app.web.common import ingest_reporter, stage_line
+    from app.jobs import ingest_reporter, stage_line
     from indexing.pipeline import Progress
 
     seen = []

@@ -21,9 +21,9 @@ from app.web.common import (
     remember,
     run_safely,
     show_ingest_results,
-    stage_line,
     upload_form,
 )
+from app.jobs import stage_line
 
 if TYPE_CHECKING:
     from app.jobs import Job, Report

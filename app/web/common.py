@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from app.jobs import Job, JobRunner, Report
+from app.jobs import Job, JobRunner, Report, ingest_reporter
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 MODE_LABELS = {"lloco": "LLoCO (vectors + key sentences)", "lloco-pure": "LLoCO pure (summary vectors)",
                "rag": "Plain RAG (chunk text)", "rag+reader": "RAG + reader LoRA (chunk text)",
                "full": "Full context"}
-STAGES = ("parse", "chunk", "embed", "compress", "index")
 UPLOAD_TYPES = ["pdf", "txt", "md", "markdown"]
 PAGE_IMAGE_WIDTH = 760  # pixels: a page stays readable without filling the whole screen
 _injected: dict[str, LlocoService] = {}
@@ -126,27 +125,6 @@ def show_citations(service: LlocoService, citations: list[Citation], *, images: 
             for png, page, found in shown:
                 note = "cited text highlighted" if found else "cited text not located on this page"
                 st.image(png, caption=f"{c.document}, page {page} ({note})", width=PAGE_IMAGE_WIDTH, output_format="PNG")
-
-
-def stage_line(stage: str) -> str:
-    """parse -> chunk -> embed -> compress -> index, the current stage in bold, done ones ticked."""
-    if stage == "done":
-        return " → ".join(f"{s} ✓" for s in STAGES)
-    at = STAGES.index(stage) if stage in STAGES else 0
-    return " → ".join(f"{s} ✓" if i < at else (f"**{s}**" if i == at else s) for i, s in enumerate(STAGES))
-
-
-def ingest_reporter(report: Report) -> Callable[[Progress], None]:
-    """A pipeline progress callback that reports the file, its stage and the overall share."""
-
-    def on_progress(event: Progress) -> None:
-        within = event.done / event.total if event.total else 0.0
-        at = STAGES.index(event.stage) if event.stage in STAGES else len(STAGES)
-        share = (event.file_index + min((at + within) / len(STAGES), 1.0)) / max(event.n_files, 1)
-        units = f" ({event.done}/{event.total} chunks)" if event.total and event.stage != "done" else ""
-        report(share, f"{event.file} (file {event.file_index + 1} of {event.n_files}): {stage_line(event.stage)}{units}")
-
-    return on_progress
 
 
 def start_ingest(service: LlocoService, name: str, files: list[Any]) -> Job:

@@ -77,8 +77,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Start lloco's web app (Streamlit).")
-    parser.add_argument("--host", default=os.environ.get("LLOCO_WEB_HOST", "0.0.0.0"),
-                        help="address to listen on (default 0.0.0.0: every interface; env LLOCO_WEB_HOST)")
+    parser.add_argument("--host", default=os.environ.get("LLOCO_WEB_HOST", "127.0.0.1"),
+                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface; env LLOCO_WEB_HOST)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LLOCO_WEB_PORT", "8501")),
                         help="port (default 8501; env LLOCO_WEB_PORT)")
     parser.add_argument("--no-demo", action="store_true", help="do not build the demo collection")
