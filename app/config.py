@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(500.0, gt=0, description="API: an upload request (all its files) larger than this is refused with 413 while it streams.")
     api_host: str = Field("127.0.0.1", description="Address `lloco api` listens on (127.0.0.1: this machine only; 0.0.0.0: every interface).")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `lloco api` listens on.")
+    session_hours: float = Field(8.0, gt=0, le=24 * 30, description="Web app: a sign-in lasts this long; then the user signs in again.")
     device: DeviceName = Field("auto", description="Torch device: auto picks cuda, then mps, then cpu.")
     dtype: DtypeName = Field("auto", description="Torch dtype: auto picks bfloat16 where the CPU/GPU supports it, else float32.")
 

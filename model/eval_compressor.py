@@ -93,6 +93,7 @@ def score_pairs(decoder: Decoder, compressor: Compressor, pairs: list[Pair], *, 
     scored so far are reported (``pairs`` says how many)."""
     totals = {k: [0.0, 0, 0] for k in ("none", "summary", "text", "recon", "recon_none")}  # [nll, tokens, correct]
     facts = {k: [0, 0] for k in FACT_LAYOUTS}  # [reproduced, facts]
+    per_pair: list[tuple[int, int]] = []  # (facts reproduced from S, facts) of each pair, for paired comparisons
     done = 0
     for start in range(0, len(pairs), batch_size):
         if start and stop is not None and stop():
@@ -100,8 +101,9 @@ def score_pairs(decoder: Decoder, compressor: Compressor, pairs: list[Pair], *, 
         scores, found = _score_batch(decoder, compressor, pairs[start:start + batch_size])
         for key, values in scores.items():
             totals[key] = [a + b for a, b in zip(totals[key], values, strict=True)]
-        for key, (hits, n) in found.items():
-            facts[key] = [facts[key][0] + hits, facts[key][1] + n]
+        for key, rows in found.items():
+            facts[key] = [facts[key][0] + sum(h for h, _ in rows), facts[key][1] + sum(n for _, n in rows)]
+        per_pair += found["recon"]
         done = min(len(pairs), start + batch_size)
     ppl = {k: math.exp(nll / n) for k, (nll, n, _) in totals.items()}
     gap = math.log(ppl["none"]) - math.log(ppl["text"])
@@ -118,6 +120,7 @@ def score_pairs(decoder: Decoder, compressor: Compressor, pairs: list[Pair], *, 
         "facts": facts["recon"][1],
         "fact_recall": facts["recon"][0] / facts["recon"][1] if facts["recon"][1] else float("nan"),
         "fact_recall_none": facts["recon_none"][0] / facts["recon_none"][1] if facts["recon_none"][1] else float("nan"),
+        "fact_hits_per_pair": [h for h, _ in per_pair], "facts_per_pair": [n for _, n in per_pair],
     }
 
 
@@ -125,9 +128,9 @@ FACT_LAYOUTS = ("recon", "recon_none")  # the fact probe reads the reconstructio
 
 
 def _score_batch(decoder: Decoder, compressor: Compressor,
-                 pairs: list) -> tuple[dict[str, tuple[float, int, int]], dict[str, tuple[int, int]]]:
-    """(summed NLL, tokens, argmax-correct) per condition for one batch of pairs, and (facts
-    reproduced, facts) per reconstruction condition."""
+                 pairs: list) -> tuple[dict[str, tuple[float, int, int]], dict[str, list[tuple[int, int]]]]:
+    """(summed NLL, tokens, argmax-correct) per condition for one batch of pairs, and per
+    reconstruction condition each pair's (facts reproduced, facts)."""
     vectors = compressor.compress([p.a for p in pairs], batch_size=len(pairs))  # each (kappa, d) float16
     summaries = [v.to(decoder.device, decoder.dtype) for v in vectors]
     prompt, embed = decoder.encode(RECON_PROMPT), decoder.embed_ids
@@ -151,10 +154,10 @@ def _score_batch(decoder: Decoder, compressor: Compressor,
     return out, found
 
 
-def _facts(facts: list[list[list[int]]], logits, labels) -> tuple[int, int]:
-    """(facts reproduced, facts) of the pairs' A (``facts``: per pair, each fact's token positions in A)
-    given the reconstruction's logits (B, L, V) and labels (B, L), whose labelled positions are A's tokens."""
+def _facts(facts: list[list[list[int]]], logits, labels) -> list[tuple[int, int]]:
+    """Per pair, (facts reproduced, facts) of its A (``facts``: per pair, each fact's token positions
+    in A) given the reconstruction's logits (B, L, V) and labels (B, L), whose labelled positions are A's tokens."""
     right = logits[:, :-1].argmax(-1) == labels[:, 1:]  # (B, L-1): position t predicts label t+1
     scored = labels[:, 1:] != IGNORE  # (B, L-1)
-    hits = sum(count_reproduced(row_facts, right[row][scored[row]].tolist()) for row, row_facts in enumerate(facts))
-    return hits, sum(map(len, facts))
+    return [(count_reproduced(row_facts, right[row][scored[row]].tolist()), len(row_facts))
+            for row, row_facts in enumerate(facts)]

@@ -80,13 +80,17 @@ def web_service(service):
     """The web UI's pages served by the tiny-model ``service`` (AppTest runs them in this process)."""
     import streamlit as st
 
+    from app.accounts import Principal
+    from app.web.auth import use_principal
     from app.web.common import use_service
 
     st.cache_data.clear()
     st.cache_resource.clear()
     use_service(service)
+    use_principal(Principal("test-admin", "admin"))  # the pages' own tests act as an admin
     yield service
     use_service(None)
+    use_principal(None)
     st.cache_data.clear()
     st.cache_resource.clear()
 

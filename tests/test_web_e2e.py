@@ -1,9 +1,10 @@
 """The web app end to end in a real browser: the Streamlit server as a subprocess on the real
 default model, driven by headless Chromium through selenium.
 
-Create a collection, upload a PDF (background ingestion with progress), ask a question and see
+Sign in as an admin, create a collection, upload a PDF (background ingestion with progress), ask a question and see
 the answer stream in with a citation of the right page (and its page image), compare LLoCO with
-plain RAG, and run a two-question evaluation. Screenshots go to .cache/screenshots/ (so a test run
+plain RAG, run a two-question evaluation; then sign in as an analyst granted the collection, who gets Chat and
+Compare but no Collections admin page. Screenshots go to .cache/screenshots/ (so a test run
 leaves the tree clean); LLOCO_SCREENSHOT_DIR=docs/screenshots refreshes the ones the README shows. Skipped without chromium + chromedriver
 (`make browser` installs them).
 """
@@ -35,6 +36,7 @@ from selenium.webdriver.common.keys import Keys
 SHOTS = Path(os.environ.get("LLOCO_SCREENSHOT_DIR", REPO / ".cache" / "screenshots"))
 QUESTION = "Which engineer built the Eddystone lighthouse completed in 1759 from dovetailed granite blocks?"
 PAGE = 5  # data/demo/questions.jsonl: the answer is on page 5 of lighthouses.pdf
+ADMIN_PASSWORD, ANALYST_PASSWORD = "correct horse battery", "battery staple horse"
 
 
 def _free_port() -> int:
@@ -46,7 +48,14 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`python -m app.web.serve` (what `make run` starts) on a fresh home, without the demo."""
+    from app.accounts import Accounts
+    from app.config import Settings
+    from indexing.catalog import open_catalog
+
     home, port = tmp_path_factory.mktemp("web-home"), _free_port()
+    accounts = Accounts(open_catalog(Settings(home=home).resolved_database_url))
+    accounts.create_user("ann", ADMIN_PASSWORD, role="admin")
+    accounts.create_user("bob", ANALYST_PASSWORD)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLOCO_") or k.startswith("LLOCO_TEST_")}
     env.update(LLOCO_HOME=str(home), LLOCO_MODEL_CACHE=str(MODEL_CACHE), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     log = (tmp_path_factory.mktemp("web-log") / "server.log").open("w")
@@ -62,7 +71,7 @@ def server(tmp_path_factory):
                     break
             except OSError:
                 time.sleep(0.5)
-        yield url, Path(log.name)
+        yield url, Path(log.name), home
     finally:
         proc.terminate()
         try:
@@ -128,6 +137,15 @@ def settle(driver, seconds: float = 1.0) -> None:
         time.sleep(0.1)
 
 
+def sign_in(driver, name: str, password: str) -> None:
+    user = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "input[aria-label='User name']"), what="the sign-in form")
+    user.send_keys(name)
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys(password)
+    button(driver, "Sign in").click()
+    wait_for(lambda: any(f"Signed in as {name}" in t for t in texts(driver, "[data-testid=stCaptionContainer]")),
+             what=f"{name} to be signed in")
+
+
 def shoot(driver, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     settle(driver)
@@ -135,9 +153,11 @@ def shoot(driver, name: str) -> None:
 
 
 def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path):
-    url, log = server
+    url, log, home = server
     d = browser
     d.get(url)
+    assert not d.find_elements(By.CSS_SELECTOR, "a[data-testid=stSidebarNavLink]")  # nothing before signing in
+    sign_in(d, "ann", ADMIN_PASSWORD)
     wait_for(lambda: any("No collection yet" in t for t in texts(d, "[data-testid=stAlert]")), what="the empty home")
 
     # Collections: create one and upload a PDF; ingestion runs in the background with progress
@@ -233,4 +253,20 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     shoot(d, "evaluation.png")
     assert any(t.startswith("run browser-run (#1, quality, done): 2 of 2 questions")
                for t in texts(d, "[data-testid=stCaptionContainer]"))
+
+    # an analyst granted the collection: Chat and Compare on it, no admin pages
+    from app.accounts import Accounts
+    from app.config import Settings
+    from indexing.catalog import open_catalog
+
+    Accounts(open_catalog(Settings(home=home).resolved_database_url)).grant("bob", "lighthouses")
+    button(d, "Sign out").click()
+    sign_in(d, "bob", ANALYST_PASSWORD)
+    links = [a.text for a in d.find_elements(By.CSS_SELECTOR, "a[data-testid=stSidebarNavLink]")]
+    assert links and not any(t.endswith(("Collections", "Evaluation")) for t in links), links
+    assert any(t.endswith("Chat") for t in links) and any(t.endswith("Compare") for t in links)
+    box = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "textarea[data-testid=stChatInputTextArea]"))
+    assert box.get_attribute("placeholder") == "Ask a question about lighthouses"  # the granted collection
+    body = d.find_element(By.TAG_NAME, "body").text
+    assert "Add documents" not in body and "conversation was deleted" not in body  # nothing of the admin's session
     assert "Traceback" not in log.read_text()

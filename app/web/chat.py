@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from app.web.auth import get_acting
 from app.web.common import (
     MODE_LABELS,
     answer_caption,
@@ -27,7 +28,7 @@ from model.errors import LlocoError, NotFoundError
 
 if TYPE_CHECKING:
     from app.chats import ChatInfo, ChatMessageInfo
-    from app.service import LlocoService
+    from app.access import ActingService  # the page acts as the signed-in user
 
 CHAT_KEY = "chat_by_collection"  # session state: collection name -> open chat id (None: a new one)
 
@@ -40,7 +41,7 @@ def _open(name: str, chat_id: int | None) -> None:
     st.session_state.setdefault(CHAT_KEY, {})[name] = chat_id
 
 
-def chat_sidebar(service: LlocoService, name: str) -> None:
+def chat_sidebar(service: ActingService, name: str) -> None:
     """New chat, the past conversations (click to reopen) and deleting the open one."""
     current = _current(name)
     if st.button("New chat", icon=":material/add:", key="new-chat", width="stretch",
@@ -66,7 +67,7 @@ def chat_sidebar(service: LlocoService, name: str) -> None:
         st.rerun()
 
 
-def show_message(service: LlocoService, message: ChatMessageInfo) -> None:
+def show_message(service: ActingService, message: ChatMessageInfo) -> None:
     with st.chat_message(message.role):
         st.markdown(plain(message.text) or "_(no answer text)_")
         if message.role == "assistant":
@@ -74,7 +75,7 @@ def show_message(service: LlocoService, message: ChatMessageInfo) -> None:
             answer_caption(message.mode, message.prompt_tokens, message.ttft_s, message.total_s, message.adapter)
 
 
-def ask(service: LlocoService, name: str, question: str, mode: str, top_k: int) -> None:
+def ask(service: ActingService, name: str, question: str, mode: str, top_k: int) -> None:
     """Ask, stream the answer, and store both in the open conversation (created if none)."""
     try:
         stream = service.ask(name, question, mode=mode, top_k=top_k)  # type: ignore[arg-type]
@@ -110,7 +111,7 @@ def ask(service: LlocoService, name: str, question: str, mode: str, top_k: int) 
 
 
 def chat_page() -> None:
-    service = get_service()
+    service = get_acting(get_service())
     st.title("Chat with your documents")
     name = collection_picker(service, "chat-collection", where=st.sidebar)
     if name is None:
@@ -120,9 +121,10 @@ def chat_page() -> None:
         top_k = st.slider("Chunks retrieved (top-k)", 1, 10, service.settings.top_k, key="chat-top-k")
         st.divider()
         conversations = st.container()
-    with st.expander("Add documents to this collection"):
-        upload_form(service, name, origin="chat")
-    job_panel("chat", "ingest", collection=name, on_done=lambda job: show_ingest_results(job.result or []))
+    if service.principal.is_admin:  # analysts read and ask; adding documents is an admin's
+        with st.expander("Add documents to this collection"):
+            upload_form(service, name, origin="chat")
+        job_panel("chat", "ingest", collection=name, on_done=lambda job: show_ingest_results(job.result or []))
     chat_id = _current(name)
     if chat_id is not None:
         try:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from app.web.auth import require_admin_page
 from app.web.common import (
     collection_picker,
     get_jobs,
@@ -27,10 +28,10 @@ from app.jobs import stage_line
 
 if TYPE_CHECKING:
     from app.jobs import Job, Report
-    from app.service import LlocoService
+    from app.access import ActingService  # the page acts as the signed-in user
 
 
-def create_form(service: LlocoService, *, expanded: bool) -> None:
+def create_form(service: ActingService, *, expanded: bool) -> None:
     s = service.settings
     with st.expander("Create a collection", icon=":material/add:", expanded=expanded), st.form("create"):
         new = st.text_input("New collection name", placeholder="letters, digits, '_', '-', '.'")
@@ -42,7 +43,7 @@ def create_form(service: LlocoService, *, expanded: bool) -> None:
             run_safely(lambda: service.create_collection(new.strip()), f"created {new.strip()}")
 
 
-def collections_table(service: LlocoService) -> None:
+def collections_table(service: ActingService) -> None:
     infos = service.list_collections()
     st.dataframe([{"name": c.name, "documents": c.n_documents, "failed": c.n_failed, "chunks": c.n_chunks,
                    "MB": round(c.size_bytes / 2**20, 2), "kappa": c.kappa, "chunk tokens": c.chunk_tokens,
@@ -50,7 +51,7 @@ def collections_table(service: LlocoService) -> None:
                    "created": c.created_at.strftime("%Y-%m-%d %H:%M")} for c in infos], hide_index=True)
 
 
-def documents_section(service: LlocoService, name: str, busy: bool) -> None:
+def documents_section(service: ActingService, name: str, busy: bool) -> None:
     docs = service.list_documents(name)
     st.dataframe([{"id": d.id, "file": d.filename, "status": d.status, "pages": d.n_pages, "chunks": d.n_chunks,
                    "KB": round(d.size_bytes / 1024, 1), "added": d.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -65,7 +66,7 @@ def documents_section(service: LlocoService, name: str, busy: bool) -> None:
     upload_form(service, name, origin="collections")
 
 
-def rebuild_section(service: LlocoService, name: str, busy: bool) -> None:
+def rebuild_section(service: ActingService, name: str, busy: bool) -> None:
     st.caption("Re-chunk, re-embed and re-compress every document with this server's models and settings "
                "(needed after changing the compressor, κ, the embedder or the chunking).")
     if st.button("Rebuild the index", disabled=busy):
@@ -81,7 +82,7 @@ def rebuild_section(service: LlocoService, name: str, busy: bool) -> None:
         st.rerun()
 
 
-def adapter_section(service: LlocoService, name: str, busy: bool) -> None:
+def adapter_section(service: ActingService, name: str, busy: bool) -> None:
     info = service.get_collection(name)
     st.markdown(f"Adapter in use for LLoCO answers: `{info.adapter_path or 'none (the default reader)'}`")
     left, mid, right = st.columns([4, 1, 1], vertical_alignment="bottom")
@@ -95,7 +96,7 @@ def adapter_section(service: LlocoService, name: str, busy: bool) -> None:
     train_form(service, name, busy)
 
 
-def train_form(service: LlocoService, name: str, busy: bool) -> None:
+def train_form(service: ActingService, name: str, busy: bool) -> None:
     """Train a LoRA for this collection from a QA file and/or synthetic questions; it is attached when done."""
     with st.form(f"train-{name}"):
         st.markdown("**Train an adapter for this collection**")
@@ -108,7 +109,7 @@ def train_form(service: LlocoService, name: str, busy: bool) -> None:
             st.rerun()
 
 
-def start_training(service: LlocoService, name: str, qa: Any, synthetic: int, steps: int) -> None:
+def start_training(service: ActingService, name: str, qa: Any, synthetic: int, steps: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="lloco-qa-"))
     qa_file = None
     if qa is not None:
@@ -131,7 +132,7 @@ def start_training(service: LlocoService, name: str, qa: Any, synthetic: int, st
     remember(get_jobs().submit("train", f"train an adapter for {name}", work, collection=name), "collections")
 
 
-def delete_section(service: LlocoService, name: str, busy: bool) -> None:
+def delete_section(service: ActingService, name: str, busy: bool) -> None:
     confirmed = st.checkbox(f"I want to delete the collection {name!r} with all its documents and conversations",
                             key=f"confirm-delete-{name}")
     if confirmed and st.button("Delete collection", type="primary", disabled=busy) and \
@@ -152,7 +153,7 @@ def _job_result(job: Job) -> None:
 
 
 def collections_page() -> None:
-    service = get_service()
+    service = require_admin_page(get_service())
     st.title("Collections")
     create_form(service, expanded=not service.list_collections())
     collections_table(service)

@@ -99,8 +99,9 @@ def answer_caption(mode: str | None, prompt_tokens: int | None, ttft_s: float | 
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _page_pngs(_service: LlocoService, home: str, citation: Citation) -> list[tuple[bytes, int, bool]]:
-    """PNG bytes of a citation's page(s), page number and whether the snippet was found (cached)."""
+def _page_pngs(_service: LlocoService, home: str, who: str, citation: Citation) -> list[tuple[bytes, int, bool]]:
+    """PNG bytes of a citation's page(s), page number and whether the snippet was found (cached per
+    user ``who``, so the access check of an acting service runs for each user)."""
     import io
 
     out = []
@@ -119,7 +120,8 @@ def show_citations(service: LlocoService, citations: list[Citation], *, images: 
             st.markdown(f"> {plain(c.snippet)}")
             if not images or not c.document.lower().endswith(".pdf"):
                 continue
-            shown = _page_pngs(service, str(service.settings.home), c)
+            principal = getattr(service, "principal", None)
+            shown = _page_pngs(service, str(service.settings.home), principal.name if principal else "", c)
             if not shown:
                 st.caption("The original PDF is not available, so only the quoted text is shown.")
             for png, page, found in shown:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from app.compare import COSTS, cost_ratios, describe_ratio
+from app.web.auth import get_acting
 from app.web.common import (
     MODE_LABELS,
     collection_picker,
@@ -26,7 +27,7 @@ from model.errors import LlocoError
 
 if TYPE_CHECKING:
     from app.answerers import Answer
-    from app.service import LlocoService
+    from app.access import ActingService  # the page acts as the signed-in user
 
 RESULT_KEY = "compare_result"
 
@@ -40,7 +41,7 @@ def _metrics(answer: Answer) -> None:
     total.metric("Total", fmt_s(answer.total_s))
 
 
-def _stream(service: LlocoService, name: str, question: str, mode: str, top_k: int) -> Answer | None:
+def _stream(service: ActingService, name: str, question: str, mode: str, top_k: int) -> Answer | None:
     """Stream one mode's answer into the current container; None (and a message) on bad input."""
     try:
         stream = service.ask(name, question, mode=mode, top_k=top_k)  # type: ignore[arg-type]
@@ -76,7 +77,7 @@ def show_ratios(answers: dict[str, Answer]) -> None:
                     column.metric(label, describe_ratio(ratios[key]))
 
 
-def show_result(service: LlocoService, result: dict) -> None:
+def show_result(service: ActingService, result: dict) -> None:
     """A stored comparison: each answer with its costs, the ratios and the retrieved chunks."""
     answers: dict[str, Answer] = result["answers"]
     st.markdown(f"**Question:** {plain(result['question'])}")
@@ -92,7 +93,7 @@ def show_result(service: LlocoService, result: dict) -> None:
 
 
 def compare_page() -> None:
-    service = get_service()
+    service = get_acting(get_service())
     st.title("Compare LLoCO with plain RAG")
     st.caption("The same question, the same retrieved chunks and the same decoder: LLoCO reads each chunk as a few "
                "summary vectors plus the sentences that bear on the question (within "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from app.web.auth import require_admin_page
 from app.web.common import fmt_s, get_jobs, get_service, job_panel, remember
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ def evaluation_page() -> None:
     from app.eval.runner import list_runs
 
     service = get_service()
+    require_admin_page(service)  # evaluation runs read server paths and build collections: admins only
     st.title("Evaluation")
     st.caption("Each run asks a dataset's questions in every chosen mode, over the same retrieval and decoder, and "
                "stores every answer in SQL with its score and cost.")
