@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.accounts import Accounts, Principal
-from model.errors import NotFoundError, PermissionDeniedError
+from model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from app.adapter_training import AdapterTrainResult
@@ -70,6 +70,18 @@ class ActingService:
         missing (names don't leak), one they may only read is refused."""
         self._readable(name, what)
         self.require_admin(what)
+
+    def check_server_path(self, path: str | Path, what: str) -> Path:
+        """``path`` resolved, if it lies under a configured server root (the home and the
+        server_roots setting) and the principal is an admin: web and API users never name other
+        server paths, nor learn by the error whether one exists."""
+        self.require_admin(f"choose {what}")
+        resolved = Path(path).expanduser().resolve()
+        roots = [r.expanduser().resolve() for r in self.settings.resolved_server_roots]
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise self._refuse(f"use {what} at {str(path)!r}", InvalidInputError(
+                f"{what} must be under a configured server root: {', '.join(map(str, roots))} (the server_roots setting)"))
+        return resolved
 
     def _readable_ids(self) -> set[int] | None:
         """Ids of the collections the principal may read; None: all of them."""
@@ -124,7 +136,7 @@ class ActingService:
 
     def set_adapter(self, name: str, adapter: Path | None) -> None:
         self.check_admin_on(name, f"set the adapter of {name!r}")
-        self.service.set_adapter(name, adapter)
+        self.service.set_adapter(name, None if adapter is None else self.check_server_path(adapter, "adapter folders"))
 
     def train_adapter(self, name: str, **options: Any) -> AdapterTrainResult:
         self.check_admin_on(name, f"train an adapter for {name!r}")

@@ -11,6 +11,7 @@ who may do what is :mod:`app.access`'s; this module only keeps the records.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from model.errors import AuthenticationError, InvalidInputError, NotFoundError
 if TYPE_CHECKING:
     from sqlalchemy.orm import sessionmaker
 
+log = logging.getLogger(__name__)
 Role = Literal["admin", "analyst"]
 ROLES: tuple[str, ...] = get_args(Role)
 USER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
@@ -214,10 +216,12 @@ class Accounts:
         with self.sessions.begin() as session:
             user = session.scalars(select(User).where(User.name == name)).first()
             if user is None or not isinstance(password, str) or len(password) > MAX_PASSWORD:
+                log.warning("refused: sign-in as %r (no such user, or an absurd password)", name)
                 raise wrong
             now = _now()
             if user.locked_until and user.locked_until > now:
                 wait = int((user.locked_until - now).total_seconds()) + 1
+                log.warning("refused: sign-in as %r while locked (%d s left)", name, wait)
                 raise AuthenticationError(f"too many wrong passwords: sign-in for {name!r} is locked for {wait} s")
             from argon2.exceptions import VerificationError
 
@@ -237,6 +241,7 @@ class Accounts:
                     user.password_hash = hasher.hash(password)
             principal = Principal(user.name, user.role, user.id)  # type: ignore[arg-type]
         if failed:  # raised after the commit, so the failure count is kept
+            log.warning("refused: sign-in as %r with a wrong password", name)
             raise wrong
         return principal
 
@@ -248,6 +253,7 @@ class Accounts:
             row = session.execute(select(User, ApiKey.revoked_at).join(ApiKey, ApiKey.user_id == User.id)
                                   .where(ApiKey.digest == key_digest(key))).first()
         if row is None or row[1] is not None:
+            log.warning("refused: an %s API key (%s...)", "unknown" if row is None else "revoked", key[:len(KEY_PREFIX) + 6])
             raise AuthenticationError("unknown or revoked API key")
         return Principal(row[0].name, row[0].role, row[0].id)
 

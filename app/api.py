@@ -61,6 +61,15 @@ class AskBody(BaseModel):
     stream: bool = Field(True, description="Server-sent events (token, then sources and costs), else one JSON body.")
 
 
+class EvalRunBody(BaseModel):
+    dataset: str = Field(description="quality, qasper, narrativeqa, hotpotqa, qmsum, squad, financebench or needle.")
+    path: str = Field(description="The dataset file on the server, under a configured root (the server_roots setting).")
+    modes: list[Mode] = Field(default_factory=lambda: ["lloco", "lloco-pure", "rag"], min_length=1)
+    limit: int | None = Field(None, ge=1, description="Ask only the first N questions.")
+    top_k: int = Field(4, ge=1, le=100)
+    run_name: str | None = Field(None, max_length=200, description="An existing name resumes that run.")
+
+
 class CompareBody(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     modes: list[Mode] = Field(default_factory=lambda: ["lloco", "lloco-pure", "rag"], min_length=1)
@@ -222,6 +231,23 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
 
         svc.require_admin("list evaluation runs")
         return [jsonable(r.info) for r in list_runs(svc.service)]
+
+    @app.post("/api/eval/runs", status_code=202, tags=["evaluation"],
+              summary="Start an evaluation run (admin); returns its job")
+    def start_eval(body: EvalRunBody, svc: Acting) -> dict[str, Any]:
+        from app.eval.runner import EvalSpec, run_eval
+
+        path = svc.check_server_path(body.path, "dataset files")
+        spec = EvalSpec(dataset=body.dataset, path=str(path), modes=tuple(body.modes), limit=body.limit,
+                        top_k=body.top_k, run_name=body.run_name).validate()
+
+        def work(report) -> int:
+            def on_progress(event) -> None:
+                report(event.done / event.total if event.total else None, f"{event.stage}: {event.done}/{event.total}")
+
+            return run_eval(svc.service, spec, progress=on_progress)
+
+        return job_body(app.state.jobs.submit("eval", f"evaluate {body.dataset}", work, collection=spec.collection))
 
     @app.get("/api/eval/runs/{ref}", tags=["evaluation"], summary="A run's summary with paired differences (admin)")
     def eval_run(ref: str, svc: Acting) -> dict[str, Any]:

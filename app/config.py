@@ -23,6 +23,7 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
 ExpandScoring = Literal["lexical", "hybrid"]
 EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
+EVAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data"  # the evaluation datasets beside the repo
 
 
 def default_home() -> Path:
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(500.0, gt=0, description="API: an upload request (all its files) larger than this is refused with 413 while it streams.")
     api_host: str = Field("127.0.0.1", description="Address `lloco api` listens on (127.0.0.1: this machine only; 0.0.0.0: every interface).")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `lloco api` listens on.")
+    server_roots: list[Path] = Field(default_factory=lambda: [EVAL_DATA], description="Web app and API: the folders under which admins may name server-side paths (adapter folders, evaluation data); the home is always one. The CLI may use any path.")
     session_hours: float = Field(8.0, gt=0, le=24 * 30, description="Web app: a sign-in lasts this long; then the user signs in again.")
     device: DeviceName = Field("auto", description="Torch device: auto picks cuda, then mps, then cpu.")
     dtype: DtypeName = Field("auto", description="Torch dtype: auto picks bfloat16 where the CPU/GPU supports it, else float32.")
@@ -92,6 +94,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'lloco.db'}"
+
+    @property
+    def resolved_server_roots(self) -> list[Path]:
+        return [self.home, *self.server_roots]
 
     @property
     def resolved_model_cache(self) -> Path:

@@ -205,24 +205,30 @@ class AdapterTrainer:
             answer_embeds = table(torch.tensor(answer, device=self.device))
         return [(torch.cat(rows), None), (answer_embeds, answer)]
 
-    def with_teacher(self, items: list[QAItem], *, batch_size: int = 4) -> list[QAItem]:
+    def with_teacher(self, items: list[QAItem], *, batch_size: int = 4,
+                     progress: Callable[[int, int], None] | None = None) -> list[QAItem]:
         """``items`` with the RAG-mode teacher's top-k log-probabilities at each answer token (the frozen
-        base reading the contexts' text), computed in batches with the LoRA off."""
+        base reading the contexts' text), computed in batches with the LoRA off; ``progress(done, total)``
+        after each batch. Only the answer positions go through the output layer: the (B, L, V) logits
+        of ~1,000-token text prompts would be most of the memory."""
         import torch
 
         out = []
         self.model.eval()
+        base = self.model.get_base_model()
         for start in range(0, len(items), batch_size):
             part = items[start:start + batch_size]
             embeds, mask, labels = assemble([self.row(i, text=True) for i in part],
                                             dtype=self.model.get_input_embeddings().weight.dtype)
             with torch.no_grad(), self.model.disable_adapter(), self._autocast():
-                logits = self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits  # (B, L, V)
-            for row, item in enumerate(part):
-                scored = labels[row, 1:] != IGNORE  # (L-1,) positions that predict an answer token
-                logp = logits[row, :-1][scored].float().log_softmax(-1)  # (n, V)
-                top = logp.topk(min(self.config.distill_top_k, logp.shape[-1]), dim=-1)
-                out.append(replace(item, teacher=(top.indices.to("cpu", torch.int32), top.values.to("cpu", torch.float16))))
+                hidden = base.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state  # (B, L, d)
+                for row, item in enumerate(part):
+                    scored = labels[row, 1:] != IGNORE  # (L-1,) positions that predict an answer token
+                    logp = base.lm_head(hidden[row, :-1][scored]).float().log_softmax(-1)  # (n, V)
+                    top = logp.topk(min(self.config.distill_top_k, logp.shape[-1]), dim=-1)
+                    out.append(replace(item, teacher=(top.indices.to("cpu", torch.int32), top.values.to("cpu", torch.float16))))
+            if progress:
+                progress(len(out), len(items))
         return out
 
     def loss(self, items: list[QAItem]) -> tuple[torch.Tensor, int]:

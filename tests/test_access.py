@@ -11,7 +11,7 @@ import pytest
 
 from app.access import ActingService
 from app.accounts import Accounts
-from model.errors import NotFoundError, PermissionDeniedError
+from model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
 
 @pytest.fixture
@@ -131,3 +131,18 @@ def test_citation_pages_follow_the_documents_collection(world):
     with pytest.raises(NotFoundError):
         svcs["stranger"].citation_pages(citation)
     assert isinstance(svcs["admin"].document_file(citation.document_id), Path)
+
+
+def test_server_paths_come_from_configured_roots(world, tmp_path):
+    svcs, _ = world
+    admin = svcs["admin"]
+    inside = admin.settings.home / "adapters" / "mine"
+    assert admin.check_server_path(inside, "adapter folders") == inside.resolve()
+    for outside in ("/etc", str(tmp_path / "elsewhere"), str(admin.settings.home / ".." / "..")):
+        with pytest.raises(InvalidInputError, match="under a configured server root"):
+            admin.check_server_path(outside, "adapter folders")
+    with pytest.raises(InvalidInputError, match="under a configured server root"):
+        admin.set_adapter("alpha", Path("/etc/passwd"))  # refused before anything is read there
+    with pytest.raises(PermissionDeniedError):
+        svcs["granted"].check_server_path(inside, "adapter folders")
+    assert svcs["admin"].service.get_collection("alpha").adapter_path is None

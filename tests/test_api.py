@@ -174,11 +174,28 @@ def test_bad_questions_get_422_or_400_with_a_message(api):
     assert client.post(url, headers=keys["admin"], json={"question": "   "}).status_code == 400  # blank
 
 
-def test_eval_runs_are_for_admins(api):
+def test_eval_runs_are_for_admins_on_server_paths_under_the_roots(api, service):
+    from tests.test_eval_runner import LAMP_QS, LIGHTHOUSE, write_quality
+
     client, keys, _ = api
     assert client.get("/api/eval/runs", headers=keys["admin"]).json() == []
     assert client.get("/api/eval/runs", headers=keys["granted"]).status_code == 403
     assert client.get("/api/eval/runs/nope", headers=keys["admin"]).status_code == 404
+    (service.settings.home / "data").mkdir()
+    data = write_quality(service.settings.home / "data" / "quality.jsonl", (LIGHTHOUSE, LAMP_QS))
+    body = {"dataset": "quality", "path": str(data), "modes": ["rag"], "limit": 2, "top_k": 1, "run_name": "api-run"}
+    assert client.post("/api/eval/runs", headers=keys["granted"], json=body).status_code == 403
+    outside = client.post("/api/eval/runs", headers=keys["admin"], json={**body, "path": "/etc/passwd"})
+    assert outside.status_code == 400 and "server root" in outside.json()["error"]["message"]
+    started = client.post("/api/eval/runs", headers=keys["admin"], json=body)
+    assert started.status_code == 202, started.text
+    job = _wait(client, keys["admin"], started.json()["id"])
+    assert job["status"] == "done", job
+    assert client.get(f"/api/jobs/{job['id']}", headers=keys["granted"]).status_code == 404
+    [run] = client.get("/api/eval/runs", headers=keys["admin"]).json()
+    assert (run["name"], run["status"]) == ("api-run", "done")
+    summary = client.get("/api/eval/runs/api-run", headers=keys["admin"]).json()
+    assert [m["mode"] for m in summary["modes"]] == ["rag"] and summary["modes"][0]["n_ok"] == 2
 
 
 def test_a_live_server_on_loopback_serves_docs_and_questions(service, api):

@@ -44,6 +44,8 @@ def test_main_builds_the_demo_prints_the_url_and_execs_streamlit(monkeypatch, ca
     calls = []
     monkeypatch.setattr(serve, "build_demo", lambda: calls.append("demo"))
     monkeypatch.setattr(serve.os, "execv", lambda exe, argv: calls.append(argv))
+    monkeypatch.setattr(serve, "first_admin", lambda: None)
+    monkeypatch.delenv("LLOCO_WEB_HOST", raising=False)
     serve.main(["--host", "127.0.0.1", "--port", "8642"])
     assert calls[0] == "demo"
     argv = calls[1]
@@ -53,7 +55,23 @@ def test_main_builds_the_demo_prints_the_url_and_execs_streamlit(monkeypatch, ca
     assert "lloco web app: http://127.0.0.1:8642" in capsys.readouterr().out
     calls.clear()
     serve.main(["--no-demo"])
-    assert calls[0][calls[0].index("--server.address") + 1] == "0.0.0.0" and "demo" not in calls
+    # by default it listens on this machine only (issue 11: safe defaults)
+    assert calls[0][calls[0].index("--server.address") + 1] == "127.0.0.1" and "demo" not in calls
+
+
+def test_the_first_start_makes_an_admin_once_and_prints_its_password(tmp_path, monkeypatch, capsys):
+    from app.accounts import Accounts
+    from app.config import Settings
+    from indexing.catalog import open_catalog
+
+    monkeypatch.setenv("LLOCO_HOME", str(tmp_path / "home"))
+    serve.first_admin()
+    printed = capsys.readouterr().out
+    password = printed.split("one-time password ")[1].split()[0]
+    accounts = Accounts(open_catalog(Settings().resolved_database_url))
+    assert accounts.sign_in("admin", password).is_admin
+    serve.first_admin()
+    assert "one-time password" not in capsys.readouterr().out  # once
 
 
 def test_urls_name_localhost_when_listening_everywhere():

@@ -133,8 +133,9 @@ def start_ingest(service: LlocoService, name: str, files: list[Any]) -> Job:
     """Save uploaded files to a temporary folder and ingest them into ``name`` as a background job."""
     folder = Path(tempfile.mkdtemp(prefix="lloco-upload-"))
     paths = []
-    for f in files:
-        path = folder / Path(f.name).name
+    for i, f in enumerate(files):  # each in its own folder: two files of one name are both kept
+        path = folder / str(i) / (Path(f.name.replace("\\", "/")).name or "upload")
+        path.parent.mkdir()
         path.write_bytes(f.getvalue())
         paths.append(path)
 

