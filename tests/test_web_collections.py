@@ -102,10 +102,14 @@ def test_rebuild_runs_in_the_background(lights):
 
 def test_attach_and_detach_an_adapter(lights, tmp_path):
     at = _app().run()
-    at.text_input(key="adapter-path-lights").set_value(str(tmp_path / "nowhere")).run()
+    at.text_input(key="adapter-path-lights").set_value(str(tmp_path / "elsewhere")).run()
+    _button(at, "Attach").click().run()  # outside the server roots: refused whether or not it exists
+    assert "must be under a configured server root" in at.error[0].value
+    home = lights.settings.home  # always a server root
+    at.text_input(key="adapter-path-lights").set_value(str(home / "nowhere")).run()
     _button(at, "Attach").click().run()
     assert "not a LoRA adapter folder" in at.error[0].value
-    folder = tmp_path / "lora"
+    folder = home / "lora"
     folder.mkdir()
     (folder / "adapter_config.json").write_text("{}")
     at.text_input(key="adapter-path-lights").set_value(str(folder)).run()

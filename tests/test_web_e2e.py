@@ -234,7 +234,8 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     # Evaluation: a two-question run on a dataset file, with progress, then its report
     from tests.test_eval_runner import LAMP_QS, LIGHTHOUSE, write_quality
 
-    data = write_quality(tmp_path / "quality.jsonl", (LIGHTHOUSE, LAMP_QS))
+    (home / "data").mkdir(exist_ok=True)  # the server's home is a server root: admins may name files under it
+    data = write_quality(home / "data" / "quality.jsonl", (LIGHTHOUSE, LAMP_QS))
     page(d, "Evaluation")
     wait_for(lambda: d.find_element(By.XPATH, "//summary[.//p[text()='Start a run']]")).click()
     path_box = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "input[aria-label^='Dataset file']"))

@@ -19,6 +19,13 @@ def _app():
     return AppTest.from_function(_evaluation_script, default_timeout=120)
 
 
+def _data_dir(service):
+    """A folder under the service's home, which is always a server root the page may read from."""
+    folder = service.settings.home / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def test_no_runs_yet_and_the_default_path_points_at_shared_eval_data(web_service):
     from app.web.evaluation import EVAL_DATA
 
@@ -33,7 +40,7 @@ def test_no_runs_yet_and_the_default_path_points_at_shared_eval_data(web_service
 def test_start_a_run_with_progress_then_open_it(web_service, tmp_path):
     from app.web.common import get_jobs
 
-    data = write_quality(tmp_path / "quality.jsonl", (LIGHTHOUSE, LAMP_QS))
+    data = write_quality(_data_dir(web_service) / "quality.jsonl", (LIGHTHOUSE, LAMP_QS))  # under a server root
     at = _app().run()
     at.text_input[0].set_value(str(data))
     at.number_input[0].set_value(2)  # questions
@@ -69,11 +76,22 @@ def test_start_a_run_with_progress_then_open_it(web_service, tmp_path):
     assert set(at.dataframe[4].value["mode"]) == {"rag"}
 
 
+def test_a_path_outside_the_server_roots_is_refused_on_the_page(web_service, tmp_path):
+    from app.web.common import get_jobs
+
+    data = write_quality(tmp_path / "quality.jsonl", (LIGHTHOUSE, LAMP_QS))
+    at = _app().run()
+    at.text_input[0].set_value(str(data))
+    next(b for b in at.button if b.label == "Start the run").click().run()
+    assert not at.exception and "must be under a configured server root" in at.error[0].value
+    assert get_jobs().jobs(kind="eval") == []  # nothing started
+
+
 def test_a_failed_run_shows_its_reason(web_service, tmp_path):
     from app.web.common import get_jobs
 
     at = _app().run()
-    at.text_input[0].set_value(str(tmp_path / "missing.jsonl"))
+    at.text_input[0].set_value(str(_data_dir(web_service) / "missing.jsonl"))
     next(b for b in at.button if b.label == "Start the run").click().run()
     [job] = get_jobs().jobs(kind="eval")  # a fresh runner per test (the fixture clears the caches)
     assert job.wait(60) and job.status == "failed"
