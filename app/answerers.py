@@ -21,6 +21,7 @@ from app.citations import Citation, make_citation
 from app.config import ExpandScoring, Mode
 from app.expansion import expanded_contexts, expansion_budget
 from indexing.catalog import Chunk, Document, Page
+from model.errors import InvalidInputError
 from model.generation import GenerationStream, stream_generate
 from model.prompts import DEFAULT_INSTRUCTION, Context, build_prompt, embed_prompt
 
@@ -127,7 +128,13 @@ class Answerer(ABC):
         retrieval_s = time.perf_counter() - started
         contexts = self.contexts(self.order(hits), question, top_k=top_k)
         parts = build_prompt(self.decoder.tokenizer, question=question, contexts=contexts, instruction=self.instruction)
-        return Prepared(hits, embed_prompt(self.decoder, parts), retrieval_s, sum(len(c) for c in contexts))
+        embeds = embed_prompt(self.decoder, parts)  # (1, n_prompt, d)
+        window = self.decoder.max_context
+        if embeds.shape[1] + self.max_new_tokens > window:  # the model would read past its window: garbage
+            raise InvalidInputError(f"the prompt ({embeds.shape[1]} tokens) and the longest answer ({self.max_new_tokens}) "
+                                    f"exceed the decoder's window of {window} tokens: ask a shorter question or "
+                                    "retrieve fewer chunks (top-k)")
+        return Prepared(hits, embeds, retrieval_s, sum(len(c) for c in contexts))
 
     def retrieve(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""

@@ -27,10 +27,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 
 from app.access import ActingService
 from app.accounts import Accounts, Principal
-from app.config import Mode
+from app.config import MAX_QUESTION_CHARS, Mode
 from app.jobs import JobRunner
 from model.errors import (AuthenticationError, InvalidInputError, LlocoError, NotFoundError,
                           PermissionDeniedError)
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from app.service import LlocoService
 
 STATUS = {AuthenticationError: 401, PermissionDeniedError: 403, NotFoundError: 404, InvalidInputError: 400}
-MAX_QUESTION_CHARS = 4000
 
 
 class UploadTooLarge(Exception):
@@ -147,6 +147,14 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     async def bad_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         return error_body(422, f"malformed request: {problems}", "RequestValidationError")
+
+    @app.exception_handler(OperationalError)
+    async def catalog_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        from indexing.catalog import busy_message
+
+        if (message := busy_message(exc)) is None:
+            raise exc
+        return error_body(503, message, "CatalogBusy")
 
     @app.exception_handler(UploadTooLarge)
     async def too_large(_request: Request, _exc: UploadTooLarge) -> JSONResponse:

@@ -26,7 +26,6 @@ from app.api import Acting, costs, source
 from app.config import Mode
 from model.errors import InvalidInputError, LlocoError
 
-MAX_QUESTION_CHARS = 4000
 
 
 class Message(BaseModel):
@@ -53,9 +52,7 @@ def question_of(messages: list[Message]) -> str:
         text = content if isinstance(content, str) else " ".join(
             str(p.get("text", "")) for p in content or [] if p.get("type") == "text")
         if text.strip():
-            if len(text) > MAX_QUESTION_CHARS:
-                raise InvalidInputError(f"the question is too long: at most {MAX_QUESTION_CHARS} characters")
-            return text
+            return text  # its length is the service's to check, as for every question
     raise InvalidInputError("no user message with text: the last user message is the question")
 
 

@@ -284,3 +284,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted: the document being processed was not stored")
         sys.exit(130)
+    except Exception as exc:
+        from indexing.catalog import busy_message
+
+        if (message := busy_message(exc)) is None:
+            raise
+        err.print(f"[red]error:[/] {message}", soft_wrap=True)
+        sys.exit(3)

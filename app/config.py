@@ -23,6 +23,7 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
 ExpandScoring = Literal["lexical", "hybrid"]
 EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
+MAX_QUESTION_CHARS = 4000  # a longer "question" is a pasted document: refused before it costs a forward pass
 EVAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data"  # the evaluation datasets beside the repo
 
 

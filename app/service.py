@@ -23,7 +23,7 @@ from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContex
                            ReaderRagAnswerer)
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
-from app.config import Mode, Settings
+from app.config import MAX_QUESTION_CHARS, Mode, Settings
 from app.originals import OriginalStore
 from indexing.catalog import Chunk, Collection, Document, open_catalog
 from model.errors import InvalidInputError, NotFoundError
@@ -176,7 +176,11 @@ class LlocoService:
     def list_collections(self) -> list[CollectionInfo]:
         with self.sessions() as session:
             names = list(session.scalars(select(Collection.name).order_by(Collection.name)))
-        return [self.get_collection(n) for n in names]
+        infos = []
+        for name in names:
+            with contextlib.suppress(NotFoundError):  # deleted (by another process) while this one listed
+                infos.append(self.get_collection(name))
+        return infos
 
     def get_collection(self, name: str) -> CollectionInfo:
         row = self._collection(name)
@@ -201,11 +205,12 @@ class LlocoService:
 
     def set_adapter(self, name: str, adapter: Path | None) -> None:
         """Attach a LoRA adapter folder to a collection (used for its lloco-mode questions), or detach."""
+        from model.loading import check_adapter
+
         row = self._collection(name)
-        if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
-            raise NotFoundError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
+        checked = None if adapter is None else check_adapter(adapter, self.decoder.base_model)  # before anything is stored
         with self.sessions.begin() as session:
-            session.get(Collection, row.id).adapter_path = str(Path(adapter).resolve()) if adapter else None
+            session.get(Collection, row.id).adapter_path = str(checked) if checked else None
 
     def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0, steps: int = 100,
                       batch_size: int = 8, lr: float = 3e-4, seed: int = 0, save_every: int | None = None,
@@ -416,6 +421,9 @@ class LlocoService:
     def _validate_question(self, question: str, top_k: int | None) -> tuple[str, int]:
         if not question or not question.strip():
             raise InvalidInputError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidInputError(f"the question is too long ({len(question):,} characters): at most "
+                                    f"{MAX_QUESTION_CHARS:,}; put long text into a document instead")
         k = self.settings.top_k if top_k is None else top_k
         if not 1 <= k <= 100:
             raise InvalidInputError(f"top-k must be between 1 and 100, got {k}")

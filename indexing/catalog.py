@@ -125,6 +125,17 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def busy_message(exc: BaseException) -> str | None:
+    """A plain message when ``exc`` says the catalog stayed locked by another writer past the busy
+    timeout (SQLite's "database is locked"); None for any other error."""
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig if exc.orig else exc):
+        return ("the catalog is locked by another process writing to it (for over 30 s): nothing was changed; "
+                "try again when it finishes")
+    return None
+
+
 def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to the newest Alembic revision."""
     from alembic import command

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model.errors import ModelNotAvailableError, NotFoundError
+from model.errors import InvalidInputError, ModelNotAvailableError, NotFoundError
 
 if TYPE_CHECKING:
     import torch
@@ -100,6 +100,43 @@ class Decoder:
             name = self._adapter_name(str(Path(adapter).resolve()))
             self.model.set_adapter(name)
             yield self.model
+
+
+def check_adapter(folder: str | Path, base_model: Any) -> Path:
+    """``folder`` resolved, if it holds a LoRA adapter that loads onto ``base_model``: a readable
+    ``adapter_config.json`` and ``adapter_model.safetensors`` whose every LoRA matrix fits the module
+    it adapts. Checked from the files' headers, without touching the model that serves questions."""
+    import json
+
+    from safetensors import safe_open
+
+    path = Path(folder).expanduser().resolve()
+    config = path / "adapter_config.json"
+    if not config.is_file():
+        raise NotFoundError(f"{path} is not a LoRA adapter folder (no adapter_config.json)")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError(f"{config} is not readable JSON: {exc}") from None
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise InvalidInputError(f"{path} has no adapter_model.safetensors (the LoRA weights)")
+    modules = dict(base_model.named_modules())
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
+        raise InvalidInputError(f"{weights} is damaged: {type(exc).__name__}: {exc}") from None
+    for key, shape in shapes.items():
+        for part, dim in ((".lora_A.weight", 1), (".lora_B.weight", 0)):
+            if not key.endswith(part):
+                continue
+            target = modules.get(key.removeprefix("base_model.model.").removesuffix(part))
+            wanted = None if target is None else (target.in_features if dim == 1 else target.out_features)
+            if wanted is None or len(shape) != 2 or shape[dim] != wanted:
+                raise InvalidInputError(f"{path} was trained for another model: {key} {shape} does not fit this "
+                                        "decoder")
+    return path
 
 
 def load_decoder(folder: Path, *, name: str, device: str, dtype: torch.dtype, tokenizer_folder: Path | None = None) -> Decoder:

@@ -80,3 +80,17 @@ def make_pdf(path: Path, pages: list[str]) -> Path:
         pdf.multi_cell(0, 6, text)
     pdf.output(str(path))
     return path
+
+
+def tiny_lora(folder: Path, tiny_folder: Path, seed: int = 0) -> Path:
+    """A real (random, non-zero) LoRA adapter for the tiny Llama in ``tiny_folder``, saved to ``folder``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"],
+                                            init_lora_weights=False))
+    model.save_pretrained(folder)
+    return folder

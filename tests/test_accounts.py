@@ -165,3 +165,17 @@ def test_cli_manages_users_with_json_output(service, monkeypatch, capsys):
     assert cli("users", "revoke", "bob", "alpha")[0] == 0
     assert cli("users", "delete", "bob")[0] == 0
     assert [u["name"] for u in json.loads(cli("users", "list", "--json")[1])] == ["ann"]
+
+
+def test_single_sign_on_identities_map_to_the_local_user_named_as_their_email(accounts):
+    from types import SimpleNamespace
+
+    from app.web.auth import principal_for_oidc
+
+    accounts.create_user("bob@example.org", "battery staple")
+    assert principal_for_oidc(accounts, SimpleNamespace(email="bob@example.org")).name == "bob@example.org"
+    assert principal_for_oidc(accounts, {"email": "bob@example.org"}).role == "analyst"
+    with pytest.raises(AuthenticationError, match="no lloco account for eve@example.org"):
+        principal_for_oidc(accounts, SimpleNamespace(email="eve@example.org"))
+    with pytest.raises(AuthenticationError, match="no e-mail"):
+        principal_for_oidc(accounts, SimpleNamespace(email=None))

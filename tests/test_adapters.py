@@ -8,19 +8,13 @@ import pytest
 import torch
 
 from model.generation import prompt_logits
+from model.errors import InvalidInputError, NotFoundError
 from model.loading import load_decoder
+from tests.fakes import tiny_lora, tiny_llama_folder
 
 
 def _adapter(folder, tiny_folder, seed):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=torch.float32)
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"],
-                                            init_lora_weights=False))
-    model.save_pretrained(folder)
-    return folder
+    return tiny_lora(folder, tiny_folder, seed)
 
 
 @pytest.fixture
@@ -86,3 +80,25 @@ def test_rag_reader_mode_reads_text_with_the_reader_adapter(service, tiny_folder
     answer = svc.ask("c", "lamps?", mode="rag+reader").read()
     assert answer.mode == "rag+reader" and answer.adapter == str(other)
     assert svc.ask("c", "lamps?", mode="rag").read().adapter is None
+
+
+def test_an_adapter_that_cannot_load_is_refused_on_attach_and_nothing_changes(service, tiny_folder, tmp_path):
+    """Issue 12, bug 9: a corrupt or foreign adapter folder used to be accepted, then failed every
+    lloco question with a SafetensorError traceback."""
+    service.create_collection("c")
+    good = _adapter(tmp_path / "good", tiny_folder, 1)
+    service.set_adapter("c", good)
+    corrupt = _adapter(tmp_path / "corrupt", tiny_folder, 2)
+    (corrupt / "adapter_model.safetensors").write_bytes(b"\x00garbage" * 100)
+    foreign = tiny_lora(tmp_path / "foreign", tiny_llama_folder(tmp_path / "wide", hidden=96), 3)
+    bad_json = _adapter(tmp_path / "bad-json", tiny_folder, 4)
+    (bad_json / "adapter_config.json").write_text("{not json")
+    no_weights = _adapter(tmp_path / "no-weights", tiny_folder, 5)
+    (no_weights / "adapter_model.safetensors").unlink()
+    cases = [(corrupt, InvalidInputError, "damaged"), (foreign, InvalidInputError, "trained for another model"),
+             (bad_json, InvalidInputError, "not readable JSON"), (no_weights, InvalidInputError, "no adapter_model"),
+             (tmp_path, NotFoundError, "not a LoRA adapter folder")]
+    for folder, error, message in cases:
+        with pytest.raises(error, match=message):
+            service.set_adapter("c", folder)
+        assert service.get_collection("c").adapter_path == str(good.resolve())  # the attached one stays

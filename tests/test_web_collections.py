@@ -4,10 +4,11 @@ rebuild, attach/detach an adapter, train one, delete the collection with confirm
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.fakes import make_pdf
+from tests.fakes import make_pdf, tiny_lora
 
 
 def _collections_script():
@@ -109,9 +110,7 @@ def test_attach_and_detach_an_adapter(lights, tmp_path):
     at.text_input(key="adapter-path-lights").set_value(str(home / "nowhere")).run()
     _button(at, "Attach").click().run()
     assert "not a LoRA adapter folder" in at.error[0].value
-    folder = home / "lora"
-    folder.mkdir()
-    (folder / "adapter_config.json").write_text("{}")
+    folder = tiny_lora(home / "lora", Path(lights.decoder.folder))
     at.text_input(key="adapter-path-lights").set_value(str(folder)).run()
     _button(at, "Attach").click().run()
     assert not at.exception and lights.get_collection("lights").adapter_path == str(folder.resolve())
