@@ -2,7 +2,7 @@
 # How the shipped artifacts in model/shipped/smollm2-135m/ were produced (issue: learn offline).
 # Each stage is resumable: re-running a stage whose run folder has a checkpoint continues it.
 # Usage: bench/train_shipped.sh compressor|compressor-more|compressor-cont|eval-compressor|reader|reader-expand|
-#        reader-distill|ship|ship-reader|eval
+#        reader-facts|reader-distill|ship|ship-reader|eval
 # (runs/ holds the runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,9 @@ compressor-cont)  # issue 10: 60 more steps from the shipped compressor (--init-
   arm=${ARM:?ARM=plain or ARM=facts}; weight=$([ "$arm" = facts ] && echo 4 || echo 0)
   $lloco train compressor --out runs/cont-$arm --init-from $shipped/compressor --steps 60 --save-every 10 --seed 1 \
     --lr 2e-4 --projection-lr 1e-4 --summary-lr 5e-4 --fact-weight $weight $(resume runs/cont-$arm) ;;
+reader-facts)  # issue 10: reader-expand's recipe on the vectors of the fact-weighted compressor (runs/cont-facts)
+  LLOCO_COMPRESSOR=runs/cont-facts $lloco train adapter --out runs/reader-facts --examples 1200 --steps 150 \
+    --batch-size 8 --save-every 25 $(resume runs/reader-facts) ;;
 reader-distill)  # issue 10: reader-expand's mix, schedule and seed plus the KL term to plain RAG's answer
   # distributions (the base decoder reading the same windows as text; xRAG), weight 1
   $lloco train adapter --out runs/reader-distill --examples 1200 --steps 150 --batch-size 8 --save-every 25 \

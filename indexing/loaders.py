@@ -37,6 +37,10 @@ def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
     """Load one file; raise :class:`DocumentError` for anything that cannot be read as a document."""
     path = Path(path)
     if not path.is_file():
+        if path.is_symlink() and not path.exists():
+            raise DocumentError(f"{path}: a broken symbolic link (its target {path.readlink()} does not exist)")
+        if path.exists() and not path.is_dir():
+            raise DocumentError(f"{path}: not a regular file (a pipe, device or socket): only files can be ingested")
         raise DocumentError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -54,13 +58,42 @@ def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
     return LoadedDocument(path=path, content_hash=content_hash(data), size_bytes=size, pages=pages)
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),
+         (b"\xfe\xff", "utf-16-be"), (b"\xef\xbb\xbf", "utf-8-sig"))
+_CONTROL = {c: None for c in [*range(0, 9), 11, *range(14, 32), 127, *range(0x80, 0xA0)]}  # keep \t \n \f \r
+
+
 def _text(path: Path, data: bytes) -> str:
-    if b"\x00" in data[:8192]:
+    """The file's text: by its byte-order mark (UTF-8, -16, -32), else UTF-8, else Windows-1252 (the
+    usual legacy encoding: its 0x80-0x9F are quotes and dashes, not control characters); control
+    characters (NUL included, which PostgreSQL refuses) are dropped."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None) or _bomless_utf16(data)
+    if encoding is None and b"\x00" in data[:8192]:
         raise DocumentError(f"{path.name}: binary data, not a text file")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode(encoding or "utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        if encoding:
+            raise DocumentError(f"{path.name}: not valid {encoding.upper()} text despite its byte-order mark") from None
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined
+            text = data.decode("latin-1")
+    return text.lstrip("\ufeff").translate(_CONTROL)
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' for text that is UTF-16 without a byte-order mark (ASCII-range text
+    puts a NUL in every other byte), else None."""
+    head = data[:4096]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def _pdf_pages(path: Path, data: bytes) -> list[str]:
@@ -68,7 +101,7 @@ def _pdf_pages(path: Path, data: bytes) -> list[str]:
     import logging
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError, PyPdfError
 
     if not data.lstrip()[:1024].startswith(b"%PDF") and b"%PDF-" not in data[:1024]:
         raise DocumentError(f"{path.name}: not a PDF (no %PDF header); is it another file type renamed to .pdf?")
@@ -82,23 +115,27 @@ def _pdf_pages(path: Path, data: bytes) -> list[str]:
                 raise DocumentError(f"{path.name}: encrypted PDF ({exc})") from exc
             if not unlocked:
                 raise DocumentError(f"{path.name}: the PDF is encrypted with a password; remove the password and ingest it again")
-        return [page.extract_text() or "" for page in reader.pages]
+        return [(page.extract_text() or "").replace("\x00", "") for page in reader.pages]
     except DocumentError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
+    except LimitReachedError as exc:  # a decompression bomb: a small file whose streams inflate without end
+        raise DocumentError(f"{path.name}: the PDF's content decompresses past the safety limit ({exc}); not ingested") from exc
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
         raise DocumentError(f"{path.name}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
     """Files as given, folders expanded to every non-hidden file inside (recursively, sorted).
 
-    Unsupported files in a folder are kept so that each gets its own clear error.
+    Unsupported files in a folder are kept so that each gets its own clear error, and so are broken
+    symbolic links, pipes and devices (never skipped silently).
     """
     out: list[Path] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)))
+            out.extend(sorted(p for p in path.rglob("*") if not p.is_dir()
+                              and not any(part.startswith(".") for part in p.relative_to(path).parts)))
         else:
             out.append(path)
     return out

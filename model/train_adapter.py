@@ -137,8 +137,9 @@ class AdapterTrainer:
         torch.manual_seed(config.seed)
         base = base_copy(decoder).to(self.device, weights_dtype)
         if init_from:
-            if not (Path(init_from) / "adapter_config.json").is_file():
-                raise NotFoundError(f"cannot start from {init_from}: not a LoRA adapter folder")
+            from model.loading import check_adapter
+
+            check_adapter(init_from, base)  # a missing, damaged or foreign adapter: refused before training
             self.model = PeftModel.from_pretrained(base, str(init_from), is_trainable=True)
         else:
             lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,

@@ -232,6 +232,70 @@ def test_file_over_size_limit_is_refused(tmp_path, pdf_factory):
     _refused(txt, max_bytes=100, match="limit")
 
 
+@pytest.mark.parametrize(("encoding", "bom"), [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                             ("utf-16-le", b""), ("utf-16-be", b""), ("utf-32-le", b"\xff\xfe\x00\x00")])
+def test_utf16_and_utf32_text_is_read_not_refused_as_binary(tmp_path, encoding, bom):
+    """Issue 12, bug 12: Windows tools write UTF-16 (with or without a byte-order mark)."""
+    text = "Revenue grew 14.3 % to €9.3 bn — Q1 2023\nSecond line"
+    path = tmp_path / "wide.txt"
+    path.write_bytes(bom + text.encode(encoding))
+    assert _load(path).pages == [text]
+
+
+def test_windows_1252_quotes_and_dashes_become_characters_not_controls(tmp_path):
+    text = "\u201cSmart\u201d quotes \u2013 and \u20ac5 \u2022 bullets"
+    path = tmp_path / "legacy.txt"
+    path.write_bytes(text.encode("cp1252"))
+    assert _load(path).pages == [text]
+
+
+def test_control_characters_and_late_nul_bytes_are_dropped(tmp_path):
+    """Bug 5: NUL bytes were stored (and made PostgreSQL refuse the row)."""
+    path = tmp_path / "nul.txt"
+    path.write_bytes(b"a" * 9000 + b"fine\x00 text\x07 here\tand\nmore")  # past the 8 KB binary sniff
+    assert _load(path).pages == ["a" * 9000 + "fine text here\tand\nmore"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs on this platform")
+def test_pipes_devices_and_broken_links_are_named_as_such(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    _refused(fifo, match="not a regular file")  # never opened: reading a FIFO would block
+    with pytest.raises(DocumentError, match="not a regular file"):
+        _load(Path("/dev/zero"))
+    link = tmp_path / "gone.txt"
+    link.symlink_to(tmp_path / "deleted.txt")
+    _refused(link, match="broken symbolic link")
+    assert {p.name for p in expand_paths([tmp_path])} == {"pipe.txt", "gone.txt"}  # kept, each to get its error
+
+
+def test_a_pdf_that_inflates_without_end_is_refused_not_a_traceback(tmp_path):
+    """Bug 4: a decompression bomb (a small file whose content stream inflates past pypdf's limit)."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    chunk = b"BT /F1 12 Tf (A) Tj ET " * 2**20  # 24 MB of text operators, x4: past pypdf's 75 MB limit
+    stream = b"".join(packer.compress(chunk) for _ in range(4)) + packer.flush()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
+               b"/Contents 4 0 R >>",
+               b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    body, offsets = b"%PDF-1.4\n", []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(body)
+    body += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    body += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(body)
+    assert path.stat().st_size < MB
+    _refused(path, match="decompresses past the safety limit")
+
+
 def test_missing_path_is_refused(tmp_path):
     path = tmp_path / "nowhere" / "ghost.pdf"
     _refused(path, match="no such file")
