@@ -121,3 +121,12 @@ def catalog_at(tmp_path):
         return url, engine
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say which catalog backends this run tested (PostgreSQL only where LLOCO_TEST_POSTGRES_URL is set)."""
+    import os
+
+    url = os.environ.get("LLOCO_TEST_POSTGRES_URL")
+    backends = "SQLite and PostgreSQL" if url else "SQLite only (no LLOCO_TEST_POSTGRES_URL: PostgreSQL tests skipped)"
+    terminalreporter.write_line(f"catalog backends tested: {backends}")

@@ -56,3 +56,46 @@ def test_ingest_ask_delete_on_postgres(pg_url, settings, tiny_decoder, pdf_facto
     assert [d.filename for d in svc.list_documents("c")] == ["bad.pdf"]
     svc.delete_collection("c")
     assert svc.list_collections() == []
+
+
+def test_accounts_grants_and_private_chats_on_postgres(pg_url, settings, tiny_decoder, pdf_factory):
+    from app.access import ActingService
+    from app.accounts import Accounts
+    from app.service import LlocoService
+    from model.errors import AuthenticationError, NotFoundError
+    from tests.fakes import HashEmbedder
+
+    svc = LlocoService(settings.model_copy(update={"database_url": pg_url}), decoder=tiny_decoder, embedder=HashEmbedder())
+    svc.create_collection("c")
+    svc.create_collection("d")
+    accounts = Accounts(svc.sessions)
+    bob = accounts.create_user("bob", "battery staple")
+    accounts.grant("bob", "c")
+    key = accounts.new_api_key("bob")
+    assert accounts.principal_for_key(key).name == "bob" and accounts.sign_in("bob", "battery staple").role == "analyst"
+    with pytest.raises(AuthenticationError):
+        accounts.sign_in("bob", "wrong password")
+    acting = ActingService(svc, bob.principal, accounts)
+    assert [c.name for c in acting.list_collections()] == ["c"]
+    with pytest.raises(NotFoundError):
+        acting.get_collection("d")
+    chat = acting.start_chat("c")
+    assert [x.id for x in acting.list_chats("c")] == [chat.id] and svc.get_chat(chat.id).user_id == bob.id
+    svc.delete_collection("c")  # grants and chats go with it
+    assert accounts.get_user("bob").collections == []
+    accounts.delete_user("bob")
+    assert accounts.list_users() == []
+
+
+def test_text_with_nul_bytes_is_stored_on_postgres(pg_url, settings, tiny_decoder, tmp_path):
+    """Issue 12, bug 5: PostgreSQL refuses NUL in text; the loader drops it, so the file goes in."""
+    from app.service import LlocoService
+    from tests.fakes import HashEmbedder
+
+    svc = LlocoService(settings.model_copy(update={"database_url": pg_url}), decoder=tiny_decoder, embedder=HashEmbedder())
+    svc.create_collection("c")
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(b"x" * 9000 + b" lamps\x00 and\x00 bees")
+    good = tmp_path / "good.txt"
+    good.write_text("The keeper lit the lamp.")
+    assert [r.status for r in svc.ingest("c", [odd, good])] == ["ingested", "ingested"]
