@@ -24,6 +24,7 @@ DEFAULT_SCALE = 1.5  # 72 dpi * 1.5 = 108 dpi: readable in a chat column
 PIECE_WORDS = 4  # the fallback matches the snippet in runs of this many words
 HIGHLIGHT_FILL = (255, 226, 70)  # a highlighter's yellow
 HIGHLIGHT_EDGE = (214, 137, 0)
+MAX_SIDE_PX = 2000  # a page's image is at most this wide and tall, whatever the page's declared size
 _LOCK = threading.Lock()
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in image pixels
@@ -107,6 +108,9 @@ def render_page(pdf: Path | str, page: int, snippet: str | None = None, *, scale
             if not 1 <= page <= len(doc):
                 raise ValueError(f"page {page} is outside 1..{len(doc)}")
             pdf_page = doc[page - 1]
+            width, height = pdf_page.get_size()  # points
+            # a page may declare any size (a 604-byte PDF with a 14,400-pt page rendered to 5.4 GB): cap it
+            scale = min(scale, MAX_SIDE_PX / max(width, height, 1.0))
             image = pdf_page.render(scale=scale).to_pil().convert("RGB")
             boxes: list[Box] = []
             if snippet and pdf_page.get_rotation() == 0:
