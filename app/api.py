@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError
 from app.access import ActingService
 from app.accounts import Accounts, Principal
 from app.config import MAX_QUESTION_CHARS, Mode
-from app.jobs import JobRunner
+from app.jobs import JobRunner, to_json
 from model.errors import (AuthenticationError, InvalidInputError, LlocoError, NotFoundError,
                           PermissionDeniedError)
 
@@ -77,11 +77,6 @@ class CompareBody(BaseModel):
 
 
 # ---------------------------------------------------------------------------- serialising
-def jsonable(value: Any) -> Any:
-    """Dataclasses, datetimes and paths as JSON-ready values."""
-    return json.loads(json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value, default=str))
-
-
 def source(c: Citation) -> dict[str, Any]:
     return {"document": c.document, "document_id": c.document_id, "page": c.page, "page_end": c.page_end,
             "snippet": c.snippet, "score": round(float(c.score), 4)}
@@ -128,7 +123,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     app = FastAPI(title="lloco", description="Document question answering with LLoCO: collections, documents, "
                   "questions (streamed, with sources and costs), comparisons and evaluation runs.", version="1")
     app.state.service, app.state.accounts = service, Accounts(service.sessions)
-    app.state.jobs = jobs or JobRunner()
+    app.state.jobs = jobs or JobRunner(sessions=service.sessions)
     limit = int((max_upload_mb or service.settings.max_upload_mb) * 1024 * 1024)
 
     @app.exception_handler(LlocoError)
@@ -163,15 +158,15 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     # collections ------------------------------------------------------------------------
     @app.get("/api/collections", tags=["collections"], summary="Collections you may read")
     def list_collections(svc: Acting) -> list[dict[str, Any]]:
-        return [jsonable(c) for c in svc.list_collections()]
+        return [to_json(c) for c in svc.list_collections()]
 
     @app.post("/api/collections", status_code=201, tags=["collections"], summary="Create a collection (admin)")
     def create_collection(body: CollectionCreate, svc: Acting) -> dict[str, Any]:
-        return jsonable(svc.create_collection(body.name))
+        return to_json(svc.create_collection(body.name))
 
     @app.get("/api/collections/{name}", tags=["collections"])
     def get_collection(name: str, svc: Acting) -> dict[str, Any]:
-        return jsonable(svc.get_collection(name))
+        return to_json(svc.get_collection(name))
 
     @app.delete("/api/collections/{name}", status_code=204, tags=["collections"], summary="Delete a collection (admin)")
     def delete_collection(name: str, svc: Acting) -> Response:
@@ -182,7 +177,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     # documents --------------------------------------------------------------------------
     @app.get("/api/collections/{name}/documents", tags=["documents"])
     def list_documents(name: str, svc: Acting) -> list[dict[str, Any]]:
-        return [jsonable(d) for d in svc.list_documents(name)]
+        return [to_json(d) for d in svc.list_documents(name)]
 
     @app.post("/api/collections/{name}/documents", status_code=202, tags=["documents"],
               summary="Upload documents (admin): multipart 'files'; returns the ingestion job")
@@ -203,14 +198,19 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     @app.delete("/api/collections/{name}/documents/{document}", tags=["documents"], summary="Delete a document (admin)")
     def delete_document(name: str, document: str, svc: Acting) -> dict[str, Any]:
         _not_busy(app.state.jobs, name)
-        return jsonable(svc.delete_document(name, int(document) if document.isdigit() else document))
+        return to_json(svc.delete_document(name, int(document) if document.isdigit() else document))
 
     @app.get("/api/jobs/{job_id}", tags=["documents"], summary="A job's status and per-stage progress")
     def get_job(job_id: int, svc: Acting) -> dict[str, Any]:
-        job = app.state.jobs.get(job_id)
-        if job is None or (job.collection and not svc.can_read(job.collection)):
-            raise NotFoundError(f"no job #{job_id}")
-        return job_body(job)
+        return _readable_job(app.state.jobs, svc, job_id)
+
+    @app.post("/api/jobs/{job_id}/cancel", tags=["documents"], summary="Cancel a running job (admin)")
+    def cancel_job(job_id: int, svc: Acting) -> dict[str, Any]:
+        job = _readable_job(app.state.jobs, svc, job_id)
+        svc.require_admin(f"cancel job #{job_id}")
+        if job["status"] == "running":
+            app.state.jobs.cancel(job_id)
+        return _readable_job(app.state.jobs, svc, job_id)
 
     # questions --------------------------------------------------------------------------
     @app.post("/api/collections/{name}/ask", tags=["questions"],
@@ -238,7 +238,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
         from app.eval.runner import list_runs
 
         svc.require_admin("list evaluation runs")
-        return [jsonable(r.info) for r in list_runs(svc.service)]
+        return [to_json(r.info) for r in list_runs(svc.service)]
 
     @app.post("/api/eval/runs", status_code=202, tags=["evaluation"],
               summary="Start an evaluation run (admin); returns its job")
@@ -255,7 +255,8 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
 
             return run_eval(svc.service, spec, progress=on_progress)
 
-        return job_body(app.state.jobs.submit("eval", f"evaluate {body.dataset}", work, collection=spec.collection))
+        return job_body(app.state.jobs.submit("eval", f"evaluate {body.dataset}", work, collection=spec.collection,
+                                              owner=svc.principal.name))
 
     @app.get("/api/eval/runs/{ref}", tags=["evaluation"], summary="A run's summary with paired differences (admin)")
     def eval_run(ref: str, svc: Acting) -> dict[str, Any]:
@@ -263,7 +264,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
         from app.eval.runner import load_run
 
         svc.require_admin(f"read evaluation run {ref!r}")
-        return jsonable(summarize(load_run(svc.service, int(ref) if ref.isdigit() else ref)).to_dict())
+        return to_json(summarize(load_run(svc.service, int(ref) if ref.isdigit() else ref)).to_dict())
 
     from app.api_openai import openai_router
 
@@ -335,18 +336,32 @@ def _start_ingest(jobs: JobRunner, svc: ActingService, name: str, paths: list[Pa
 
     def work(report) -> list[dict[str, Any]]:
         try:
-            return [jsonable(r) | {"path": Path(r.path).name} for r in svc.ingest(name, paths, progress=ingest_reporter(report))]
+            return [to_json(r) | {"path": Path(r.path).name} for r in svc.ingest(name, paths, progress=ingest_reporter(report))]
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    return jobs.submit("ingest", f"ingest {len(paths)} file(s) into {name}", work, collection=name)
+    return jobs.submit("ingest", f"ingest {len(paths)} file(s) into {name}", work, collection=name, owner=svc.principal.name)
+
+
+def _readable_job(jobs: JobRunner, svc: ActingService, job_id: int) -> dict[str, Any]:
+    """A job as JSON, from this server's runner or else from the catalog (a job of another process,
+    or of before a restart); one on a collection the user may not read does not exist for them."""
+    from app.job_store import get_job
+
+    job = jobs.get(job_id)
+    body = job_body(job) if job is not None else job_body(get_job(svc.service.sessions, job_id))
+    if body["collection"] and not svc.principal.is_admin and not svc.can_read(body["collection"]):
+        raise NotFoundError(f"no job #{job_id}")  # admins see every job, even one whose collection is not made yet
+    return body
 
 
 def job_body(job) -> dict[str, Any]:
-    status: Literal["running", "done", "failed"] = job.status
+    """A job (in memory, or a stored :class:`app.job_store.JobInfo`) as JSON; the result once done."""
+    status: Literal["running", "done", "failed", "cancelled"] = job.status
     return {"id": job.id, "kind": job.kind, "label": job.label, "collection": job.collection, "status": status,
             "fraction": job.fraction, "message": job.message, "error": job.error, "seconds": round(job.seconds, 3),
-            "result": job.result if status == "done" else None}
+            "cancel_requested": bool(getattr(job, "cancel_requested", False)),
+            "result": to_json(job.result) if status == "done" else None}
 
 
 def serve(service: LlocoService, *, host: str | None = None, port: int | None = None, console=None) -> None:

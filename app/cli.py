@@ -15,6 +15,7 @@ from app.cli_shared import State, err, out, service
 from app.cli_train import train_app
 from app.cli_users import users_app
 from app.config import Settings, field_help
+from app.jobs import JobCancelled
 from model.errors import LlocoError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -29,6 +30,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")
 app.add_typer(users_app, name="users")
+jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs (ingest, rebuild, training, evaluation): list, cancel.")
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.callback()
@@ -178,6 +181,42 @@ def demo(question: Annotated[str | None, typer.Option(help="Question to ask the 
     run_demo(service(), out, question=question)
 
 
+@jobs_app.command("list")
+def jobs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the jobs as JSON.")] = False,
+    status: Annotated[str | None, typer.Option(help="Only jobs with this status: running, done, failed, cancelled.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="The newest N jobs.")] = 50,
+) -> None:
+    """Jobs recorded in the catalog, newest first (from every process: CLI, web app, API)."""
+    import json
+    from dataclasses import asdict
+
+    from app.job_store import list_jobs
+
+    jobs = list_jobs(service().sessions, limit=limit, status=status)
+    if as_json:
+        print(json.dumps([asdict(j) for j in jobs], indent=2, default=str))
+        return
+    table = Table("id", "kind", "status", "collection", "progress", "started", "label", "error")
+    for j in jobs:
+        progress = "-" if j.fraction is None else f"{j.fraction:.0%}"
+        table.add_row(str(j.id), j.kind, j.status, j.collection or "-", progress,
+                      j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.label, j.error or "")
+    out.print(table)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (`lloco jobs list`).")]) -> None:
+    """Ask a running job to stop: it stops at its next progress report (a document being ingested is rolled back)."""
+    from app.job_store import request_cancel
+
+    info = request_cancel(service().sessions, job_id)
+    if info.status != "running":
+        out.print(f"job #{job_id} is already {info.status}: nothing to cancel", highlight=False)
+        return
+    out.print(f"job #{job_id} ({info.label}): cancel requested", highlight=False)
+
+
 @app.command("api")
 def api(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: the api_host setting, 127.0.0.1).")] = None,
@@ -283,6 +322,9 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted: the document being processed was not stored")
+        sys.exit(130)
+    except JobCancelled:
+        err.print("cancelled (`lloco jobs cancel`): the document being processed was not stored")
         sys.exit(130)
     except Exception as exc:
         from indexing.catalog import busy_message

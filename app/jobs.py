@@ -1,9 +1,13 @@
-"""Background jobs (ingestion, rebuild, adapter training, evaluation) for the web UI.
+"""Background jobs (ingestion, rebuild, adapter training, evaluation) for the web UI and the API.
 
 A job runs in its own thread, so a long one neither freezes the page that started it nor the
 other pages and browser sessions; the pages poll its progress. A job gets a ``report(fraction,
 message)`` callback; whatever it returns is its result, whatever it raises its error (lloco's
-own errors as their message, anything else with its type, and logged).
+own errors as their message, anything else with its type, and logged). With the catalog's
+sessions the runner also records every job there (:mod:`app.job_store`): listed and cancelled
+from any process, marked failed with its reason if its process dies. A cancel takes effect at
+the job's next progress report, as :class:`JobCancelled` (a BaseException, like Ctrl-C, so the
+ingestion pipeline rolls the current document back rather than recording it as failed).
 """
 
 from __future__ import annotations
@@ -16,13 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from model.errors import LlocoError
+from model.errors import LlocoError, NotFoundError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
     from indexing.pipeline import Progress
 
+
+class JobCancelled(BaseException):  # noqa: N818 - raised into the job like KeyboardInterrupt, not an error
+    """Raised by a job's ``report`` once someone asked to cancel it."""
+
 log = logging.getLogger(__name__)
-JobStatus = Literal["running", "done", "failed"]
+JobStatus = Literal["running", "done", "failed", "cancelled"]
 Report = Callable[[float | None, str], None]
 STAGES = ("parse", "chunk", "embed", "compress", "index")  # an ingested file's stages, in order
 
@@ -42,6 +52,7 @@ class Job:
     error: str | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    cancel_requested: bool = False
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -58,42 +69,102 @@ class Job:
 
 
 class JobRunner:
-    """Starts jobs in daemon threads and remembers the most recent ``keep`` of them."""
+    """Starts jobs in daemon threads and remembers the most recent ``keep`` of them; with
+    ``sessions`` (the catalog) it records them there too, and marks failed, on start, the jobs
+    whose process died."""
 
-    def __init__(self, keep: int = 50) -> None:
+    def __init__(self, keep: int = 50, *, sessions: sessionmaker | None = None) -> None:
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.keep = keep
+        self.keep, self.sessions = keep, sessions
+        if sessions is not None:
+            from app.job_store import recover_interrupted
 
-    def submit(self, kind: str, label: str, work: Callable[[Report], Any], *, collection: str | None = None) -> Job:
+            for job_id in recover_interrupted(sessions):
+                log.warning("job #%s was interrupted by a restart or crash: marked failed", job_id)
+
+    def submit(self, kind: str, label: str, work: Callable[[Report], Any], *, collection: str | None = None,
+               owner: str | None = None) -> Job:
         """Start ``work(report)`` in a thread and return its job at once."""
+        job = self._new(kind, label, collection, owner)
+        threading.Thread(target=self._run, args=(job, work), name=f"lloco-job-{job.id}", daemon=True).start()
+        return job
+
+    def run(self, kind: str, label: str, work: Callable[[Report], Any], *, collection: str | None = None,
+            owner: str | None = None) -> Any:
+        """Run ``work(report)`` here and now (the CLI), recorded like a background job, and return its
+        result; what the job raised (a cancel as :class:`JobCancelled`, Ctrl-C) is raised again once recorded."""
+        job = self._new(kind, label, collection, owner)
+        if (raised := self._run(job, work)) is not None:
+            raise raised
+        return job.result
+
+    def _new(self, kind: str, label: str, collection: str | None, owner: str | None) -> Job:
+        from app import job_store
+
         with self._lock:
-            job = Job(next(self._ids), kind, label, collection)
+            job_id = (job_store.record_start(self.sessions, kind=kind, label=label, collection=collection, owner=owner)
+                      if self.sessions is not None else next(self._ids))
+            job = Job(job_id, kind, label, collection)
             self._jobs[job.id] = job
             for old in sorted(self._jobs)[: max(len(self._jobs) - self.keep, 0)]:
                 if not self._jobs[old].running:
                     del self._jobs[old]
+        return job
+
+    def _reporter(self, job: Job) -> Report:
+        from app import job_store
+
+        last = [0.0]
 
         def report(fraction: float | None, message: str) -> None:
             job.fraction = None if fraction is None else min(max(float(fraction), 0.0), 1.0)
             job.message = message
+            if self.sessions is not None and time.monotonic() - last[0] >= job_store.HEARTBEAT_S:
+                last[0] = time.monotonic()
+                job.cancel_requested |= job_store.record_progress(self.sessions, job.id, job.fraction, message)
+            if job.cancel_requested:
+                raise JobCancelled(f"job #{job.id} cancelled")
 
-        def run() -> None:
-            try:
-                job.result = work(report)
-                job.status, job.fraction = "done", 1.0
-            except LlocoError as exc:
-                job.status, job.error = "failed", str(exc)
-            except Exception as exc:
-                log.exception("job %s (%s) failed", job.id, label)
-                job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
-            finally:
-                job.finished = time.time()
-                job._done.set()
+        return report
 
-        threading.Thread(target=run, name=f"lloco-job-{job.id}", daemon=True).start()
-        return job
+    def _run(self, job: Job, work: Callable[[Report], Any]) -> BaseException | None:
+        """Run a job to its end and record it; what it raised (None when it finished)."""
+        raised: BaseException | None = None
+        try:
+            job.result = work(self._reporter(job))
+            job.status, job.fraction = "done", 1.0
+        except JobCancelled as exc:
+            job.status, job.error, raised = "cancelled", f"cancelled at: {job.message}", exc
+        except KeyboardInterrupt as exc:
+            job.status, job.error, raised = "cancelled", f"interrupted (Ctrl-C) at: {job.message}", exc
+        except LlocoError as exc:
+            job.status, job.error, raised = "failed", str(exc), exc
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job.id, job.label)
+            job.status, job.error, raised = "failed", f"{type(exc).__name__}: {exc}", exc
+        finally:
+            job.finished = time.time()
+            if self.sessions is not None:
+                from app import job_store
+
+                job_store.record_end(self.sessions, job.id, status=job.status, error=job.error,
+                                     result=to_json(job.result) if job.status == "done" else None)
+            job._done.set()
+        return raised
+
+    def cancel(self, job_id: int) -> None:
+        """Ask a job to stop at its next progress report: one of this runner's, or (with the catalog)
+        any process's."""
+        if (job := self._jobs.get(job_id)) is not None and job.running:
+            job.cancel_requested = True
+        if self.sessions is not None:
+            from app.job_store import request_cancel
+
+            request_cancel(self.sessions, job_id)
+        elif job is None:
+            raise NotFoundError(f"no job #{job_id}")
 
     def get(self, job_id: int) -> Job | None:
         return self._jobs.get(job_id)
@@ -108,6 +179,25 @@ class JobRunner:
     def busy(self, collection: str) -> Job | None:
         """A running job that writes to ``collection`` (ingest, rebuild, train), if any."""
         return next((j for j in self.jobs(collection=collection) if j.running), None)
+
+
+def to_json(value: Any) -> Any:
+    """``value`` as JSON-ready data (dataclasses as dicts, datetimes and paths as strings), or None
+    when it has no JSON form: a job's result for the catalog, an API response body."""
+    import json
+    from dataclasses import asdict, is_dataclass
+
+    def plain(v: Any) -> Any:
+        if is_dataclass(v) and not isinstance(v, type):
+            return asdict(v)
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        return v
+
+    try:
+        return json.loads(json.dumps(plain(value), default=str))
+    except (TypeError, ValueError):
+        return None
 
 
 def stage_line(stage: str) -> str:

@@ -35,18 +35,31 @@ def stage_bars(console: Console) -> Iterator[ProgressCallback]:
 
 
 def ingest_with_progress(service: LlocoService, collection: str, paths: list[Path], console: Console) -> list[IngestResult]:
-    """Run an ingestion with progress bars."""
+    """Run an ingestion with progress bars, recorded as a job in the catalog (`lloco jobs list`)."""
+    from app.jobs import JobRunner, ingest_reporter
+
     # loading the models first keeps the bars honest about where the time goes
     console.print("loading models ...")
     _ = service.compressor, service.embedder
     with stage_bars(console) as on_progress:
-        return service.ingest(collection, paths, progress=on_progress)
+        def work(report):
+            to_job = ingest_reporter(report)
+            return service.ingest(collection, paths, progress=lambda event: (on_progress(event), to_job(event)))
+
+        return JobRunner(sessions=service.sessions).run("ingest", f"ingest {len(paths)} path(s) into {collection}",
+                                                         work, collection=collection)
 
 
 def rebuild_with_progress(service: LlocoService, collection: str, console: Console) -> RebuildResult:
-    """Rebuild a collection with the current models, with progress bars."""
+    """Rebuild a collection with the current models, with progress bars, recorded as a job."""
+    from app.jobs import JobRunner, ingest_reporter
+
     with stage_bars(console) as on_progress:
-        return service.rebuild_collection(collection, progress=on_progress)
+        def work(report):
+            to_job = ingest_reporter(report)
+            return service.rebuild_collection(collection, progress=lambda event: (on_progress(event), to_job(event)))
+
+        return JobRunner(sessions=service.sessions).run("rebuild", f"rebuild {collection}", work, collection=collection)
 
 
 def print_answer(stream: AnswerStream, console: Console) -> Answer:

@@ -156,4 +156,4 @@ def open_catalog(url: str) -> sessionmaker:
 
 
 # The evaluation, chat and account tables live in their own modules; importing them here registers them on Base.metadata.
-from indexing import account_catalog, chat_catalog, eval_catalog  # noqa: E402,F401
+from indexing import account_catalog, chat_catalog, eval_catalog, job_catalog  # noqa: E402,F401

@@ -44,6 +44,7 @@ def _wait(client, headers, job_id):
 
     for _ in range(600):
         job = client.get(f"/api/jobs/{job_id}", headers=headers).json()
+        assert "status" in job, job
         if job["status"] != "running":
             return job
         time.sleep(0.1)
@@ -208,3 +209,30 @@ def test_a_live_server_on_loopback_serves_docs_and_questions(service, api):
             text = "".join(response.iter_text())
         assert "event: sources" in text and text.rstrip().endswith("}") and "event: done" in text
         assert httpx.get(f"{base}/api/collections", headers=keys["bad"]).status_code == 401
+
+
+def test_jobs_are_cancelled_by_admins_and_readable_from_the_catalog(service, api):
+    import threading
+
+    from app.jobs import JobRunner
+
+    _, keys, _ = api
+    runner, started = JobRunner(sessions=service.sessions), threading.Event()
+
+    def long(report):
+        for i in range(2000):
+            report(i / 2000, f"step {i}")
+            started.set()
+            threading.Event().wait(0.01)
+
+    job = runner.submit("rebuild", "rebuild alpha", long, collection="alpha")
+    assert started.wait(10)
+    with TestClient(create_app(service, jobs=runner)) as client:
+        assert client.post(f"/api/jobs/{job.id}/cancel", headers=keys["granted"]).status_code == 403
+        assert client.post(f"/api/jobs/{job.id}/cancel", headers=keys["stranger"]).status_code == 404
+        response = client.post(f"/api/jobs/{job.id}/cancel", headers=keys["admin"])
+        assert response.status_code == 200 and response.json()["cancel_requested"]
+        assert job.wait(10) and job.status == "cancelled"
+    with TestClient(create_app(service)) as other:  # another server (a restart): the job is read from the catalog
+        body = other.get(f"/api/jobs/{job.id}", headers=keys["granted"]).json()
+        assert (body["status"], body["kind"]) == ("cancelled", "rebuild")

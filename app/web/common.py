@@ -53,8 +53,9 @@ def get_service() -> LlocoService:
 
 @st.cache_resource
 def get_jobs() -> JobRunner:
-    """The server's background jobs, shared by every page and browser session."""
-    return JobRunner()
+    """The server's background jobs, shared by every page and browser session, recorded in the
+    catalog (jobs a crash or restart interrupted are marked failed when it starts)."""
+    return JobRunner(sessions=get_service().sessions)
 
 
 def plain(text: str) -> str:
@@ -176,9 +177,16 @@ def show_ingest_results(results: list[IngestResult]) -> None:
 def _show_job(job: Job, on_done: Callable[[Job], None] | None) -> None:
     if job.running:
         st.progress(job.fraction or 0.0, text=f"{job.label}: {job.message}")
+        if job.cancel_requested:
+            st.caption("stopping at the next step ...")
+        elif st.button("Cancel", key=f"cancel-job-{job.id}", help="Stop at the next step; a document being "
+                       "ingested is rolled back, those already in stay."):
+            get_jobs().cancel(job.id)
         return
     if job.status == "failed":
         st.error(f"{job.label} failed after {job.seconds:.0f} s: {job.error}")
+    elif job.status == "cancelled":
+        st.warning(f"{job.label}: {job.error}")
     else:
         st.success(f"{job.label}: done in {job.seconds:.1f} s")
         if on_done is not None:
