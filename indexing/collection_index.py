@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,10 +23,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+LOCK_FILE = "write.lock"
+
+
 class CollectionIndex:
     """FAISS + summary vectors of one collection. SQL is the truth: on open, a FAISS index whose ids
     differ from the collection's chunk ids (say after a crash between the two writes) is rebuilt
-    from the embeddings stored in SQL."""
+    from the embeddings stored in SQL.
+
+    Several processes may use one collection (the web app, the API, CLI commands): every write
+    holds the collection's file lock (:meth:`writing`) and starts from the files as they are on disk,
+    and every search first picks up an index another process saved, so none works on a stale copy
+    or overwrites another's vectors."""
 
     def __init__(self, sessions: sessionmaker, collection: Collection, folder: Path, *, fresh: bool = False) -> None:
         """``fresh``: start from an empty FAISS index and skip reconciling (a rebuild fills it)."""
@@ -37,12 +47,25 @@ class CollectionIndex:
         if not fresh:
             self.reconcile()
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """This process's lock and the cross-process file lock of the collection's folder; inside,
+        the FAISS index is the one on disk."""
+        import fcntl
+
+        with self.lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with (self.folder / LOCK_FILE).open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+                self.faiss.reload_if_changed()
+                yield
+
     def _chunk_ids(self, session: Session) -> list[int]:
         return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.collection_id)))
 
     def reconcile(self) -> bool:
         """Rebuild the FAISS index from SQL if the two disagree; True when it did."""
-        with self.lock, self.sessions() as session:
+        with self.writing(), self.sessions() as session:
             if set(self._chunk_ids(session)) == self.faiss.ids():
                 return False
             log.warning("FAISS index of collection %s is out of step with SQL: rebuilding it", self.collection_id)
@@ -60,8 +83,11 @@ class CollectionIndex:
         self.faiss.save()
 
     def search(self, query: np.ndarray, k: int, *, ids: list[int] | None = None) -> list[tuple[int, float]]:
-        """Top-k (chunk id, score); ``ids`` restricts the search to those chunks."""
-        return self.faiss.search(query, k, ids=ids)
+        """Top-k (chunk id, score); ``ids`` restricts the search to those chunks. An index another
+        process saved since (documents it added or deleted) is read first."""
+        with self.lock:
+            self.faiss.reload_if_changed()
+            return self.faiss.search(query, k, ids=ids)
 
     def add_chunks(self, session: Session, chunks: list[Chunk], embeddings: np.ndarray, summaries: np.ndarray) -> None:
         """Inside the caller's open transaction: store summary rows, insert chunks, add to FAISS.
@@ -69,22 +95,24 @@ class CollectionIndex:
         ``embeddings``: (n, embed_dim) float32; ``summaries``: (n, kappa, d). The caller commits;
         if the commit fails, :meth:`discard` takes the vectors back out of FAISS.
         """
-        rows = self.summaries.append(summaries)  # fsynced before SQL can reference them
-        for chunk, row, vector in zip(chunks, rows, embeddings, strict=True):
-            chunk.summary_row = row
-            chunk.embedding = vector.astype("float32").tobytes()
-        session.add_all(chunks)
-        session.flush()  # assigns the primary keys that are the FAISS ids
-        self.faiss.add([c.id for c in chunks], embeddings)
-        self.faiss.save()
+        with self.writing():
+            rows = self.summaries.append(summaries)  # fsynced before SQL can reference them
+            for chunk, row, vector in zip(chunks, rows, embeddings, strict=True):
+                chunk.summary_row = row
+                chunk.embedding = vector.astype("float32").tobytes()
+            session.add_all(chunks)
+            session.flush()  # assigns the primary keys that are the FAISS ids
+            self.faiss.add([c.id for c in chunks], embeddings)
+            self.faiss.save()
 
     def discard(self, chunk_ids: list[int]) -> None:
-        if chunk_ids and self.faiss.remove(chunk_ids):
-            self.faiss.save()
+        with self.writing():
+            if chunk_ids and self.faiss.remove(chunk_ids):
+                self.faiss.save()
 
     def delete_document(self, document_id: int) -> int:
         """Delete a document with its pages, chunks and vectors; return how many chunks went."""
-        with self.lock, self.sessions.begin() as session:
+        with self.writing(), self.sessions.begin() as session:
             found = session.execute(select(Chunk.id, Chunk.summary_row).where(Chunk.document_id == document_id)).all()
             ids = [r.id for r in found]
             session.execute(delete(Chunk).where(Chunk.document_id == document_id))

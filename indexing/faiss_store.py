@@ -22,12 +22,36 @@ class FaissStore:
 
         self.path = Path(folder) / INDEX_FILE
         self.dim = dim
+        self._stamp: tuple[int, int, int] | None = None  # the file as last read or written here
         if self.path.is_file() and not fresh:
-            self.index = faiss.read_index(str(self.path))
-            if self.index.d != dim:
-                raise ValueError(f"{self.path} holds {self.index.d}-dim vectors, expected {dim}")
+            self._read()
         else:
             self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _read(self) -> None:
+        import faiss
+
+        stamp = self._file_stamp()
+        index = faiss.read_index(str(self.path))
+        if index.d != self.dim:
+            raise ValueError(f"{self.path} holds {index.d}-dim vectors, expected {self.dim}")
+        self.index, self._stamp = index, stamp
+
+    def reload_if_changed(self) -> bool:
+        """Read the index again if another process saved it since this one last read or wrote it
+        (one stat call when it did not); True when it did."""
+        stamp = self._file_stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        self._read()
+        return True
 
     @property
     def size(self) -> int:
@@ -80,6 +104,7 @@ class FaissStore:
         tmp = self.path.with_suffix(".tmp")
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, self.path)  # readers never see a half-written index
+        self._stamp = self._file_stamp()
 
     def reset(self) -> None:
         import faiss

@@ -76,11 +76,13 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
             setattr(row, field, getattr(target, field))
         session.flush()
         index = CollectionIndex(sessions, row, folder, fresh=True)
-        rows = index.summaries.replace_all(all_summaries)
-        for chunk, summary_row, vector in zip(new_chunks, rows, all_embeddings, strict=True):
-            chunk.summary_row, chunk.embedding = summary_row, vector.astype("float32").tobytes()
-        session.add_all(new_chunks)
-        session.flush()  # chunk ids are the FAISS ids
-        index.faiss.add([c.id for c in new_chunks], all_embeddings)
-        index.faiss.save()
+        with index.writing():  # no other process writes the collection's files meanwhile
+            index.faiss.reset()  # fresh: whatever is on disk is replaced, not merged
+            rows = index.summaries.replace_all(all_summaries)
+            for chunk, summary_row, vector in zip(new_chunks, rows, all_embeddings, strict=True):
+                chunk.summary_row, chunk.embedding = summary_row, vector.astype("float32").tobytes()
+            session.add_all(new_chunks)
+            session.flush()  # chunk ids are the FAISS ids
+            index.faiss.add([c.id for c in new_chunks], all_embeddings)
+            index.faiss.save()
     return index, RebuildResult(len(docs), len(new_chunks))

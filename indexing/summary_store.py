@@ -22,11 +22,16 @@ class SummaryStore:
         self.kappa, self.dim = kappa, dim
         self.row_bytes = kappa * dim * 2
         self._map: np.memmap | None = None
+        self._map_stamp: tuple[int, int, int] | None = None
         if self.path.is_file():
             size = self.path.stat().st_size
             if size % self.row_bytes:  # a crash mid-append: the torn row was never referenced
                 with self.path.open("r+b") as fh:
                     fh.truncate(size - size % self.row_bytes)
+
+    def _stamp(self) -> tuple[int, int, int]:
+        st = self.path.stat()
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     @property
     def rows(self) -> int:
@@ -43,8 +48,8 @@ class SummaryStore:
         vectors = np.ascontiguousarray(vectors, dtype=np.float16)
         self._check_shape(vectors)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        first = self.rows
         with self.path.open("ab") as fh:
+            first = fh.seek(0, os.SEEK_END) // self.row_bytes  # under the collection's write lock: no one else appends
             fh.write(vectors.tobytes())
             fh.flush()
             os.fsync(fh.fileno())
@@ -61,8 +66,10 @@ class SummaryStore:
         bad = [r for r in rows if not 0 <= r < total]
         if bad:
             raise IndexError(f"summary rows {bad[:5]} are missing from {self.path} ({total} rows): rebuild the collection")
-        if self._map is None or self._map.shape[0] != total:
+        stamp = self._stamp()
+        if self._map is None or self._map_stamp != stamp:  # grown, erased or replaced by any process since
             self._map = np.memmap(self.path, dtype=np.float16, mode="r", shape=(total, self.kappa, self.dim))
+            self._map_stamp = stamp
         return np.asarray(self._map[rows])
 
     def erase(self, rows: list[int]) -> None:
