@@ -229,7 +229,8 @@ class LlocoService:
         from indexing.collection_index import CollectionIndex
 
         with self._lock:
-            if row.id not in self._indexes:
+            cached = self._indexes.get(row.id)
+            if cached is None or cached.summary_file != row.summary_file:  # new, or rebuilt by another process
                 self._indexes[row.id] = CollectionIndex(self.sessions, row, self.settings.collection_dir(row.id))
             return self._indexes[row.id]
 

@@ -52,6 +52,9 @@ class Collection(Base):
     embed_dim: Mapped[int] = mapped_column(Integer)
     hidden_size: Mapped[int] = mapped_column(Integer)
     adapter_path: Mapped[str | None] = mapped_column(String(1000), default=None)
+    # the summary store's file in the collection's folder; a rebuild writes a new one and switches to it
+    # in the same transaction as the new chunks, so a crash leaves the old pair intact (None: summaries.f16)
+    summary_file: Mapped[str | None] = mapped_column(String(100), default=None)
     documents: Mapped[list[Document]] = relationship(back_populates="collection", cascade="all, delete-orphan",
                                                      passive_deletes=True)
 

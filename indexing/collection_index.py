@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from indexing.catalog import Chunk, Collection, Document
 from indexing.faiss_store import FaissStore
 from indexing.summary_store import SummaryStore
+from model.errors import NotFoundError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,7 +44,9 @@ class CollectionIndex:
         self.folder = folder
         self.lock = threading.RLock()  # one writer at a time per collection
         self.faiss = FaissStore(folder, collection.embed_dim, fresh=fresh)
-        self.summaries = SummaryStore(folder, kappa=collection.kappa, dim=collection.hidden_size)
+        self.summary_file = collection.summary_file
+        self.summaries = SummaryStore(folder, kappa=collection.kappa, dim=collection.hidden_size,
+                                      file_name=collection.summary_file)
         if not fresh:
             self.reconcile()
 
@@ -66,6 +69,11 @@ class CollectionIndex:
     def reconcile(self) -> bool:
         """Rebuild the FAISS index from SQL if the two disagree; True when it did."""
         with self.writing(), self.sessions() as session:
+            highest = session.scalar(select(func.max(Chunk.summary_row)).where(Chunk.collection_id == self.collection_id))
+            if highest is not None and highest >= self.summaries.rows:
+                raise NotFoundError(f"collection {self.collection_id}: its chunks reference summary row {highest} but "
+                                    f"{self.summaries.path.name} holds {self.summaries.rows}: rebuild the collection "
+                                    "(`lloco collections rebuild`)")
             if set(self._chunk_ids(session)) == self.faiss.ids():
                 return False
             log.warning("FAISS index of collection %s is out of step with SQL: rebuilding it", self.collection_id)

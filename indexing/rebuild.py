@@ -9,6 +9,8 @@ settings on the collection. Failed documents are kept as they are.
 
 from __future__ import annotations
 
+import uuid
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ from sqlalchemy import delete, select
 from indexing.catalog import Chunk, Collection, Document, Page
 from indexing.chunking import chunk_pages
 from indexing.collection_index import CollectionIndex
+from indexing.summary_store import STORE_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,6 +77,8 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
         row = session.get(Collection, target.id)
         for field in ("decoder", "embedder", "compressor", "kappa", "chunk_tokens", "chunk_overlap", "embed_dim", "hidden_size"):
             setattr(row, field, getattr(target, field))
+        old_file = folder / (row.summary_file or STORE_FILE)
+        row.summary_file = f"summaries-{uuid.uuid4().hex[:12]}.f16"  # a new file: the old one stays until the commit
         session.flush()
         index = CollectionIndex(sessions, row, folder, fresh=True)
         with index.writing():  # no other process writes the collection's files meanwhile
@@ -85,4 +90,11 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
             session.flush()  # chunk ids are the FAISS ids
             index.faiss.add([c.id for c in new_chunks], all_embeddings)
             index.faiss.save()
+    # committed: the chunks and their summary file switched together; the old file is no one's now.
+    # (Killed before the commit, SQL still names the old file, untouched, and the next open rebuilds
+    # FAISS from SQL: the collection reads as before the rebuild.)
+    old_file.unlink(missing_ok=True)
+    for stray in folder.glob("summaries-*.f16"):  # new files of rebuilds killed before their commit
+        if stray.name != row.summary_file:
+            stray.unlink(missing_ok=True)
     return index, RebuildResult(len(docs), len(new_chunks))

@@ -17,8 +17,9 @@ STORE_FILE = "summaries.f16"
 
 
 class SummaryStore:
-    def __init__(self, folder: Path, *, kappa: int, dim: int) -> None:
-        self.path = Path(folder) / STORE_FILE
+    def __init__(self, folder: Path, *, kappa: int, dim: int, file_name: str | None = None) -> None:
+        """``file_name``: the store's file in ``folder`` (a rebuild writes a new one; default STORE_FILE)."""
+        self.path = Path(folder) / (file_name or STORE_FILE)
         self.kappa, self.dim = kappa, dim
         self.row_bytes = kappa * dim * 2
         self._map: np.memmap | None = None

@@ -65,3 +65,43 @@ def test_cli_rebuild(service, monkeypatch, capsys, tmp_path):
     assert code == 0 and "rebuilt c: 1 documents" in flat(out)
     code, _, err = run_cli(monkeypatch, capsys, "collections", "rebuild", "nope")
     assert code == 2 and "no collection named 'nope'" in flat(err)
+
+
+def test_a_rebuild_killed_before_its_commit_leaves_the_collection_as_it_was(service, pdf_factory, monkeypatch):
+    """Issue 12, bug 1: killed after the summary file was replaced but before the SQL commit, the
+    collection used to read *shifted* summary vectors (and one chunk an IndexError)."""
+    from sqlalchemy import select
+
+    from app.service import LlocoService
+    from indexing.catalog import Chunk
+    from indexing.faiss_store import FaissStore
+    from tests.fakes import HashEmbedder
+
+    service.create_collection("c")
+    service.ingest("c", [pdf_factory(f"d{i}.pdf", [f"Document {i} on topic {i}. " * 20] * 2) for i in range(3)])
+    service.delete_document("c", "d0.pdf")  # its summary rows stay, zeroed: a rebuild compacts (renumbers) them
+
+    def vectors(svc):
+        index = svc._index(svc._collection("c"))
+        with svc.sessions() as session:
+            rows = session.execute(select(Chunk.id, Chunk.summary_row).order_by(Chunk.id)).all()
+        return {cid: index.summary_vectors([row]).tobytes() for cid, row in rows}
+
+    before = vectors(service)
+    answer = service.ask("c", "topic 2", mode="lloco-pure", top_k=2).read()
+
+    def killed(self):
+        raise KeyboardInterrupt  # the process dies here: after the new summary file, before the commit
+
+    monkeypatch.setattr(FaissStore, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        service.rebuild_collection("c")
+    monkeypatch.undo()
+    restarted = LlocoService(service.settings, decoder=service.decoder, embedder=HashEmbedder())
+    assert vectors(restarted) == before  # every chunk reads its own vectors
+    again = restarted.ask("c", "topic 2", mode="lloco-pure", top_k=2).read()
+    assert (again.text, again.chunk_ids) == (answer.text, answer.chunk_ids)
+    restarted.rebuild_collection("c")  # a rebuild that completes renumbers and cleans up
+    folder = service.settings.collection_dir(service.get_collection("c").id)
+    assert len(list(folder.glob("summaries*.f16"))) == 1
+    assert sorted(vectors(restarted).values()) == sorted(before.values())
