@@ -244,3 +244,22 @@ def test_chunks_never_exceed_the_token_budget_without_punctuation(encode):
     page = " ".join(words[i % len(words)] for i in range(40))
     chunks = chunk_pages([page], encode=encode, chunk_tokens=16, overlap=0)
     assert max(len(c.token_ids) for c in chunks) <= 16
+
+
+def test_a_long_run_without_spaces_is_cut_quickly_with_exact_spans(encode):
+    """Issue 12, bug 6: a 10 MB text without spaces was still chunking after 11 minutes (the
+    sentence splitter cuts such a run character by character)."""
+    import time
+
+    from indexing.chunking import MAX_RUN
+
+    pages = ["A short opening sentence. Another one follows.", "x" * 400_000 + " then prose again, in words."]
+    started = time.perf_counter()
+    chunks = chunk_pages(pages, encode=encode, chunk_tokens=64, overlap=8)
+    assert time.perf_counter() - started < 30
+    _check_invariants(chunks, pages, encode)  # exact spans and pages, for citations
+    assert all(len(c.token_ids) <= 64 for c in chunks)
+    run = [c for c in chunks if set(c.text) == {"x"}]
+    assert sum(len(c.text) for c in run) == 400_000 and all(c.page_start == 2 for c in run)
+    assert chunks[0].text.startswith("A short opening") and chunks[-1].text.endswith("in words.")
+    assert MAX_RUN < 400_000
