@@ -170,6 +170,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
 
     @app.delete("/api/collections/{name}", status_code=204, tags=["collections"], summary="Delete a collection (admin)")
     def delete_collection(name: str, svc: Acting) -> Response:
+        svc.check_admin_on(name, f"delete collection {name!r}")  # before "busy": that would tell it exists
         _not_busy(app.state.jobs, name)
         svc.delete_collection(name)
         return Response(status_code=204)
@@ -197,6 +198,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
 
     @app.delete("/api/collections/{name}/documents/{document}", tags=["documents"], summary="Delete a document (admin)")
     def delete_document(name: str, document: str, svc: Acting) -> dict[str, Any]:
+        svc.check_admin_on(name, f"delete a document of {name!r}")
         _not_busy(app.state.jobs, name)
         return to_json(svc.delete_document(name, int(document) if document.isdigit() else document))
 
