@@ -290,7 +290,7 @@ def _hit(answerer, chunk_id: int) -> list:
     """The Hit for one chunk id (the cloze question's own chunk), scored 0."""
     from sqlalchemy import select
 
-    from app.answerers import Hit
+    from indexing.retrieval import Hit
     from indexing.catalog import Chunk, Document
 
     with answerer.sessions() as session:

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from app.citations import Citation, make_citation
 from app.config import ExpandScoring, Mode
 from app.expansion import expanded_contexts, expansion_budget
-from indexing.catalog import Chunk, Document, Page
+from indexing.catalog import Page
+from indexing.retrieval import Hit, Retriever
 from model.errors import InvalidInputError
 from model.generation import GenerationStream, stream_generate
 from model.prompts import DEFAULT_INSTRUCTION, Context, build_prompt, embed_prompt
@@ -79,14 +80,6 @@ class AnswerStream:
 
 
 @dataclass
-class Hit:
-    chunk: Chunk
-    score: float
-    document: str
-    page_offsets: list[int]  # where each page of the chunk's document starts
-
-
-@dataclass
 class Prepared:
     hits: list[Hit]
     embeds: torch.Tensor  # (1, n_prompt, d)
@@ -138,26 +131,7 @@ class Answerer(ABC):
 
     def retrieve(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""
-        query = self.embedder.embed([question])[0]  # (dim,)
-        found = self.index.search(query, top_k, ids=None if document_ids is None else self._chunk_ids(document_ids))
-        if not found:
-            return []
-        with self.sessions() as session:
-            rows = session.execute(select(Chunk, Document.filename).join(Document).where(
-                Chunk.id.in_([cid for cid, _ in found]))).all()
-            offsets: dict[int, list[int]] = {}
-            for doc_id, offset in session.execute(select(Page.document_id, Page.char_offset).where(
-                    Page.document_id.in_({chunk.document_id for chunk, _ in rows})).order_by(Page.page_no)):
-                offsets.setdefault(doc_id, []).append(offset)
-        by_id = {chunk.id: (chunk, name) for chunk, name in rows}
-        return [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]))
-                for cid, score in found if cid in by_id]
-
-    def _chunk_ids(self, document_ids: list[int]) -> list[int]:
-        """The FAISS ids (chunk ids) of these documents' chunks in this collection."""
-        with self.sessions() as session:
-            return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.index.collection_id,
-                                                               Chunk.document_id.in_(document_ids))))
+        return Retriever(self.sessions, self.index, self.embedder).search(question, top_k, document_ids=document_ids)
 
     def retrieval_k(self, top_k: int) -> int:
         """How many chunks to retrieve for a question asked with ``top_k`` (lloco may afford more)."""

@@ -378,8 +378,12 @@ class LlocoService:
     def retrieve(self, name: str, question: str, *, top_k: int | None = None,
                  document_ids: list[int] | None = None) -> list[tuple[Citation, str]]:
         """The top-k chunks for a question, best first: (citation, full chunk text)."""
+        from indexing.retrieval import Retriever
+
         question, k = self._validate_question(question, top_k)
-        hits = self.answerer(name, "rag").retrieve(question, k, document_ids=document_ids)
+        row = self._collection(name)
+        self._check_models(row)  # the question must be embedded by the embedder the collection was built with
+        hits = Retriever(self.sessions, self._index(row), self.embedder).search(question, k, document_ids=document_ids)
         return [(Answerer.citation(h, question), h.chunk.text) for h in hits]
 
     def score_continuations(self, name: str, question: str, continuations: list[str], *, mode: Mode = "lloco",

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from app import answerers
+from indexing.retrieval import Hit
 from model.prompts import Context
 
 
@@ -22,7 +23,7 @@ from model.prompts import Context
 class SentencesOnlyAnswerer(answerers.LlocoAnswerer):
     """lloco mode with only the expansion sentences in the prompt."""
 
-    def contexts(self, hits: list[answerers.Hit], question: str, *, top_k: int) -> list[Context]:
+    def contexts(self, hits: list[Hit], question: str, *, top_k: int) -> list[Context]:
         return [c for c in super().contexts(hits, question, top_k=top_k) if c.token_ids is not None]
 
 

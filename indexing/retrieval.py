@@ -1,0 +1,64 @@
+"""Retrieval over one collection: the question's embedding searched in the collection's FAISS
+index, the hits' chunks (with their document's name and page offsets) read from SQL, the truth.
+Every answering mode, the service's ``retrieve`` and the llama-index adapter retrieve through
+:class:`Retriever`, so they see the same chunks for the same question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from indexing.catalog import Chunk, Document, Page
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
+    from indexing.collection_index import CollectionIndex
+    from indexing.embedder import Embedder
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its score (cosine), its document's file name and where each page of
+    that document starts (for the citation's page)."""
+
+    chunk: Chunk
+    score: float
+    document: str
+    page_offsets: list[int]
+
+
+@dataclass
+class Retriever:
+    """Dense retrieval (the collection's embedder and FAISS index) over one collection."""
+
+    sessions: sessionmaker
+    index: CollectionIndex
+    embedder: Embedder
+
+    def search(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
+        """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""
+        query = self.embedder.embed([question])[0]  # (dim,)
+        found = self.index.search(query, top_k, ids=None if document_ids is None else self.chunk_ids(document_ids))
+        if not found:
+            return []
+        with self.sessions() as session:
+            rows = session.execute(select(Chunk, Document.filename).join(Document).where(
+                Chunk.id.in_([cid for cid, _ in found]))).all()
+            offsets: dict[int, list[int]] = {}
+            for doc_id, offset in session.execute(select(Page.document_id, Page.char_offset).where(
+                    Page.document_id.in_({chunk.document_id for chunk, _ in rows})).order_by(Page.page_no)):
+                offsets.setdefault(doc_id, []).append(offset)
+        by_id = {chunk.id: (chunk, name) for chunk, name in rows}
+        # a FAISS id without its SQL row (a document deleted a moment ago) is no hit
+        return [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]))
+                for cid, score in found if cid in by_id]
+
+    def chunk_ids(self, document_ids: list[int]) -> list[int]:
+        """The FAISS ids (chunk ids) of these documents' chunks in this collection."""
+        with self.sessions() as session:
+            return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.index.collection_id,
+                                                               Chunk.document_id.in_(document_ids))))
