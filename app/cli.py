@@ -106,6 +106,21 @@ def collections_rebuild(name: str) -> None:
     out.print(f"rebuilt {name}: {result.documents} documents, {result.chunks} chunks")
 
 
+@collections_app.command("check")
+def collections_check(name: str,
+                      as_json: Annotated[bool, typer.Option("--json", help="Print the problems as a JSON list.")] = False) -> None:
+    """Check that a collection's catalog rows, FAISS index and summary vectors agree (exit 1 if not)."""
+    problems = service().check_collection(name)
+    if as_json:
+        import json
+
+        print(json.dumps(problems))
+    else:
+        out.print(f"{name}: consistent" if not problems else f"{name}: " + "; ".join(problems), highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
 @collections_app.command("adapter")
 def collections_adapter(name: str, path: Annotated[Path | None, typer.Argument(help="LoRA folder; omit with --off.")] = None,
                         off: Annotated[bool, typer.Option("--off", help="Detach the adapter.")] = False) -> None:

@@ -234,6 +234,11 @@ class LlocoService:
                 self._indexes[row.id] = CollectionIndex(self.sessions, row, self.settings.collection_dir(row.id))
             return self._indexes[row.id]
 
+    def check_collection(self, name: str) -> list[str]:
+        """Open a collection (repairing what SQL can repair: a FAISS index out of step) and list
+        where its catalog rows, FAISS index and summary vectors still disagree; [] when consistent."""
+        return self._index(self._collection(name)).problems()
+
     def outdated_models(self, name: str) -> list[str]:
         """What a collection was built with that the service no longer uses, e.g. "compressor 'a' (now 'b')";
         empty when its vectors are usable. A collection with any needs `rebuild_collection` first.

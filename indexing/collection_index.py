@@ -80,6 +80,30 @@ class CollectionIndex:
             self._rebuild_faiss(session)
             return True
 
+    def problems(self) -> list[str]:
+        """Where SQL, the FAISS file on disk and the summary store disagree (empty when they agree):
+        chunks without a vector, vectors without a chunk, summary rows missing or shared, ready
+        documents without chunks. What the crash suite checks after every kill."""
+        with self.writing(), self.sessions() as session:
+            rows = session.execute(select(Chunk.id, Chunk.summary_row).where(Chunk.collection_id == self.collection_id)).all()
+            empty = list(session.scalars(select(Document.filename).where(
+                Document.collection_id == self.collection_id, Document.status == "ready",
+                ~select(Chunk.id).where(Chunk.document_id == Document.id).exists())))
+        ids, in_faiss, n_rows = {r.id for r in rows}, self.faiss.ids(), self.summaries.rows
+        summary_rows = [r.summary_row for r in rows]
+        out = []
+        if missing := ids - in_faiss:
+            out.append(f"{len(missing)} chunks without a FAISS vector (e.g. {sorted(missing)[:3]})")
+        if orphans := in_faiss - ids:
+            out.append(f"{len(orphans)} FAISS vectors without a chunk (e.g. {sorted(orphans)[:3]})")
+        if beyond := [r for r in summary_rows if not 0 <= r < n_rows]:
+            out.append(f"{len(beyond)} chunks point past the summary store's {n_rows} rows")
+        if len(set(summary_rows)) != len(summary_rows):
+            out.append("two chunks share a summary row")
+        if empty:
+            out.append(f"ready documents without chunks: {', '.join(empty[:3])}")
+        return out
+
     def _rebuild_faiss(self, session: Session) -> None:
         import numpy as np
 
