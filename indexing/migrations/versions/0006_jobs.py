@@ -1,5 +1,4 @@
-"""Background jobs with their progress, owner, process and outcome; each collection names its
-summary-store file (a rebuild switches files in the transaction that switches the chunks).
+"""Background jobs with their progress, owner, process and outcome.
 
 Revision ID: 0006
 Revises: 0005
@@ -36,11 +35,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_jobs_collection", "jobs", ["collection"])
     op.create_index("ix_jobs_status", "jobs", ["status"])
-    with op.batch_alter_table("collections") as batch:
-        batch.add_column(sa.Column("summary_file", sa.String(100), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("collections") as batch:
-        batch.drop_column("summary_file")
     op.drop_table("jobs")
