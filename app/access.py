@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.accounts import Accounts, Principal
+from indexing.catalog import missing_collection
 from model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
 if TYPE_CHECKING:
@@ -101,8 +102,7 @@ class ActingService:
         info = self.service.get_collection(name)  # NotFoundError for a missing one
         ids = self._readable_ids()
         if ids is not None and info.id not in ids:
-            raise self._refuse(f"{what} collection {name!r}",
-                               NotFoundError(f"no collection named {name!r} (see `lloco collections list`)"))
+            raise self._refuse(f"{what} collection {name!r}", missing_collection(name))  # the words of a missing one
         return info
 
     def _own_chat(self, chat_id: int, what: str) -> ChatInfo:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from indexing.account_catalog import ApiKey, Grant, User
-from indexing.catalog import Collection, _now
+from indexing.catalog import Collection, _now, collection_named
 from model.errors import AuthenticationError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ class Accounts:
     def grant(self, name: str, collection: str) -> None:
         with self.sessions.begin() as session:
             user = self._user(session, name)
-            coll = _collection(session, collection)
+            coll = collection_named(session, collection)
             exists = session.scalar(select(Grant.id).where(Grant.user_id == user.id, Grant.collection_id == coll.id))
             if exists is None:
                 session.add(Grant(user_id=user.id, collection_id=coll.id))
@@ -180,7 +180,7 @@ class Accounts:
     def revoke(self, name: str, collection: str) -> None:
         with self.sessions.begin() as session:
             user = self._user(session, name)
-            coll = _collection(session, collection)
+            coll = collection_named(session, collection)
             grant = session.scalars(select(Grant).where(Grant.user_id == user.id, Grant.collection_id == coll.id)).first()
             if grant is None:
                 raise NotFoundError(f"{name!r} has no grant on {collection!r}")
@@ -257,9 +257,3 @@ class Accounts:
             raise AuthenticationError("unknown or revoked API key")
         return Principal(row[0].name, row[0].role, row[0].id)
 
-
-def _collection(session, name: str) -> Collection:
-    row = session.scalars(select(Collection).where(Collection.name == name)).first()
-    if row is None:
-        raise NotFoundError(f"no collection named {name!r} (see `lloco collections list`)")
-    return row

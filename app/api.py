@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError
 from app.access import ActingService
 from app.accounts import Accounts, Principal
 from app.config import MAX_QUESTION_CHARS, Mode
-from app.jobs import JobRunner, to_json
+from app.jobs import JobRunner, ingest_upload, to_json
 from model.errors import (AuthenticationError, InvalidInputError, LlocoError, NotFoundError,
                           PermissionDeniedError)
 
@@ -194,7 +194,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return job_body(_start_ingest(app.state.jobs, svc, name, paths, folder))
+        return job_body(ingest_upload(app.state.jobs, svc.ingest, name, paths, folder, owner=svc.principal.name))
 
     @app.delete("/api/collections/{name}/documents/{document}", tags=["documents"], summary="Delete a document (admin)")
     def delete_document(name: str, document: str, svc: Acting) -> dict[str, Any]:
@@ -331,18 +331,6 @@ async def _save_upload(request: Request, folder: Path, limit: int) -> list[Path]
     if not paths:
         raise InvalidInputError("no files in the upload: send them as multipart 'files' fields")
     return paths
-
-
-def _start_ingest(jobs: JobRunner, svc: ActingService, name: str, paths: list[Path], folder: Path):
-    from app.jobs import ingest_reporter
-
-    def work(report) -> list[dict[str, Any]]:
-        try:
-            return [to_json(r) | {"path": Path(r.path).name} for r in svc.ingest(name, paths, progress=ingest_reporter(report))]
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    return jobs.submit("ingest", f"ingest {len(paths)} file(s) into {name}", work, collection=name, owner=svc.principal.name)
 
 
 def _readable_job(jobs: JobRunner, svc: ActingService, job_id: int) -> dict[str, Any]:

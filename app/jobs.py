@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from model.errors import LlocoError, NotFoundError
@@ -198,6 +199,23 @@ def to_json(value: Any) -> Any:
         return json.loads(json.dumps(plain(value), default=str))
     except (TypeError, ValueError):
         return None
+
+
+def ingest_upload(runner: JobRunner, ingest: Callable[..., list], name: str, paths: list[Path], folder: Path, *,
+                  owner: str | None = None) -> Job:
+    """Ingest uploaded files (saved under ``folder``, removed once done) into collection ``name`` as a
+    background job of ``runner``, through ``ingest(name, paths, progress=...)`` (the service's, or an
+    acting user's); the results name each file by its upload name (its temporary path is gone)."""
+    import shutil
+    from dataclasses import replace
+
+    def work(report: Report) -> list:
+        try:
+            return [replace(r, path=Path(r.path).name) for r in ingest(name, paths, progress=ingest_reporter(report))]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return runner.submit("ingest", f"ingest {len(paths)} file(s) into {name}", work, collection=name, owner=owner)
 
 
 def stage_line(stage: str) -> str:

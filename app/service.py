@@ -25,7 +25,7 @@ from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import MAX_QUESTION_CHARS, Mode, Settings
 from app.originals import OriginalStore
-from indexing.catalog import Chunk, Collection, Document, open_catalog
+from indexing.catalog import Chunk, Collection, Document, collection_named, open_catalog
 from model.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -168,10 +168,7 @@ class LlocoService:
 
     def _collection(self, name: str) -> Collection:
         with self.sessions() as session:
-            row = session.scalars(select(Collection).where(Collection.name == name)).first()
-        if row is None:
-            raise NotFoundError(f"no collection named {name!r} (see `lloco collections list`)")
-        return row
+            return collection_named(session, name)
 
     def list_collections(self) -> list[CollectionInfo]:
         with self.sessions() as session:

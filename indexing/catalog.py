@@ -20,9 +20,12 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from model.errors import NotFoundError
 
 DocStatus = Literal["ready", "failed"]
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -107,6 +110,19 @@ class Chunk(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 retrieval vector
     summary_row: Mapped[int] = mapped_column(Integer)
     document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+def missing_collection(name: str) -> NotFoundError:
+    """The error for a collection that does not exist (or that the asker may not see: the same words)."""
+    return NotFoundError(f"no collection named {name!r} (see `lloco collections list`)")
+
+
+def collection_named(session: Session, name: str) -> Collection:
+    """The collection row called ``name``, or :func:`missing_collection`."""
+    row = session.scalars(select(Collection).where(Collection.name == name)).first()
+    if row is None:
+        raise missing_collection(name)
+    return row
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

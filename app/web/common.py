@@ -8,7 +8,6 @@ neither its page nor the others; a page shows its jobs with :func:`job_panel`, w
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from app.jobs import Job, JobRunner, Report, ingest_reporter
+from app.jobs import Job, JobRunner, ingest_upload
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
     from app.citations import Citation
     from app.service import LlocoService
-    from indexing.pipeline import IngestResult, Progress
+    from indexing.pipeline import IngestResult
 
 MODE_LABELS = {"lloco": "LLoCO (vectors + key sentences)", "lloco-pure": "LLoCO pure (summary vectors)",
                "rag": "Plain RAG (chunk text)", "rag+reader": "RAG + reader LoRA (chunk text)",
@@ -139,14 +138,7 @@ def start_ingest(service: LlocoService, name: str, files: list[Any]) -> Job:
         path.parent.mkdir()
         path.write_bytes(f.getvalue())
         paths.append(path)
-
-    def work(report: Report) -> list[IngestResult]:
-        try:
-            return service.ingest(name, paths, progress=ingest_reporter(report))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    return get_jobs().submit("ingest", f"ingest {len(paths)} file(s) into {name}", work, collection=name)
+    return ingest_upload(get_jobs(), service.ingest, name, paths, folder)
 
 
 def upload_form(service: LlocoService, name: str, *, origin: str) -> None:
