@@ -138,6 +138,9 @@ def settle(driver, seconds: float = 1.0) -> None:
 
 
 def sign_in(driver, name: str, password: str) -> None:
+    # the sign-in page, fully drawn: typing into a form that a rerun is still replacing loses the keys
+    wait_for(lambda: any("Sign in to lloco" in h for h in texts(driver, "h1")), what="the sign-in page")
+    settle(driver)
     user = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "input[aria-label='User name']"), what="the sign-in form")
     user.send_keys(name)
     driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys(password)
