@@ -29,12 +29,15 @@ class AdapterTrainResult:
 
 def run_training(service: LlocoService, config: AdapterConfig, out: Path, items: list | None, *, resume: bool = False,
                  meta: dict[str, Any] | None = None, init_from: str | None = None,
-                 progress: StepCallback | None = None) -> AdapterTrainResult:
-    """Train (or resume) one adapter in ``out`` and summarise the run."""
+                 progress: StepCallback | None = None,
+                 teacher_progress: Callable[[int, int], None] | None = None) -> AdapterTrainResult:
+    """Train (or resume) one adapter in ``out`` and summarise the run. ``teacher_progress(done, total)``:
+    the distillation teacher's pass over the examples, before the first step."""
     from model.train_adapter import AdapterTrainer
 
     started = time.perf_counter()
-    trainer = AdapterTrainer.create(service.decoder, config, out, items, resume=resume, meta=meta, init_from=init_from)
+    trainer = AdapterTrainer.create(service.decoder, config, out, items, resume=resume, meta=meta, init_from=init_from,
+                                    teacher_progress=teacher_progress)
     losses: list[float] = []
 
     def on_step(record: dict[str, Any]) -> None:
@@ -76,7 +79,8 @@ def train_reader_adapter(service: LlocoService, config: AdapterConfig, out: Path
                          sources: tuple[str, ...] | None = None, examples: int = 1200, unanswerable_share: float = 0.1,
                          expand_tokens: int | None = None, resume: bool = False,
                          progress: StepCallback | None = None,
-                         notice: Callable[[str], None] | None = None) -> AdapterTrainResult:
+                         notice: Callable[[str], None] | None = None,
+                         teacher_progress: Callable[[int, int], None] | None = None) -> AdapterTrainResult:
     """Train (or ``resume``) the generic reader adapter on the training-side QA mix, each example's
     contexts compressed by the service's compressor and laid out as lloco mode's prompt (vectors, plus
     the question's sentences when ``expand_tokens`` > 0; default: the expand_tokens setting).
@@ -100,5 +104,6 @@ def train_reader_adapter(service: LlocoService, config: AdapterConfig, out: Path
     meta = {"kind": "reader", "compressor": service.compressor.ident, "sources": list(reader_sources),
             "data_root": str(data_root), "unanswerable_share": unanswerable_share,
             "expand_tokens": expand, "expand_share": settings.expand_share}
-    return run_training(service, config, out, items, resume=resume, meta=meta, progress=progress)
+    return run_training(service, config, out, items, resume=resume, meta=meta, progress=progress,
+                        teacher_progress=teacher_progress)
 

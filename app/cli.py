@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from app.cli_backup import backup, restore
 from app.cli_shared import State, err, out, service
 from app.cli_train import train_app
 from app.cli_users import users_app
@@ -30,6 +31,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")
 app.add_typer(users_app, name="users")
+app.command("backup")(backup)
+app.command("restore")(restore)
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs (ingest, rebuild, training, evaluation): list, cancel.")
 app.add_typer(jobs_app, name="jobs")
 

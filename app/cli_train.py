@@ -108,7 +108,7 @@ def train_adapter(
 ) -> None:
     """LoRA on the decoder, trained to answer from summary vectors: the reader adapter, or a collection's."""
     from app.adapter_training import train_reader_adapter
-    from app.train_console import AdapterStepPrinter
+    from app.train_console import AdapterStepPrinter, teacher_printer
     from model.errors import InvalidInputError
     from model.train_adapter import AdapterConfig
 
@@ -127,6 +127,7 @@ def train_adapter(
         raise InvalidInputError("--out is required for the reader adapter and for --resume")
     result = train_reader_adapter(svc, config, out_dir, data_root=data_root, sources=tuple(_csv(sources) or ()) or None,
                                   examples=examples, unanswerable_share=unanswerable_share, expand_tokens=expand_tokens,
-                                  resume=resume, progress=printer, notice=lambda m: out.print(m, highlight=False))
+                                  resume=resume, progress=printer, notice=lambda m: out.print(m, highlight=False),
+                                  teacher_progress=teacher_printer(out))
     out.print(f"adapter: {result.path} (step {result.steps}, {result.examples} examples {result.examples_by_source}, "
               f"{result.seconds:.0f} s); use it with --set adapter={result.path}", highlight=False)

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     def resolved_model_cache(self) -> Path:
         return self.model_cache or self.home / "models"
 
+    @property
+    def originals_dir(self) -> Path:
+        """Kept original PDFs, by content hash (see :mod:`app.originals`)."""
+        return self.home / "originals"
+
     def collection_dir(self, collection_id: int) -> Path:
         """Derived files of one collection (FAISS index, summary store)."""
         return self.home / "collections" / str(collection_id)

@@ -86,7 +86,7 @@ class LlocoService:
         self.settings = settings or Settings()
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.sessions = open_catalog(self.settings.resolved_database_url)
-        self.originals = OriginalStore(self.settings.home / "originals")  # PDFs' bytes, for page images
+        self.originals = OriginalStore(self.settings.originals_dir)  # PDFs' bytes, for page images
         self._decoder, self._embedder, self._compressor = decoder, embedder, compressor
         self._indexes: dict[int, CollectionIndex] = {}
         self._lock = threading.RLock()

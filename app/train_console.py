@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -95,3 +96,22 @@ class AdapterStepPrinter:
             return
         self.console.print(f"step {step}/{steps}  loss {record['loss']:.3f}  lr {record['lr']:.1e}  "
                            f"{record['answer_tokens_seen']:,} answer tokens  {record['elapsed_s']:.0f} s", highlight=False)
+
+
+def teacher_printer(console: Console, *, every: int = 50) -> Callable[[int, int], None]:
+    """``progress(done, total)`` for the distillation teacher's pass: a line every ``every`` examples and at
+    the end, with the rate and the time left at that rate."""
+    import time
+
+    started = time.perf_counter()
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        if done - last[0] < every and done != total:
+            return
+        last[0] = done
+        elapsed = time.perf_counter() - started
+        left = elapsed / done * (total - done) if done else float("nan")
+        console.print(f"teacher {done}/{total} examples  {elapsed:.0f} s  ~{left:.0f} s left", highlight=False)
+
+    return progress

@@ -155,16 +155,29 @@ def busy_message(exc: BaseException) -> str | None:
     return None
 
 
-def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest Alembic revision."""
-    from alembic import command
+def _alembic_config():  # noqa: ANN202 - alembic.config.Config, imported lazily
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` (default: the newest Alembic revision)."""
+    from alembic import command
+
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
+
+
+def known_revisions() -> list[str]:
+    """This code's migration revisions, oldest first (the last is the head)."""
+    from alembic.script import ScriptDirectory
+
+    return [s.revision for s in reversed(list(ScriptDirectory.from_config(_alembic_config()).walk_revisions()))]
 
 
 def open_catalog(url: str) -> sessionmaker:

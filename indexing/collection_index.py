@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 LOCK_FILE = "write.lock"
 
 
+@contextlib.contextmanager
+def folder_write_lock(folder: Path) -> Iterator[None]:
+    """The cross-process lock every writer of a collection's files holds (an exclusive flock on
+    ``folder/write.lock``, released when the file closes, so a killed holder frees it)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 class CollectionIndex:
     """FAISS + summary vectors of one collection. SQL is the truth: on open, a FAISS index whose ids
     differ from the collection's chunk ids (say after a crash between the two writes) is rebuilt
@@ -54,14 +66,9 @@ class CollectionIndex:
     def writing(self) -> Iterator[None]:
         """This process's lock and the cross-process file lock of the collection's folder; inside,
         the FAISS index is the one on disk."""
-        import fcntl
-
-        with self.lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with (self.folder / LOCK_FILE).open("a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-                self.faiss.reload_if_changed()
-                yield
+        with self.lock, folder_write_lock(self.folder):
+            self.faiss.reload_if_changed()
+            yield
 
     def _chunk_ids(self, session: Session) -> list[int]:
         return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.collection_id)))

@@ -99,3 +99,26 @@ def test_text_with_nul_bytes_is_stored_on_postgres(pg_url, settings, tiny_decode
     good = tmp_path / "good.txt"
     good.write_text("The keeper lit the lamp.")
     assert [r.status for r in svc.ingest("c", [odd, good])] == ["ingested", "ingested"]
+
+
+def test_backup_from_sqlite_restores_on_postgres_and_back(pg_url, settings, tiny_decoder, pdf_factory, tmp_path):
+    from app.backup import backup_home, restore_home
+    from app.service import LlocoService
+    from tests.fakes import HashEmbedder
+
+    svc = LlocoService(settings, decoder=tiny_decoder, embedder=HashEmbedder())
+    svc.create_collection("c")
+    svc.ingest("c", [pdf_factory("g.pdf", ["Lamps and lighthouses. " * 10, "Bees and flowers. " * 10])])
+    before = svc.ask("c", "bees?", mode="lloco", top_k=1).read()
+    backup_home(settings, tmp_path / "b")
+    on_pg = settings.model_copy(update={"home": tmp_path / "pg-home", "database_url": pg_url})
+    restore_home(on_pg, tmp_path / "b")
+    pg = LlocoService(on_pg, decoder=tiny_decoder, embedder=HashEmbedder())
+    again = pg.ask("c", "bees?", mode="lloco", top_k=1).read()
+    assert (again.text, again.citations[0].page) == (before.text, before.citations[0].page)
+    pg.ingest("c", [pdf_factory("h.pdf", ["Foghorns in fog. " * 10])])  # id sequences moved past the restored ids
+    assert pg.check_collection("c") == [] and len(pg.list_documents("c")) == 2
+    backup_home(on_pg, tmp_path / "b2")  # and from PostgreSQL back to SQLite
+    restore_home(settings.model_copy(update={"home": tmp_path / "back"}), tmp_path / "b2")
+    back = LlocoService(settings.model_copy(update={"home": tmp_path / "back"}), decoder=tiny_decoder, embedder=HashEmbedder())
+    assert [d.filename for d in back.list_documents("c")] == ["g.pdf", "h.pdf"] and back.check_collection("c") == []
