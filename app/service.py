@@ -426,7 +426,10 @@ class LlocoService:
         chats.delete_chat(self.sessions, chat_id)
 
     def _validate_question(self, question: str, top_k: int | None) -> tuple[str, int]:
-        if not question or not question.strip():
+        from indexing.loaders import strip_control
+
+        question = strip_control(question or "")
+        if not question.strip():
             raise InvalidInputError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise InvalidInputError(f"the question is too long ({len(question):,} characters): at most "
@@ -444,6 +447,9 @@ class LlocoService:
             raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         row = self._collection(name)
         self._check_models(row)
+        index = self._index(row)
+        if index.is_empty():  # the decoder would answer from nothing: a fluent, uncited guess
+            raise InvalidInputError(f"collection {name!r} has no documents yet: ingest some before asking")
         s, cls = self.settings, ANSWERERS[mode]
         options: dict[str, Any] = {}
         if issubclass(cls, LlocoAnswerer):  # lloco-pure zeroes the expansion itself
@@ -452,7 +458,7 @@ class LlocoService:
                        "extra_chunks": s.lloco_extra_chunks}
         elif issubclass(cls, ReaderRagAnswerer):
             options = {"adapter": s.rag_adapter or self._adapter_for(row)}
-        answerer = cls(sessions=self.sessions, index=self._index(row), embedder=self.embedder, decoder=self.decoder,
+        answerer = cls(sessions=self.sessions, index=index, embedder=self.embedder, decoder=self.decoder,
                        max_new_tokens=s.max_new_tokens, **options)
         if instruction is not None:
             answerer.instruction = instruction

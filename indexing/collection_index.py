@@ -70,6 +70,11 @@ class CollectionIndex:
             self.faiss.reload_if_changed()
             yield
 
+    def is_empty(self) -> bool:
+        """No chunk in the collection (nothing to retrieve)."""
+        with self.sessions() as session:
+            return session.scalar(select(Chunk.id).where(Chunk.collection_id == self.collection_id).limit(1)) is None
+
     def _chunk_ids(self, session: Session) -> list[int]:
         return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.collection_id)))
 

@@ -79,7 +79,13 @@ def _text(path: Path, data: bytes) -> str:
             text = data.decode("cp1252")
         except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined
             text = data.decode("latin-1")
-    return text.lstrip("\ufeff").translate(_CONTROL)
+    return strip_control(text.lstrip("\ufeff"))
+
+
+def strip_control(text: str) -> str:
+    """``text`` without control characters (NUL, escape, C1 codes...), keeping tab, newline, form feed
+    and carriage return: what no document or question needs and PostgreSQL refuses (NUL)."""
+    return text.translate(_CONTROL)
 
 
 def _bomless_utf16(data: bytes) -> str | None:

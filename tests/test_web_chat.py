@@ -95,7 +95,7 @@ def test_new_chat_starts_an_empty_conversation(filled):
     assert [c.n_messages for c in filled.list_chats("notes")] == [2, 2]
 
 
-def test_blank_question_and_deleted_collection_are_shown_not_raised(filled):
+def test_blank_question_and_deleted_collection_are_shown_not_raised(filled, tmp_path):
     at = _app().run()
     at.chat_input[0].set_value("   ").run()
     assert not at.exception and "the question is empty" in at.error[0].value
@@ -105,6 +105,12 @@ def test_blank_question_and_deleted_collection_are_shown_not_raised(filled):
     assert not at.exception
     assert "'notes' no longer exists" in at.warning[0].value
     assert at.sidebar.selectbox[0].value == "other" and filled.list_chats("other") == []
+    at.chat_input[0].set_value(QUESTION).run()  # an empty collection: said so, no uncited guess recorded
+    assert not at.exception and "'other' has no documents yet" in at.error[0].value
+    assert filled.list_chats("other") == []
+    keeper = tmp_path / "keeper.txt"
+    keeper.write_text("The lighthouse keeper lights the lamp every evening. " * 5)
+    filled.ingest("other", [keeper])
     at.chat_input[0].set_value(QUESTION).run()  # the app keeps working
     assert not at.exception and [c.title for c in filled.list_chats("other")] == [QUESTION]
 

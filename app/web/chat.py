@@ -97,7 +97,7 @@ def ask(service: ActingService, name: str, question: str, mode: str, top_k: int)
                 close()  # in this thread, so the decoder is released here if the run was stopped
         answer = stream.answer
         if not answer.citations:
-            st.warning("No chunks were retrieved: this collection has no documents yet.")
+            st.warning("No chunks were retrieved for this question (the chosen documents hold none).")
         show_citations(service, answer.citations)
         answer_caption(answer.mode, answer.prompt_tokens, answer.ttft_s, answer.total_s, answer.adapter)
     try:
