@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from app.chats import ChatInfo, ChatMessageInfo, Role
     from app.citations import Citation
     from app.config import Mode, Settings
+    from app.jobs import Job, JobRunner
     from app.page_images import PageImage
     from app.service import CollectionInfo, DocumentInfo, LlocoService
     from indexing.pipeline import IngestResult, ProgressCallback
@@ -149,6 +150,25 @@ class ActingService:
     def rebuild_collection(self, name: str, *, progress: ProgressCallback | None = None) -> RebuildResult:
         self.check_admin_on(name, f"rebuild {name!r}")
         return self.service.rebuild_collection(name, progress=progress)
+
+    # queued jobs (app.job_handlers): checked here, run later by a worker as the server --------------
+    def queue_ingest(self, runner: JobRunner, name: str, paths: list[Path], *, cleanup: Path | None = None) -> Job:
+        from app.job_handlers import queue_ingest
+
+        self.check_admin_on(name, f"add documents to {name!r}")
+        return queue_ingest(runner, self.service, name, paths, cleanup=cleanup, owner=self.principal.name)
+
+    def queue_rebuild(self, runner: JobRunner, name: str) -> Job:
+        from app.job_handlers import queue_rebuild
+
+        self.check_admin_on(name, f"rebuild {name!r}")
+        return queue_rebuild(runner, self.service, name, owner=self.principal.name)
+
+    def queue_train(self, runner: JobRunner, name: str, **options: Any) -> Job:
+        from app.job_handlers import queue_train
+
+        self.check_admin_on(name, f"train an adapter for {name!r}")
+        return queue_train(runner, self.service, name, owner=self.principal.name, **options)
 
     # documents ------------------------------------------------------------------------------
     def list_documents(self, name: str) -> list[DocumentInfo]:

@@ -15,10 +15,11 @@ declared ``Content-Length`` over the limit at once, a chunked body when it passe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -31,7 +32,7 @@ from sqlalchemy.exc import OperationalError
 from app.access import ActingService
 from app.accounts import Accounts, Principal
 from app.config import MAX_QUESTION_CHARS, Mode
-from app.jobs import JobRunner, ingest_upload, to_json
+from app.jobs import JobRunner, to_json
 from model.errors import (AuthenticationError, InvalidInputError, LlocoError, NotFoundError,
                           PermissionDeniedError)
 
@@ -118,11 +119,24 @@ Acting = Annotated[ActingService, Depends(acting)]
 
 # ----------------------------------------------------------------------------------- the app
 def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_upload_mb: float | None = None) -> FastAPI:
-    """The API over ``service`` (its models load once and serve every request)."""
+    """The API over ``service`` (its models load once and serve every request). Queued jobs run in a
+    worker thread of the server while it runs, unless the ``embedded_worker`` setting is off."""
+    runner = jobs or JobRunner(sessions=service.sessions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if service.settings.embedded_worker:
+            runner.start_worker(service)
+        try:
+            yield
+        finally:
+            runner.close()
+
     app = FastAPI(title="lloco", description="Document question answering with LLoCO: collections, documents, "
-                  "questions (streamed, with sources and costs), comparisons and evaluation runs.", version="1")
+                  "questions (streamed, with sources and costs), comparisons and evaluation runs.", version="1",
+                  lifespan=lifespan)
     app.state.service, app.state.accounts = service, Accounts(service.sessions)
-    app.state.jobs = jobs or JobRunner(sessions=service.sessions)
+    app.state.jobs = runner
     limit = int((max_upload_mb or service.settings.max_upload_mb) * 1024 * 1024)
 
     @app.exception_handler(LlocoError)
@@ -187,13 +201,15 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise UploadTooLarge
-        folder = Path(tempfile.mkdtemp(prefix="lloco-upload-", dir=_upload_root(app.state.service)))
+        root = app.state.service.settings.uploads_dir
+        root.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="lloco-upload-", dir=root))
         try:
             paths = await _save_upload(request, folder, limit)
+            return job_body(svc.queue_ingest(app.state.jobs, name, paths, cleanup=folder))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return job_body(ingest_upload(app.state.jobs, svc.ingest, name, paths, folder, owner=svc.principal.name))
 
     @app.delete("/api/collections/{name}/documents/{document}", tags=["documents"], summary="Delete a document (admin)")
     def delete_document(name: str, document: str, svc: Acting) -> dict[str, Any]:
@@ -209,7 +225,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     def cancel_job(job_id: int, svc: Acting) -> dict[str, Any]:
         job = _readable_job(app.state.jobs, svc, job_id)
         svc.require_admin(f"cancel job #{job_id}")
-        if job["status"] == "running":
+        if job["status"] in ("queued", "running"):
             app.state.jobs.cancel(job_id)
         return _readable_job(app.state.jobs, svc, job_id)
 
@@ -244,20 +260,13 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     @app.post("/api/eval/runs", status_code=202, tags=["evaluation"],
               summary="Start an evaluation run (admin); returns its job")
     def start_eval(body: EvalRunBody, svc: Acting) -> dict[str, Any]:
-        from app.eval.runner import EvalSpec, run_eval
+        from app.eval.runner import EvalSpec
+        from app.job_handlers import queue_eval
 
         path = svc.check_server_path(body.path, "dataset files")
         spec = EvalSpec(dataset=body.dataset, path=str(path), modes=tuple(body.modes), limit=body.limit,
                         top_k=body.top_k, run_name=body.run_name).validate()
-
-        def work(report) -> int:
-            def on_progress(event) -> None:
-                report(event.done / event.total if event.total else None, f"{event.stage}: {event.done}/{event.total}")
-
-            return run_eval(svc.service, spec, progress=on_progress)
-
-        return job_body(app.state.jobs.submit("eval", f"evaluate {body.dataset}", work, collection=spec.collection,
-                                              owner=svc.principal.name))
+        return job_body(queue_eval(app.state.jobs, spec, owner=svc.principal.name))
 
     @app.get("/api/eval/runs/{ref}", tags=["evaluation"], summary="A run's summary with paired differences (admin)")
     def eval_run(ref: str, svc: Acting) -> dict[str, Any]:
@@ -289,12 +298,6 @@ def _events(stream) -> Iterator[str]:
     yield sse("sources", [source(c) for c in a.citations])
     yield sse("costs", costs(a))
     yield sse("done", {"answer": a.text})
-
-
-def _upload_root(service: LlocoService) -> Path:
-    root = service.settings.home / "uploads"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 async def _save_upload(request: Request, folder: Path, limit: int) -> list[Path]:
@@ -346,9 +349,11 @@ def _readable_job(jobs: JobRunner, svc: ActingService, job_id: int) -> dict[str,
 
 def job_body(job) -> dict[str, Any]:
     """A job (in memory, or a stored :class:`app.job_store.JobInfo`) as JSON; the result once done."""
-    status: Literal["running", "done", "failed", "cancelled"] = job.status
+    status: Literal["queued", "running", "done", "failed", "cancelled"] = job.status
+    eta = getattr(job, "eta_s", None)
     return {"id": job.id, "kind": job.kind, "label": job.label, "collection": job.collection, "status": status,
             "fraction": job.fraction, "message": job.message, "error": job.error, "seconds": round(job.seconds, 3),
+            "eta_s": None if eta is None else round(eta, 1),
             "cancel_requested": bool(getattr(job, "cancel_requested", False)),
             "result": to_json(job.result) if status == "done" else None}
 

@@ -12,7 +12,6 @@ anything, only fills an empty home and catalog, and leaves them empty again if i
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from indexing.loaders import file_sha256
 from model.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -51,14 +51,6 @@ class BackupResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "path": str(self.path)}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -120,8 +112,8 @@ def _write_backup(settings: Settings, url: str, partial: Path, final: Path) -> B
             target = partial / FILES / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(settings.home / rel, target)  # FileNotFoundError: the caller retries
-            copied[str(rel)] = _sha256(target)
-    catalog = {f"{CATALOG}/{p.name}": _sha256(p) for p in sorted((partial / CATALOG).iterdir())}
+            copied[str(rel)] = file_sha256(target)
+    catalog = {f"{CATALOG}/{p.name}": file_sha256(p) for p in sorted((partial / CATALOG).iterdir())}
     manifest = {"format": FORMAT, "version": FORMAT_VERSION, "created_at": datetime.now(UTC).isoformat(),
                 "source_home": str(settings.home.absolute()), "database": url.split(":", 1)[0].split("+")[0],
                 "revision": revision, "rows": rows, "collections": plan.collections,
@@ -203,7 +195,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
         file = path / rel
         if not file.is_file():
             raise InvalidInputError(f"backup damaged: {rel} is missing")
-        if _sha256(file) != digest:
+        if file_sha256(file) != digest:
             raise InvalidInputError(f"backup damaged: {rel} does not match its checksum")
     return manifest
 

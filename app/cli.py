@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from app.cli_backup import backup, restore
+from app.cli_jobs import jobs_app, worker
 from app.cli_shared import State, err, out, service
 from app.cli_train import train_app
 from app.cli_users import users_app
@@ -33,8 +34,8 @@ app.add_typer(train_app, name="train")
 app.add_typer(users_app, name="users")
 app.command("backup")(backup)
 app.command("restore")(restore)
-jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs (ingest, rebuild, training, evaluation): list, cancel.")
 app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker)
 
 
 @app.callback()
@@ -135,10 +136,21 @@ def collections_adapter(name: str, path: Annotated[Path | None, typer.Argument(h
 
 
 @app.command("ingest")
-def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Files or folders.")]) -> None:
+def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Files or folders.")],
+           queue: Annotated[bool, typer.Option("--queue", help="Queue the job for a worker (the web app's, the API "
+                                               "server's or `lloco worker`) and return at once; the files are "
+                                               "listed as 'queued' documents until it runs.")] = False) -> None:
     """Ingest PDF, text and Markdown files (folders recursively) into a collection."""
     from app.progress import ingest_with_progress
 
+    if queue:
+        from app.job_handlers import queue_ingest
+        from app.jobs import JobRunner
+
+        svc = service()
+        job = queue_ingest(JobRunner(sessions=svc.sessions), svc, collection, [p.absolute() for p in paths])
+        out.print(f"queued as job #{job.id}: `lloco jobs list` follows it, `lloco worker` runs it", highlight=False)
+        return
     results = ingest_with_progress(service(), collection, paths, out)
     failed = [r for r in results if r.status == "failed"]
     for r in results:
@@ -197,42 +209,6 @@ def demo(question: Annotated[str | None, typer.Option(help="Question to ask the 
     from app.demo import run_demo
 
     run_demo(service(), out, question=question)
-
-
-@jobs_app.command("list")
-def jobs_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the jobs as JSON.")] = False,
-    status: Annotated[str | None, typer.Option(help="Only jobs with this status: running, done, failed, cancelled.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="The newest N jobs.")] = 50,
-) -> None:
-    """Jobs recorded in the catalog, newest first (from every process: CLI, web app, API)."""
-    import json
-    from dataclasses import asdict
-
-    from app.job_store import list_jobs
-
-    jobs = list_jobs(service().sessions, limit=limit, status=status)
-    if as_json:
-        print(json.dumps([asdict(j) for j in jobs], indent=2, default=str))
-        return
-    table = Table("id", "kind", "status", "collection", "progress", "started", "label", "error")
-    for j in jobs:
-        progress = "-" if j.fraction is None else f"{j.fraction:.0%}"
-        table.add_row(str(j.id), j.kind, j.status, j.collection or "-", progress,
-                      j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.label, j.error or "")
-    out.print(table)
-
-
-@jobs_app.command("cancel")
-def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (`lloco jobs list`).")]) -> None:
-    """Ask a running job to stop: it stops at its next progress report (a document being ingested is rolled back)."""
-    from app.job_store import request_cancel
-
-    info = request_cancel(service().sessions, job_id)
-    if info.status != "running":
-        out.print(f"job #{job_id} is already {info.status}: nothing to cancel", highlight=False)
-        return
-    out.print(f"job #{job_id} ({info.label}): cancel requested", highlight=False)
 
 
 @app.command("api")

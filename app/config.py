@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address `lloco api` listens on (127.0.0.1: this machine only; 0.0.0.0: every interface).")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `lloco api` listens on.")
     server_roots: list[Path] = Field(default_factory=lambda: [EVAL_DATA], description="Web app and API: the folders under which admins may name server-side paths (adapter folders, evaluation data); the home is always one. The CLI may use any path.")
+    embedded_worker: bool = Field(True, description="Web app and API server: run queued jobs (ingestion, rebuild, training, evaluation) in a worker thread of the server, one at a time. False: only queue them, for separate `lloco worker` processes to run.")
     session_hours: float = Field(8.0, gt=0, le=24 * 30, description="Web app: a sign-in lasts this long; then the user signs in again.")
     device: DeviceName = Field("auto", description="Torch device: auto picks cuda, then mps, then cpu.")
     dtype: DtypeName = Field("auto", description="Torch dtype: auto picks bfloat16 where the CPU/GPU supports it, else float32.")
@@ -108,6 +109,11 @@ class Settings(BaseSettings):
     def originals_dir(self) -> Path:
         """Kept original PDFs, by content hash (see :mod:`app.originals`)."""
         return self.home / "originals"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploaded files waiting for (or under) their ingestion job; removed when the job ends."""
+        return self.home / "uploads"
 
     def collection_dir(self, collection_id: int) -> Path:
         """Derived files of one collection (FAISS index, summary store)."""

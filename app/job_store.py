@@ -1,11 +1,14 @@
 """Jobs in the catalog (issue 12): what :class:`app.jobs.JobRunner` records, so jobs are listed and
-cancelled from any process (`lloco jobs`, the web app, the API) and a job whose process died is
-marked failed with its reason instead of staying "running" for ever.
+cancelled from any process (`lloco jobs`, the web app, the API), and the durable queue that
+:class:`app.worker.Worker` processes take queued jobs from.
 
-A running job's row is refreshed at least every :data:`HEARTBEAT_S` seconds while it reports
-progress; one whose process is gone (same host, pid not alive) or silent for :data:`STALE_S`
-(another host) is *interrupted*: :func:`recover_interrupted` marks it failed, as every runner
-does when it starts.
+queued -> running -> done | failed | cancelled. A queued job carries its arguments (``spec``) and is
+claimed by exactly one worker (:func:`claim`). A running job's row is refreshed at least every
+:data:`HEARTBEAT_S` seconds while it reports progress; one whose process is gone (same host, pid
+not alive) or silent for :data:`STALE_S` (another host) is *interrupted*: :func:`recover_interrupted`,
+which every runner and worker calls when it starts, queues it again when it can be resumed (it
+has a spec and fewer than :data:`MAX_ATTEMPTS` starts) and marks it failed with its reason
+otherwise — never left "running".
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
 
 HEARTBEAT_S = 2.0  # progress is written at most this often (and always at start and end)
 STALE_S = 15 * 60  # a job on another host silent this long is taken for dead
+MAX_ATTEMPTS = 3  # an interrupted job is queued again until it has been started this often (a job that
+# kills its process every time, say by running out of memory, must not loop for ever)
 HOST = socket.gethostname()
 
 
@@ -47,24 +52,72 @@ class JobInfo:
     created_at: datetime
     finished_at: datetime | None
     cancel_requested: bool
+    started_at: datetime | None = None
+    attempts: int = 0
+    spec: Any = None
 
     @classmethod
     def of(cls, row: JobRecord) -> JobInfo:
         return cls(row.id, row.kind, row.label, row.collection, row.owner, row.status, row.fraction, row.message,
-                   row.error, row.result, row.created_at, row.finished_at, bool(row.cancel_requested))
+                   row.error, row.result, row.created_at, row.finished_at, bool(row.cancel_requested),
+                   row.started_at, row.attempts or 0, row.spec)
 
     @property
     def seconds(self) -> float:
         return ((self.finished_at or _now()) - self.created_at).total_seconds()
 
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far (None while queued, finished, or too early to tell)."""
+        if self.status != "running" or self.started_at is None:
+            return None
+        return eta_seconds(self.fraction, (_now() - self.started_at).total_seconds())
+
+
+def eta_seconds(fraction: float | None, elapsed_s: float) -> float | None:
+    """The time left when ``fraction`` of the work took ``elapsed_s``: None below 2 % (too early to tell)."""
+    if fraction is None or fraction < 0.02 or elapsed_s <= 0:
+        return None
+    return max(elapsed_s * (1 - fraction) / fraction, 0.0)
+
 
 def record_start(sessions: sessionmaker, *, kind: str, label: str, collection: str | None, owner: str | None) -> int:
+    """A job this process runs now (not queued)."""
     with sessions.begin() as session:
         row = JobRecord(kind=kind, label=label, collection=collection, owner=owner, status="running",
-                        message="starting", host=HOST, pid=os.getpid())
+                        message="starting", host=HOST, pid=os.getpid(), started_at=_now(), attempts=1)
         session.add(row)
         session.flush()
         return row.id
+
+
+def enqueue(sessions: sessionmaker, *, kind: str, label: str, spec: dict[str, Any], collection: str | None = None,
+            owner: str | None = None) -> int:
+    """A queued job, for the first free worker; ``spec`` (JSON) is what the worker runs it with."""
+    with sessions.begin() as session:
+        row = JobRecord(kind=kind, label=label, collection=collection, owner=owner, status="queued",
+                        message="queued", host=HOST, pid=os.getpid(), spec=spec)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def claim(sessions: sessionmaker) -> JobInfo | None:
+    """Take the oldest queued job for this process (running, attempt counted), or None when none is
+    queued. Two workers never get the same job: the update only succeeds while it is still queued."""
+    from sqlalchemy import update
+
+    while True:
+        with sessions() as session:
+            job_id = session.scalar(select(JobRecord.id).where(JobRecord.status == "queued").order_by(JobRecord.id).limit(1))
+        if job_id is None:
+            return None
+        with sessions.begin() as session:
+            taken = session.execute(update(JobRecord).where(JobRecord.id == job_id, JobRecord.status == "queued").values(
+                status="running", host=HOST, pid=os.getpid(), started_at=_now(), updated_at=_now(), fraction=None,
+                message="starting", attempts=JobRecord.attempts + 1)).rowcount
+        if taken:
+            return get_job(sessions, job_id)
 
 
 def record_progress(sessions: sessionmaker, job_id: int, fraction: float | None, message: str) -> bool:
@@ -86,15 +139,27 @@ def record_end(sessions: sessionmaker, job_id: int, *, status: str, error: str |
             row.finished_at = row.updated_at = _now()
 
 
+def requeue(sessions: sessionmaker, job_id: int, message: str) -> None:
+    """A running job whose worker stopped (Ctrl-C): queued again, for the next worker to resume."""
+    with sessions.begin() as session:
+        row = session.get(JobRecord, job_id)
+        if row is not None and row.status == "running":
+            row.status, row.message, row.fraction, row.updated_at = "queued", message[:5000], None, _now()
+
+
 def request_cancel(sessions: sessionmaker, job_id: int) -> JobInfo:
-    """Ask a running job to stop (it stops at its next progress report); a finished one is left as it is."""
+    """Ask a running job to stop (it stops at its next progress report); a queued one is cancelled at
+    once (no worker will take it); a finished one is left as it is. Returns the job as it was."""
     with sessions.begin() as session:
         row = session.get(JobRecord, job_id)
         if row is None:
             raise NotFoundError(f"no job #{job_id} (see `lloco jobs list`)")
+        before = JobInfo.of(row)
         if row.status == "running":
             row.cancel_requested = True
-        return JobInfo.of(row)
+        elif row.status == "queued":
+            row.status, row.error, row.finished_at = "cancelled", "cancelled before it started", _now()
+        return before
 
 
 def get_job(sessions: sessionmaker, job_id: int) -> JobInfo:
@@ -127,17 +192,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def recover_interrupted(sessions: sessionmaker) -> list[int]:
-    """Mark failed, with the reason, every "running" job whose process is gone; their ids."""
+def recover_interrupted(sessions: sessionmaker) -> list[JobInfo]:
+    """Every "running" job whose process is gone: queued again when it can be resumed (it has a spec,
+    was not being cancelled and has been started fewer than MAX_ATTEMPTS times), else marked failed
+    with the reason. Returns them as they are now."""
     stale_before = _now() - timedelta(seconds=STALE_S)
     fixed = []
     with sessions.begin() as session:
         for row in session.scalars(select(JobRecord).where(JobRecord.status == "running")):
             gone = (row.host == HOST and row.pid != os.getpid() and not _alive(row.pid)) or \
                    (row.host != HOST and row.updated_at < stale_before)
-            if gone:
+            if not gone:
+                continue
+            where = f"the process running it (pid {row.pid} on {row.host}) stopped at \"{row.message}\""
+            if row.spec is not None and not row.cancel_requested and (row.attempts or 0) < MAX_ATTEMPTS:
+                row.status, row.message, row.fraction = "queued", f"queued again: {where}", None
+            elif row.cancel_requested:
+                row.status, row.finished_at, row.error = "cancelled", _now(), f"cancelled; {where}"
+            else:
                 row.status, row.finished_at = "failed", _now()
-                row.error = (f"interrupted: the process running it (pid {row.pid} on {row.host}) stopped at "
-                             f"\"{row.message}\": run it again")
-                fixed.append(row.id)
+                tries = f" (started {row.attempts} times)" if row.spec is not None else ""
+                row.error = f"interrupted: {where}{tries}: run it again"
+            fixed.append(JobInfo.of(row))
     return fixed

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Literal
 
 from model.errors import LlocoError, NotFoundError
@@ -33,7 +33,7 @@ class JobCancelled(BaseException):  # noqa: N818 - raised into the job like Keyb
     """Raised by a job's ``report`` once someone asked to cancel it."""
 
 log = logging.getLogger(__name__)
-JobStatus = Literal["running", "done", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 Report = Callable[[float | None, str], None]
 STAGES = ("parse", "chunk", "embed", "compress", "index")  # an ingested file's stages, in order
 
@@ -54,36 +54,121 @@ class Job:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     cancel_requested: bool = False
+    run_started: float | None = None  # when it started running (queued jobs wait first)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _refresh: Callable[[Job], None] | None = field(default=None, repr=False)  # a job another process runs
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        """Not finished yet: queued or running (what pages poll, what makes a collection busy)."""
+        return self.status in ("queued", "running")
 
     @property
     def seconds(self) -> float:
         return (self.finished or time.time()) - self.started
 
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far, while it runs (None when it cannot tell yet)."""
+        from app.job_store import eta_seconds
+
+        if self.status != "running" or self.run_started is None:
+            return None
+        return eta_seconds(self.fraction, time.time() - self.run_started)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends (True) or ``timeout`` seconds pass (False)."""
-        return self._done.wait(timeout)
+        if self._refresh is None:
+            return self._done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.is_set():  # run by another process: follow its row in the catalog
+            self._refresh(self)
+            if self._done.is_set() or (deadline is not None and time.monotonic() >= deadline):
+                break
+            time.sleep(0.2)
+        return self._done.is_set()
 
 
 class JobRunner:
     """Starts jobs in daemon threads and remembers the most recent ``keep`` of them; with
-    ``sessions`` (the catalog) it records them there too, and marks failed, on start, the jobs
-    whose process died."""
+    ``sessions`` (the catalog) it records them there too, queues jobs for workers (:meth:`enqueue`),
+    and on start resumes or marks failed the jobs whose process died."""
 
     def __init__(self, keep: int = 50, *, sessions: sessionmaker | None = None) -> None:
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.keep, self.sessions = keep, sessions
+        self.wake = threading.Event()  # set when a job is queued: an embedded worker looks at once
+        self.worker: Any = None  # app.worker.Worker, when this runner has one (start_worker)
         if sessions is not None:
-            from app.job_store import recover_interrupted
+            from app.job_handlers import recover
 
-            for job_id in recover_interrupted(sessions):
-                log.warning("job #%s was interrupted by a restart or crash: marked failed", job_id)
+            for info in recover(sessions):
+                log.warning("job #%s was interrupted by a restart or crash: %s", info.id, info.status)
+
+    def start_worker(self, service: Any) -> Any:
+        """Run this runner's queued jobs (and other processes') in a worker thread of this process,
+        with ``service``; :meth:`close` stops it."""
+        from app.worker import Worker
+
+        if self.worker is None:
+            self.worker = Worker(service, self).start()
+        return self.worker
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop the worker thread, if any, once its job under way (if any) ends."""
+        if self.worker is not None:
+            self.worker.stop(timeout)
+            self.worker = None
+
+    def enqueue(self, kind: str, label: str, spec: dict[str, Any], *, collection: str | None = None,
+                owner: str | None = None) -> Job:
+        """Queue a job (kind in :data:`app.job_handlers.HANDLERS`, ``spec`` its JSON arguments) for the
+        first free worker — this process's (:mod:`app.worker`) or a `lloco worker` — and return it."""
+        from app import job_store
+
+        if self.sessions is None:
+            raise RuntimeError("queued jobs need the catalog: JobRunner(sessions=...)")
+        job_id = job_store.enqueue(self.sessions, kind=kind, label=label, spec=spec, collection=collection, owner=owner)
+        job = Job(job_id, kind, label, collection, status="queued", message="queued", _refresh=self._sync)
+        self._remember(job)
+        self.wake.set()
+        return job
+
+    def execute(self, info: Any, work: Callable[[Report], Any]) -> BaseException | None:
+        """Run a job a worker claimed from the queue (``info``: its :class:`app.job_store.JobInfo`) here,
+        recording progress and outcome like any job. Stopped by Ctrl-C, it is queued again (resumed by
+        the next worker) rather than recorded as cancelled."""
+        with self._lock:
+            job = self._jobs.get(info.id)
+        if job is None:
+            job = Job(info.id, info.kind, info.label, info.collection)
+            self._remember(job)
+        with self._lock:  # from now on this process's object is the truth: _sync leaves it alone
+            job._refresh = None
+            job.status, job.message, job.run_started = "running", "starting", time.time()
+        return self._run(job, work, requeue_on_interrupt=True)
+
+    def _sync(self, job: Job) -> None:
+        """A job this process queued but another runs: copy its state from the catalog."""
+        from app.job_store import get_job
+
+        if job._refresh is None or job._done.is_set() or self.sessions is None:
+            return
+        try:
+            info = get_job(self.sessions, job.id)
+        except NotFoundError:
+            return
+        with self._lock:
+            if job._refresh is None or job._done.is_set():  # taken over by this process's worker meanwhile
+                return
+            job.status, job.fraction, job.message, job.error = info.status, info.fraction, info.message, info.error
+            job.result, job.cancel_requested = info.result, info.cancel_requested
+            job.run_started = info.started_at.replace(tzinfo=UTC).timestamp() if info.started_at else None
+            if info.status not in ("queued", "running"):
+                job.finished = time.time()
+                job._done.set()
 
     def submit(self, kind: str, label: str, work: Callable[[Report], Any], *, collection: str | None = None,
                owner: str | None = None) -> Job:
@@ -104,15 +189,18 @@ class JobRunner:
     def _new(self, kind: str, label: str, collection: str | None, owner: str | None) -> Job:
         from app import job_store
 
+        job_id = (job_store.record_start(self.sessions, kind=kind, label=label, collection=collection, owner=owner)
+                  if self.sessions is not None else next(self._ids))
+        job = Job(job_id, kind, label, collection, run_started=time.time())
+        self._remember(job)
+        return job
+
+    def _remember(self, job: Job) -> None:
         with self._lock:
-            job_id = (job_store.record_start(self.sessions, kind=kind, label=label, collection=collection, owner=owner)
-                      if self.sessions is not None else next(self._ids))
-            job = Job(job_id, kind, label, collection)
             self._jobs[job.id] = job
             for old in sorted(self._jobs)[: max(len(self._jobs) - self.keep, 0)]:
                 if not self._jobs[old].running:
                     del self._jobs[old]
-        return job
 
     def _reporter(self, job: Job) -> Report:
         from app import job_store
@@ -130,7 +218,7 @@ class JobRunner:
 
         return report
 
-    def _run(self, job: Job, work: Callable[[Report], Any]) -> BaseException | None:
+    def _run(self, job: Job, work: Callable[[Report], Any], *, requeue_on_interrupt: bool = False) -> BaseException | None:
         """Run a job to its end and record it; what it raised (None when it finished)."""
         raised: BaseException | None = None
         try:
@@ -139,46 +227,61 @@ class JobRunner:
         except JobCancelled as exc:
             job.status, job.error, raised = "cancelled", f"cancelled at: {job.message}", exc
         except KeyboardInterrupt as exc:
-            job.status, job.error, raised = "cancelled", f"interrupted (Ctrl-C) at: {job.message}", exc
+            if requeue_on_interrupt:
+                job.status, job.message, raised = "queued", f"queued again: its worker stopped at: {job.message}", exc
+            else:
+                job.status, job.error, raised = "cancelled", f"interrupted (Ctrl-C) at: {job.message}", exc
         except LlocoError as exc:
             job.status, job.error, raised = "failed", str(exc), exc
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.label)
             job.status, job.error, raised = "failed", f"{type(exc).__name__}: {exc}", exc
         finally:
-            job.finished = time.time()
             if self.sessions is not None:
                 from app import job_store
 
-                job_store.record_end(self.sessions, job.id, status=job.status, error=job.error,
-                                     result=to_json(job.result) if job.status == "done" else None)
-            job._done.set()
+                if job.status == "queued":
+                    job_store.requeue(self.sessions, job.id, job.message)
+                else:
+                    job_store.record_end(self.sessions, job.id, status=job.status, error=job.error,
+                                         result=to_json(job.result) if job.status == "done" else None)
+            if job.status != "queued":
+                job.finished = time.time()
+                job._done.set()
         return raised
 
     def cancel(self, job_id: int) -> None:
-        """Ask a job to stop at its next progress report: one of this runner's, or (with the catalog)
-        any process's."""
-        if (job := self._jobs.get(job_id)) is not None and job.running:
+        """Ask a job to stop at its next progress report (a queued one stops at once): one of this
+        runner's, or (with the catalog) any process's."""
+        if (job := self._jobs.get(job_id)) is not None and job.status == "running":
             job.cancel_requested = True
         if self.sessions is not None:
-            from app.job_store import request_cancel
+            from app.job_handlers import cancel_job
 
-            request_cancel(self.sessions, job_id)
+            cancel_job(self.sessions, job_id)
+            if job is not None and job.status == "queued":
+                job._refresh = job._refresh or self._sync
+                self._sync(job)
         elif job is None:
             raise NotFoundError(f"no job #{job_id}")
 
     def get(self, job_id: int) -> Job | None:
-        return self._jobs.get(job_id)
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._sync(job)
+        return job
 
     def jobs(self, *, kind: str | None = None, collection: str | None = None) -> list[Job]:
         """Jobs, newest first, optionally of one kind or one collection."""
         with self._lock:
             found = list(self._jobs.values())
+        for job in found:
+            self._sync(job)
         return [j for j in reversed(found) if (kind is None or j.kind == kind)
                 and (collection is None or j.collection == collection)]
 
     def busy(self, collection: str) -> Job | None:
-        """A running job that writes to ``collection`` (ingest, rebuild, train), if any."""
+        """A queued or running job that writes to ``collection`` (ingest, rebuild, train), if any."""
         return next((j for j in self.jobs(collection=collection) if j.running), None)
 
 
@@ -199,23 +302,6 @@ def to_json(value: Any) -> Any:
         return json.loads(json.dumps(plain(value), default=str))
     except (TypeError, ValueError):
         return None
-
-
-def ingest_upload(runner: JobRunner, ingest: Callable[..., list], name: str, paths: list[Path], folder: Path, *,
-                  owner: str | None = None) -> Job:
-    """Ingest uploaded files (saved under ``folder``, removed once done) into collection ``name`` as a
-    background job of ``runner``, through ``ingest(name, paths, progress=...)`` (the service's, or an
-    acting user's); the results name each file by its upload name (its temporary path is gone)."""
-    import shutil
-    from dataclasses import replace
-
-    def work(report: Report) -> list:
-        try:
-            return [replace(r, path=Path(r.path).name) for r in ingest(name, paths, progress=ingest_reporter(report))]
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    return runner.submit("ingest", f"ingest {len(paths)} file(s) into {name}", work, collection=name, owner=owner)
 
 
 def stage_line(stage: str) -> str:

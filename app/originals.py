@@ -8,7 +8,6 @@ and removed when the last such document is deleted.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -62,8 +61,6 @@ class OriginalStore:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    from indexing.loaders import file_sha256
+
+    return file_sha256(path)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from model.errors import NotFoundError
 
-DocStatus = Literal["ready", "failed"]
+DocStatus = Literal["queued", "ready", "failed"]  # queued: its ingestion job has not run yet
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -1,4 +1,4 @@
-"""SQL model of background jobs (schema: migration 0006): ingestion, rebuild, adapter training and
+"""SQL model of background jobs (schema: migrations 0006 and 0008): ingestion, rebuild, adapter training and
 evaluation, with their progress, so a job outlives the page that started it, is listed and
 cancelled from any process, and one interrupted by a crash or restart is marked failed with its
 reason on the next start (never left "running").
@@ -18,7 +18,8 @@ from indexing.catalog import Base, _now
 
 
 class JobRecord(Base):
-    """One job: ``status`` is running, done, failed or cancelled; ``host``/``pid`` the process running it."""
+    """One job: ``status`` is queued, running, done, failed or cancelled; ``host``/``pid`` the process that
+    queued or runs it; ``spec`` the arguments a worker runs a queued job with (None: a job run in place)."""
 
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,3 +38,6 @@ class JobRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=_now)
     updated_at: Mapped[datetime] = mapped_column(default=_now)  # the last progress report: a heartbeat
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    spec: Mapped[Any | None] = mapped_column(JSON, default=None, nullable=True)  # migration 0008
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times a worker started it
+    started_at: Mapped[datetime | None] = mapped_column(default=None)  # when it last started running

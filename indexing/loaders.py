@@ -33,6 +33,15 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MB blocks (a document's identity, a backup's checksum)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
     """Load one file; raise :class:`DocumentError` for anything that cannot be read as a document."""
     path = Path(path)

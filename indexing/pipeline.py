@@ -7,20 +7,21 @@ it was before that document. Bad files are recorded with status 'failed' and the
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from indexing.catalog import Chunk, Document, Page
 from indexing.chunking import chunk_pages, join_pages
-from indexing.loaders import DocumentError, LoadedDocument, expand_paths, load_document
+from indexing.loaders import DocumentError, LoadedDocument, expand_paths, file_sha256, load_document
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
     from model.compressor import Compressor
@@ -127,9 +128,9 @@ class Pipeline:
         added: list[Chunk] = []
         try:
             with self.index.lock, self.index.sessions.begin() as session:
-                # failed earlier attempts at these bytes or at this file are replaced by this one
+                # failed earlier attempts at these bytes or at this file, or its queued row, are replaced by this one
                 stale = session.scalars(select(Document).where(
-                    Document.collection_id == self.index.collection_id, Document.status == "failed",
+                    Document.collection_id == self.index.collection_id, Document.status.in_(("failed", "queued")),
                     (Document.content_hash == doc.content_hash) | (Document.source_path == str(doc.path.resolve()))))
                 for row in stale:
                     session.delete(row)
@@ -156,19 +157,52 @@ class Pipeline:
         """A 'failed' catalog row for a bad file (unless the same bytes are already ingested)."""
         if not path.is_file():
             return None
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
+        digest = file_sha256(path)
         with self.index.lock, self.index.sessions.begin() as session:
             row = session.scalars(select(Document).where(Document.collection_id == self.index.collection_id,
-                                                         Document.content_hash == digest.hexdigest())).first()
+                                                         Document.content_hash == digest)).first()
             if row is not None and row.status == "ready":
                 return row.id
             if row is None:
-                row = Document(collection_id=self.index.collection_id, content_hash=digest.hexdigest(),
+                row = Document(collection_id=self.index.collection_id, content_hash=digest,
                                filename=path.name, source_path=str(path.resolve()), status="failed")
                 session.add(row)
             row.size_bytes, row.error, row.status = path.stat().st_size, error, "failed"
             session.flush()
             return row.id
+
+
+def queue_documents(sessions: sessionmaker, collection_id: int, paths: list[Path]) -> list[int]:
+    """A 'queued' document row for each file of ``paths`` (folders expanded) that the collection does not
+    hold ready yet, so an upload is listed from the moment it is queued; the ids of the rows. Files that
+    cannot be read get no row here: their ingestion records why."""
+    out = []
+    for path in expand_paths(paths):
+        if not path.is_file():
+            continue
+        digest = file_sha256(path)
+        with sessions.begin() as session:
+            row = session.scalars(select(Document).where(Document.collection_id == collection_id,
+                                                         Document.content_hash == digest)).first()
+            if row is not None and row.status == "ready":
+                continue
+            if row is None:
+                row = Document(collection_id=collection_id, content_hash=digest, filename="", source_path="")
+                session.add(row)
+            row.filename = path.name
+            row.source_path, row.size_bytes, row.status, row.error = str(path.resolve()), path.stat().st_size, "queued", None
+            session.flush()
+            out.append(row.id)
+    return out
+
+
+def settle_queued(sessions: sessionmaker, document_ids: list[int], *, error: str | None) -> int:
+    """Rows among ``document_ids`` still 'queued' once their job has ended without ingesting them:
+    removed (``error`` None: the job was cancelled) or marked failed with ``error``. How many."""
+    if not document_ids:
+        return 0
+    still = (Document.id.in_(document_ids)) & (Document.status == "queued")
+    with sessions.begin() as session:
+        if error is None:
+            return session.execute(delete(Document).where(still)).rowcount
+        return session.execute(update(Document).where(still).values(status="failed", error=error[:5000])).rowcount

@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 REPO = Path(__file__).resolve().parent.parent
 # converted real-model weights are shared by every test run of this checkout (made once, ~25 s)
 MODEL_CACHE = Path(os.environ.get("LLOCO_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
+POSTGRES_URL = os.environ.get("LLOCO_TEST_POSTGRES_URL")  # a server to test the catalog on (.ci/run starts one)
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +46,37 @@ def settings(tmp_path, tiny_folder):
 
     return Settings(home=tmp_path / "home", decoder=str(tiny_folder), embedder="hash-64", compressor="untrained",
                     chunk_tokens=48, chunk_overlap=8, summary_tokens=4, max_new_tokens=6, device="cpu", dtype="float32")
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL database of its own for one test, created and dropped here (skipped without a server)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    if not POSTGRES_URL:
+        pytest.skip("LLOCO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test on")
+    name = f"lloco_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_backend_service(request, settings, tiny_decoder):
+    """The tiny-model service on SQLite, then on PostgreSQL (where a server is set): for the catalog,
+    job and concurrency tests that must hold on both."""
+    from app.service import LlocoService
+    from tests.fakes import HashEmbedder
+
+    if request.param == "postgresql":
+        settings = settings.model_copy(update={"database_url": request.getfixturevalue("pg_url")})
+    return LlocoService(settings, decoder=tiny_decoder, embedder=HashEmbedder())
 
 
 @pytest.fixture

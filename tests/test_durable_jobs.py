@@ -17,6 +17,12 @@ from app.jobs import JobCancelled, JobRunner, ingest_reporter
 from tests.cli_runner import run_cli
 
 
+@pytest.fixture
+def service(any_backend_service):
+    """Every test here runs on SQLite and on PostgreSQL (where a server is set)."""
+    return any_backend_service
+
+
 @pytest.fixture(autouse=True)
 def fast_heartbeat(monkeypatch):
     monkeypatch.setattr(job_store, "HEARTBEAT_S", 0.0)  # every report reaches the catalog

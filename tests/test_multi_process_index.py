@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from sqlalchemy import select
 
 from app.service import LlocoService
 from indexing.catalog import Chunk
 from indexing.faiss_store import FaissStore
 from tests.fakes import HashEmbedder
+
+
+@pytest.fixture
+def service(any_backend_service):
+    """Every test here runs on SQLite and on PostgreSQL (where a server is set)."""
+    return any_backend_service
 
 
 def _faiss_ids_on_disk(service, name: str) -> set[int]:

@@ -5,26 +5,11 @@ Each test gets a database of its own, created and dropped here.
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
 
-URL = os.environ.get("LLOCO_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not URL, reason="LLOCO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test on")
+from tests.conftest import POSTGRES_URL
 
-
-@pytest.fixture
-def pg_url():
-    name = f"lloco_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="LLOCO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test on")
 
 
 def test_migrations_match_models_on_postgres(pg_url):

@@ -6,9 +6,9 @@ writes to a collection, the buttons that would also write to it are disabled.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -24,11 +24,10 @@ from app.web.common import (
     show_ingest_results,
     upload_form,
 )
-from app.jobs import stage_line
 
 if TYPE_CHECKING:
-    from app.jobs import Job, Report
     from app.access import ActingService  # the page acts as the signed-in user
+    from app.jobs import Job
 
 
 def create_form(service: ActingService, *, expanded: bool) -> None:
@@ -70,15 +69,7 @@ def rebuild_section(service: ActingService, name: str, busy: bool) -> None:
     st.caption("Re-chunk, re-embed and re-compress every document with this server's models and settings "
                "(needed after changing the compressor, κ, the embedder or the chunking).")
     if st.button("Rebuild the index", disabled=busy):
-        def work(report: Report) -> Any:
-            def on_progress(event: Any) -> None:
-                share = (event.file_index + (event.done / event.total if event.total else 0.0)) / max(event.n_files, 1)
-                report(share, f"{event.file} (document {event.file_index + 1} of {event.n_files}): {stage_line(event.stage)}")
-
-            result = service.rebuild_collection(name, progress=on_progress)
-            return f"{result.documents} documents, {result.chunks} chunks"
-
-        remember(get_jobs().submit("rebuild", f"rebuild {name}", work, collection=name), "collections")
+        remember(service.queue_rebuild(get_jobs(), name), "collections")
         st.rerun()
 
 
@@ -110,26 +101,15 @@ def train_form(service: ActingService, name: str, busy: bool) -> None:
 
 
 def start_training(service: ActingService, name: str, qa: Any, synthetic: int, steps: int) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="lloco-qa-"))
+    root = service.settings.uploads_dir
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="lloco-qa-", dir=root))
     qa_file = None
     if qa is not None:
         qa_file = folder / Path(qa.name).name
         qa_file.write_bytes(qa.getvalue())
-
-    def work(report: Report) -> Any:
-        def on_step(record: dict[str, Any]) -> None:
-            step, total = record.get("step"), record.get("steps") or steps
-            loss = record.get("loss")
-            report(step / total if step is not None else None,
-                   f"step {step}/{total}" + (f", loss {loss:.3f}" if isinstance(loss, float) else ""))
-
-        report(None, "preparing the training examples")
-        try:
-            return service.train_adapter(name, qa_file=qa_file, synthetic=synthetic, steps=steps, progress=on_step)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    remember(get_jobs().submit("train", f"train an adapter for {name}", work, collection=name), "collections")
+    job = service.queue_train(get_jobs(), name, qa_file=qa_file, synthetic=synthetic, steps=steps, cleanup=folder)
+    remember(job, "collections")
 
 
 def delete_section(service: ActingService, name: str, busy: bool) -> None:
@@ -145,7 +125,8 @@ def _job_result(job: Job) -> None:
     if job.kind == "ingest":
         show_ingest_results(job.result or [])
     elif job.kind == "train" and job.result is not None:
-        r = job.result  # app.adapter_training.AdapterTrainResult
+        r = job.result  # app.adapter_training.AdapterTrainResult (JSON when another process's worker ran it)
+        r = SimpleNamespace(**r) if isinstance(r, dict) else r
         st.caption(f"Adapter `{r.path}` attached: {r.steps} steps on {r.examples} examples, "
                    f"loss {r.first_loss:.3f} → {r.last_loss:.3f}.")
     elif job.result is not None:

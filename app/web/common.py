@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from app.jobs import Job, JobRunner, ingest_upload
+from app.jobs import Job, JobRunner
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
+    from app.access import ActingService
     from app.citations import Citation
     from app.service import LlocoService
     from indexing.pipeline import IngestResult
@@ -50,11 +51,16 @@ def get_service() -> LlocoService:
     return _injected.get("service") or _default_service()
 
 
-@st.cache_resource
+@st.cache_resource(on_release=lambda runner: runner.close())
 def get_jobs() -> JobRunner:
-    """The server's background jobs, shared by every page and browser session, recorded in the
-    catalog (jobs a crash or restart interrupted are marked failed when it starts)."""
-    return JobRunner(sessions=get_service().sessions)
+    """The server's background jobs, shared by every page and browser session, queued in the catalog
+    (jobs a crash or restart interrupted are resumed or marked failed when it starts) and run by this
+    process's worker thread unless the ``embedded_worker`` setting is off (then by `lloco worker`)."""
+    service = get_service()
+    runner = JobRunner(sessions=service.sessions)
+    if service.settings.embedded_worker:
+        runner.start_worker(service)
+    return runner
 
 
 def plain(text: str) -> str:
@@ -129,16 +135,19 @@ def show_citations(service: LlocoService, citations: list[Citation], *, images: 
                 st.image(png, caption=f"{c.document}, page {page} ({note})", width=PAGE_IMAGE_WIDTH, output_format="PNG")
 
 
-def start_ingest(service: LlocoService, name: str, files: list[Any]) -> Job:
-    """Save uploaded files to a temporary folder and ingest them into ``name`` as a background job."""
-    folder = Path(tempfile.mkdtemp(prefix="lloco-upload-"))
+def start_ingest(service: ActingService, name: str, files: list[Any]) -> Job:
+    """Save uploaded files under the home and queue their ingestion into ``name`` (they are listed as
+    'queued' documents at once; the folder goes when the job ends)."""
+    root = service.settings.uploads_dir
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="lloco-upload-", dir=root))
     paths = []
     for i, f in enumerate(files):  # each in its own folder: two files of one name are both kept
         path = folder / str(i) / (Path(f.name.replace("\\", "/")).name or "upload")
         path.parent.mkdir()
         path.write_bytes(f.getvalue())
         paths.append(path)
-    return ingest_upload(get_jobs(), service.ingest, name, paths, folder)
+    return service.queue_ingest(get_jobs(), name, paths, cleanup=folder)
 
 
 def upload_form(service: LlocoService, name: str, *, origin: str) -> None:
@@ -154,8 +163,12 @@ def upload_form(service: LlocoService, name: str, *, origin: str) -> None:
         st.rerun()
 
 
-def show_ingest_results(results: list[IngestResult]) -> None:
+def show_ingest_results(results: list[IngestResult | dict]) -> None:
+    """Per-file outcomes (objects from this process's worker, JSON from another's)."""
+    from indexing.pipeline import IngestResult
+
     for r in results:
+        r = IngestResult(**r) if isinstance(r, dict) else r
         shown = Path(r.path).name
         if r.status == "failed":
             error = r.error or "not ingested"
@@ -166,9 +179,21 @@ def show_ingest_results(results: list[IngestResult]) -> None:
             st.success(f"{shown}: {r.n_pages} page(s), {r.n_chunks} chunks in {r.seconds:.1f} s")
 
 
+def eta_text(seconds: float | None) -> str:
+    """' (about 3 min left)' style, or '' when the time left is not known."""
+    if seconds is None:
+        return ""
+    return f" (about {seconds:.0f} s left)" if seconds < 90 else f" (about {seconds / 60:.0f} min left)"
+
+
 def _show_job(job: Job, on_done: Callable[[Job], None] | None) -> None:
+    if job.status == "queued":
+        st.progress(0.0, text=f"{job.label}: {job.message}, waiting for the worker")
+        if st.button("Cancel", key=f"cancel-job-{job.id}", help="Remove it from the queue."):
+            get_jobs().cancel(job.id)
+        return
     if job.running:
-        st.progress(job.fraction or 0.0, text=f"{job.label}: {job.message}")
+        st.progress(job.fraction or 0.0, text=f"{job.label}: {job.message}{eta_text(job.eta_s)}")
         if job.cancel_requested:
             st.caption("stopping at the next step ...")
         elif st.button("Cancel", key=f"cancel-job-{job.id}", help="Stop at the next step; a document being "

@@ -80,24 +80,11 @@ def start_form(service: LlocoService) -> None:
 
 def start_run(service: LlocoService, dataset: str, path: str, modes: list[str], limit: int, top_k: int,
               run_name: str | None) -> None:
-    from app.eval.runner import EvalProgress, EvalSpec, run_eval
+    from app.eval.runner import EvalSpec
+    from app.job_handlers import queue_eval
 
     spec = EvalSpec(dataset=dataset, path=path, modes=tuple(modes), limit=limit, top_k=top_k, run_name=run_name)
-
-    def work(report: Report) -> int:
-        def on_progress(event: EvalProgress) -> None:
-            if event.stage == "load":
-                report(None, event.item)
-                return
-            what = "documents ingested" if event.stage == "ingest" else "answers"
-            share = event.done / event.total if event.total else 0.0
-            # ingestion is the first fifth of the bar, answering the rest
-            report(0.2 * share if event.stage == "ingest" else 0.2 + 0.8 * share,
-                   f"{event.done}/{event.total} {what}" + (f" ({event.item})" if event.item else ""))
-
-        return run_eval(service, spec, progress=on_progress)
-
-    remember(get_jobs().submit("eval", f"evaluate {dataset} ({', '.join(modes)}, {limit} questions)", work), "evaluation")
+    remember(queue_eval(get_jobs(), spec.validate()), "evaluation")
 
 
 @st.cache_data(max_entries=32, show_spinner="Drawing the plots ...")

@@ -1,0 +1,180 @@
+"""What each kind of queued job does, from its JSON spec: ingest, rebuild, train (a collection's
+adapter) and eval. The web app, the API and `lloco ingest --queue` queue a spec
+(:func:`queue_job`); a worker (:mod:`app.worker`, in the server process or `lloco worker`) runs it
+with :data:`HANDLERS`. One place turns each kind's progress into a job's (fraction, message), so
+every page and endpoint reports a job the same way.
+
+An ingestion job lists its files as 'queued' documents from the moment it is queued; whatever way
+it ends without ingesting them (cancelled, failed, interrupted too often) settles those rows
+(:func:`settle`): removed when cancelled, failed with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.jobs import JobCancelled, Report, ingest_reporter, stage_line
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
+    from app.job_store import JobInfo
+    from app.jobs import Job, JobRunner
+    from app.service import LlocoService
+
+Handler = Callable[["LlocoService", dict[str, Any], Report], Any]
+
+
+def _cleanup(spec: dict[str, Any]) -> None:
+    if spec.get("cleanup"):
+        shutil.rmtree(spec["cleanup"], ignore_errors=True)
+
+
+def run_ingest(service: LlocoService, spec: dict[str, Any], report: Report) -> list:
+    """spec: collection, paths, documents (its queued rows), cleanup (a folder to remove once the job
+    has ended, e.g. the upload's). The results name each file by its name (an upload's temporary
+    folder is gone)."""
+    try:
+        results = service.ingest(spec["collection"], [Path(p) for p in spec["paths"]],
+                                 progress=ingest_reporter(report))
+    except JobCancelled:
+        _settle_documents(service.sessions, spec, error=None)
+        _cleanup(spec)
+        raise
+    except KeyboardInterrupt:  # the worker was stopped: the job is queued again, its files kept to resume
+        raise
+    except BaseException as exc:
+        _settle_documents(service.sessions, spec, error=f"not ingested: {exc}")
+        _cleanup(spec)
+        raise
+    _cleanup(spec)
+    return [replace(r, path=Path(r.path).name) for r in results]
+
+
+def run_rebuild(service: LlocoService, spec: dict[str, Any], report: Report) -> str:
+    """spec: collection."""
+
+    def on_progress(event: Any) -> None:
+        share = (event.file_index + (event.done / event.total if event.total else 0.0)) / max(event.n_files, 1)
+        report(share, f"{event.file} (document {event.file_index + 1} of {event.n_files}): {stage_line(event.stage)}")
+
+    result = service.rebuild_collection(spec["collection"], progress=on_progress)
+    return f"{result.documents} documents, {result.chunks} chunks"
+
+
+def run_train(service: LlocoService, spec: dict[str, Any], report: Report) -> Any:
+    """spec: collection, qa_file (or None), synthetic, steps, cleanup."""
+    steps = int(spec["steps"])
+
+    def on_step(record: dict[str, Any]) -> None:
+        step, total = record.get("step"), record.get("steps") or steps
+        loss = record.get("loss")
+        report(step / total if step is not None else None,
+               f"step {step}/{total}" + (f", loss {loss:.3f}" if isinstance(loss, float) else ""))
+
+    report(None, "preparing the training examples")
+    try:
+        return service.train_adapter(spec["collection"], qa_file=Path(spec["qa_file"]) if spec.get("qa_file") else None,
+                                     synthetic=int(spec.get("synthetic", 0)), steps=steps, progress=on_step)
+    finally:
+        _cleanup(spec)
+
+
+def run_eval_job(service: LlocoService, spec: dict[str, Any], report: Report) -> int:
+    """spec: the fields of :class:`app.eval.runner.EvalSpec`."""
+    from app.eval.runner import EvalProgress, EvalSpec, run_eval
+
+    def on_progress(event: EvalProgress) -> None:
+        if event.stage == "load":
+            report(None, event.item)
+            return
+        what = "documents ingested" if event.stage == "ingest" else "answers"
+        share = event.done / event.total if event.total else 0.0
+        # ingestion is the first fifth of the bar, answering the rest
+        report(0.2 * share if event.stage == "ingest" else 0.2 + 0.8 * share,
+               f"{event.done}/{event.total} {what}" + (f" ({event.item})" if event.item else ""))
+
+    fields = {**spec, "modes": tuple(spec["modes"])}
+    return run_eval(service, EvalSpec(**fields), progress=on_progress)
+
+
+HANDLERS: dict[str, Handler] = {"ingest": run_ingest, "rebuild": run_rebuild, "train": run_train, "eval": run_eval_job}
+
+
+def queue_ingest(runner: JobRunner, service: LlocoService, name: str, paths: list[Path], *,
+                 cleanup: Path | None = None, owner: str | None = None) -> Job:
+    """Queue the ingestion of ``paths`` into collection ``name``; its files are listed as 'queued'
+    documents at once. ``cleanup``: a folder (an upload's) removed when the job ends."""
+    from indexing.pipeline import queue_documents
+
+    row = service.get_collection(name)
+    documents = queue_documents(service.sessions, row.id, list(paths))
+    spec = {"collection": name, "paths": [str(p) for p in paths], "documents": documents,
+            "cleanup": str(cleanup) if cleanup else None}
+    return runner.enqueue("ingest", f"ingest {len(paths)} file(s) into {name}", spec, collection=name, owner=owner)
+
+
+def queue_rebuild(runner: JobRunner, service: LlocoService, name: str, *, owner: str | None = None) -> Job:
+    service.get_collection(name)  # a missing collection: refused now, not when a worker gets to it
+    return runner.enqueue("rebuild", f"rebuild {name}", {"collection": name}, collection=name, owner=owner)
+
+
+def queue_train(runner: JobRunner, service: LlocoService, name: str, *, qa_file: Path | None, synthetic: int, steps: int,
+                cleanup: Path | None = None, owner: str | None = None) -> Job:
+    """Queue the training of collection ``name``'s adapter (attached when done). ``cleanup``: a folder
+    (the uploaded QA file's) removed when the job ends."""
+    service.get_collection(name)
+    spec = {"collection": name, "qa_file": str(qa_file) if qa_file else None, "synthetic": synthetic, "steps": steps,
+            "cleanup": str(cleanup) if cleanup else None}
+    return runner.enqueue("train", f"train an adapter for {name}", spec, collection=name, owner=owner)
+
+
+def queue_eval(runner: JobRunner, spec: Any, *, owner: str | None = None) -> Job:
+    """Queue an evaluation run (``spec``: a validated :class:`app.eval.runner.EvalSpec`)."""
+    from dataclasses import asdict
+
+    fields = {**asdict(spec), "modes": list(spec.modes)}
+    label = f"evaluate {spec.dataset} ({', '.join(spec.modes)}, {spec.limit} questions)"
+    return runner.enqueue("eval", label, fields, collection=spec.collection, owner=owner)
+
+
+def _settle_documents(sessions: sessionmaker, spec: dict[str, Any], *, error: str | None) -> None:
+    from indexing.pipeline import settle_queued
+
+    settle_queued(sessions, list(spec.get("documents") or []), error=error)
+
+
+def settle(sessions: sessionmaker, info: JobInfo) -> None:
+    """A job that ended outside its handler (cancelled while queued, interrupted too often): its
+    queued documents removed (cancelled) or failed with the job's reason; its upload folder removed."""
+    if info.status not in ("cancelled", "failed") or not info.spec:
+        return
+    if info.kind == "ingest":
+        _settle_documents(sessions, info.spec, error=None if info.status == "cancelled" else f"not ingested: {info.error}")
+    _cleanup(info.spec)
+
+
+def cancel_job(sessions: sessionmaker, job_id: int) -> JobInfo:
+    """Cancel a job from any process: a queued one at once (its queued documents removed), a running
+    one at its next progress report. Returns the job as it is now."""
+    from app.job_store import get_job, request_cancel
+
+    before = request_cancel(sessions, job_id)
+    now = get_job(sessions, job_id)
+    if before.status == "queued":
+        settle(sessions, now)
+    return now
+
+
+def recover(sessions: sessionmaker) -> list[JobInfo]:
+    """Jobs whose process died: queued again to resume, or settled as failed (see job_store)."""
+    from app.job_store import recover_interrupted
+
+    found = recover_interrupted(sessions)
+    for info in found:
+        settle(sessions, info)
+    return found
