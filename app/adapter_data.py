@@ -287,12 +287,13 @@ def collection_examples(service: LlocoService, name: str, *, qa_file: Path | Non
 
 
 def _hit(answerer, chunk_id: int) -> list:
-    """The Hit for one chunk id (the cloze question's own chunk), scored 0."""
+    """The Hit for one chunk id (the cloze question's own chunk), scored 0, with its summary vectors."""
     from sqlalchemy import select
 
-    from indexing.retrieval import Hit
     from indexing.catalog import Chunk, Document
+    from indexing.retrieval import Hit
 
-    with answerer.sessions() as session:
+    with answerer.index.reading(), answerer.sessions() as session:
         chunk, filename = session.execute(select(Chunk, Document.filename).join(Document).where(Chunk.id == chunk_id)).one()
-    return [Hit(chunk, 0.0, filename, [0])]
+        summary = answerer.index.summary_vectors([chunk.summary_row])[0]  # (kappa, d)
+    return [Hit(chunk, 0.0, filename, [0], summary=summary)]

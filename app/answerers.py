@@ -129,9 +129,12 @@ class Answerer(ABC):
                                     "retrieve fewer chunks (top-k)")
         return Prepared(hits, embeds, retrieval_s, sum(len(c) for c in contexts))
 
+    reads_summaries: ClassVar[bool] = False  # the prompt holds the hits' summary vectors (read with them)
+
     def retrieve(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""
-        return Retriever(self.sessions, self.index, self.embedder).search(question, top_k, document_ids=document_ids)
+        return Retriever(self.sessions, self.index, self.embedder).search(
+            question, top_k, document_ids=document_ids, with_summaries=self.reads_summaries)
 
     def retrieval_k(self, top_k: int) -> int:
         """How many chunks to retrieve for a question asked with ``top_k`` (lloco may afford more)."""
@@ -164,6 +167,7 @@ class LlocoAnswerer(Answerer):
     """
 
     mode: ClassVar[Mode] = "lloco"
+    reads_summaries: ClassVar[bool] = True
     expand_tokens: int = 0
     expand_share: float = 0.125  # context (vectors + sentences) <= this share of the top-k chunks' text tokens
     expand_scoring: ExpandScoring = "lexical"  # hybrid: + each sentence's cosine with the question (the embedder's)
@@ -173,9 +177,11 @@ class LlocoAnswerer(Answerer):
         return top_k + self.extra_chunks
 
     def contexts(self, hits: list[Hit], question: str, *, top_k: int) -> list[Context]:
+        import numpy as np
         import torch
 
-        vectors = self.index.summary_vectors([h.chunk.summary_row for h in hits])  # (k, kappa, d) fp16
+        # (k, kappa, d) fp16, read with the hits in one consistent view (a concurrent delete zeroes rows)
+        vectors = np.stack([h.summary for h in hits]) if hits else np.zeros((0, 1, 1), dtype=np.float16)
         best = sorted(range(len(hits)), key=lambda i: -hits[i].score)[:top_k]  # positions in hits, best first
         budget = expansion_budget(self.expand_tokens, self.expand_share, vector_tokens=int(vectors.shape[1]) * len(hits),
                                   text_tokens=sum(hits[i].chunk.n_tokens for i in best))

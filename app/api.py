@@ -372,3 +372,28 @@ def serve(service: LlocoService, *, host: str | None = None, port: int | None = 
     say(f"lloco API on http://{host}:{port} (OpenAPI docs at /docs; Ctrl-C stops it)")
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
 
+
+
+@contextlib.contextmanager
+def serve_in_thread(service: LlocoService, **options: Any) -> Iterator[str]:
+    """Serve ``create_app(service, **options)`` on a free loopback port in a thread of this process and
+    yield its base URL; stop it after (tests, the load suite, embedding the API)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(create_app(service, **options), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

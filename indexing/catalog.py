@@ -43,6 +43,7 @@ class Collection(Base):
     """A set of documents indexed with one embedder, decoder, compressor and chunking."""
 
     __tablename__ = "collections"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never given again (migration 0009)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=_now)
@@ -66,7 +67,8 @@ class Document(Base):
     """One file in a collection, keyed by the sha256 of its bytes."""
 
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("collection_id", "content_hash", name="uq_document_hash"),)
+    __table_args__ = (UniqueConstraint("collection_id", "content_hash", name="uq_document_hash"),
+                      {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -86,6 +88,7 @@ class Page(Base):
     """A page's extracted text; ``char_offset`` places it in the document text."""
 
     __tablename__ = "pages"
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
     page_no: Mapped[int] = mapped_column(Integer)  # 1-based
@@ -97,6 +100,7 @@ class Chunk(Base):
     """A span of a document; ``id`` is its FAISS id, ``summary_row`` its row in the summary store."""
 
     __tablename__ = "chunks"
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
@@ -164,13 +168,30 @@ def _alembic_config():  # noqa: ANN202 - alembic.config.Config, imported lazily
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` (default: the newest Alembic revision)."""
+    """Create or upgrade the schema to ``revision`` (default: the newest Alembic revision).
+
+    On SQLite the migrations run with foreign-key enforcement off (the pragma only takes effect
+    outside a transaction): a migration that rebuilds a table (Alembic batch mode) drops the old one,
+    and with enforcement on that drop would cascade-delete its children's rows. The foreign keys are
+    checked once the migrations committed, and enforcement is back on for the connection."""
     from alembic import command
 
     config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+            if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                raise RuntimeError(f"the catalog's foreign keys are broken after its migration: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def known_revisions() -> list[str]:

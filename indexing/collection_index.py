@@ -28,14 +28,15 @@ LOCK_FILE = "write.lock"
 
 
 @contextlib.contextmanager
-def folder_write_lock(folder: Path) -> Iterator[None]:
-    """The cross-process lock every writer of a collection's files holds (an exclusive flock on
-    ``folder/write.lock``, released when the file closes, so a killed holder frees it)."""
+def folder_write_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """The cross-process lock of a collection's files: every writer holds it exclusively, a question
+    shared while it reads (an flock on ``folder/write.lock``, released when the file closes, so a killed
+    holder frees it; flock locks of two open files conflict within one process too)."""
     import fcntl
 
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / LOCK_FILE).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
 
 
@@ -68,6 +69,15 @@ class CollectionIndex:
         the FAISS index is the one on disk."""
         with self.lock, folder_write_lock(self.folder):
             self.faiss.reload_if_changed()
+            yield
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """A consistent view for one question: no writer (of any process) changes the FAISS index, the
+        summary store or the chunks between its search, its SQL reads and its summary-vector reads, so
+        a document deleted meanwhile is seen whole or not at all. (Same order as :meth:`writing`:
+        this process's lock, then the file lock.)"""
+        with self.lock, folder_write_lock(self.folder, shared=True):
             yield
 
     def is_empty(self) -> bool:

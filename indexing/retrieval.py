@@ -14,6 +14,7 @@ from sqlalchemy import select
 from indexing.catalog import Chunk, Document, Page
 
 if TYPE_CHECKING:
+    import numpy as np
     from sqlalchemy.orm import sessionmaker
 
     from indexing.collection_index import CollectionIndex
@@ -29,6 +30,7 @@ class Hit:
     score: float
     document: str
     page_offsets: list[int]
+    summary: np.ndarray | None = None  # (kappa, d) fp16 summary vectors, read with the chunk when asked for
 
 
 @dataclass
@@ -39,23 +41,31 @@ class Retriever:
     index: CollectionIndex
     embedder: Embedder
 
-    def search(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
-        """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""
+    def search(self, question: str, top_k: int, *, document_ids: list[int] | None = None,
+               with_summaries: bool = False) -> list[Hit]:
+        """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given;
+        ``with_summaries``: each hit also carries its summary vectors, read in the same consistent view."""
         query = self.embedder.embed([question])[0]  # (dim,)
-        found = self.index.search(query, top_k, ids=None if document_ids is None else self.chunk_ids(document_ids))
-        if not found:
-            return []
-        with self.sessions() as session:
-            rows = session.execute(select(Chunk, Document.filename).join(Document).where(
-                Chunk.id.in_([cid for cid, _ in found]))).all()
-            offsets: dict[int, list[int]] = {}
-            for doc_id, offset in session.execute(select(Page.document_id, Page.char_offset).where(
-                    Page.document_id.in_({chunk.document_id for chunk, _ in rows})).order_by(Page.page_no)):
-                offsets.setdefault(doc_id, []).append(offset)
-        by_id = {chunk.id: (chunk, name) for chunk, name in rows}
-        # a FAISS id without its SQL row (a document deleted a moment ago) is no hit
-        return [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]))
-                for cid, score in found if cid in by_id]
+        with self.index.reading():  # no concurrent delete, ingest or rebuild between the reads below
+            found = self.index.search(query, top_k, ids=None if document_ids is None else self.chunk_ids(document_ids))
+            if not found:
+                return []
+            with self.sessions() as session:
+                rows = session.execute(select(Chunk, Document.filename).join(Document).where(
+                    Chunk.id.in_([cid for cid, _ in found]))).all()
+                offsets: dict[int, list[int]] = {}
+                for doc_id, offset in session.execute(select(Page.document_id, Page.char_offset).where(
+                        Page.document_id.in_({chunk.document_id for chunk, _ in rows})).order_by(Page.page_no)):
+                    offsets.setdefault(doc_id, []).append(offset)
+            by_id = {chunk.id: (chunk, name) for chunk, name in rows}
+            # a FAISS id without its SQL row (a document another process is adding, not committed yet) is no hit
+            hits = [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]))
+                    for cid, score in found if cid in by_id]
+            if with_summaries and hits:
+                vectors = self.index.summary_vectors([h.chunk.summary_row for h in hits])  # (k, kappa, d)
+                for hit, v in zip(hits, vectors, strict=True):
+                    hit.summary = v
+        return hits
 
     def chunk_ids(self, document_ids: list[int]) -> list[int]:
         """The FAISS ids (chunk ids) of these documents' chunks in this collection."""

@@ -40,10 +40,10 @@ def test_open_creates_schema_at_alembic_head(url, sessions):
     tables = set(inspect(engine).get_table_names())
     assert {"collections", "documents", "pages", "chunks", "alembic_version"} <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0008"]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0009"]
 
 
-def test_head_revision_is_0008():
+def test_head_revision_is_0009():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -51,7 +51,7 @@ def test_head_revision_is_0008():
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    assert ScriptDirectory.from_config(config).get_heads() == ["0008"]
+    assert ScriptDirectory.from_config(config).get_heads() == ["0009"]
 
 
 def test_migrated_schema_matches_the_models(sessions):
@@ -93,7 +93,7 @@ def test_opening_twice_is_idempotent(url, sessions):
         assert s.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     third = open_catalog(url)
     with third() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
 
 
 def test_deleting_a_collection_cascades_in_sql(sessions):
@@ -198,3 +198,44 @@ def test_defaults_and_ordering(sessions):
         assert [p.page_no for p in doc.pages] == [1, 2]
         assert [c.ordinal for c in doc.chunks] == [0, 1]
         assert doc.collection.adapter_path is None
+
+
+def test_ids_are_never_given_again_after_a_delete(service, tmp_path):
+    """A document ingested after a delete must not take the deleted one's ids: an old chat's
+    citation names a document and chunk id, which would then open the wrong document."""
+    from sqlalchemy import select
+
+    service.create_collection("c")
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(f"File {name} is about lighthouses and their keepers. " * 20)
+    [first] = service.ingest("c", [tmp_path / "a.txt"])
+    with service.sessions() as session:
+        old_chunks = set(session.scalars(select(Chunk.id)))
+    service.delete_document("c", "a.txt")
+    [second] = service.ingest("c", [tmp_path / "b.txt"])
+    with service.sessions() as session:
+        new_chunks = set(session.scalars(select(Chunk.id)))
+    assert second.document_id > first.document_id and min(new_chunks) > max(old_chunks)
+
+
+def test_migration_0009_rebuilds_tables_without_losing_a_row(catalog_at):
+    from indexing.catalog import open_catalog
+
+    url, engine = catalog_at("0008")
+    with engine.begin() as conn:  # a document with a page and a chunk under collection 'old'
+        conn.execute(text("INSERT INTO documents (collection_id, content_hash, filename, source_path, size_bytes, "
+                          "n_pages, status, created_at) VALUES (1, 'h', 'a.txt', '/a.txt', 3, 1, 'ready', '2024-01-01')"))
+        conn.execute(text("INSERT INTO pages (document_id, page_no, char_offset, text) VALUES (1, 1, 0, 'abc')"))
+        conn.execute(text("INSERT INTO chunks (document_id, collection_id, ordinal, page_start, page_end, char_start, "
+                          "char_end, text, n_tokens, embedding, summary_row) VALUES (1, 1, 0, 1, 1, 0, 3, 'abc', 1, x'00', 0)"))
+    engine.dispose()
+    sessions = open_catalog(url)
+    with sessions() as s:
+        counts = [s.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("collections", "documents", "pages", "chunks")]
+        assert counts == [1, 1, 1, 1]  # rebuilding a parent table did not cascade-delete its children
+        assert "AUTOINCREMENT" in s.execute(text("SELECT sql FROM sqlite_master WHERE name = 'chunks'")).scalar()
+        assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1  # enforcement is on again
+    with sessions.begin() as s:
+        s.execute(text("DELETE FROM documents"))  # and cascades still work
+    with sessions() as s:
+        assert s.execute(text("SELECT count(*) FROM chunks")).scalar() == 0
