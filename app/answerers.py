@@ -21,7 +21,7 @@ from app.citations import Citation, make_citation
 from app.config import ExpandScoring, Mode
 from app.expansion import expanded_contexts, expansion_budget
 from indexing.catalog import Page
-from indexing.retrieval import Hit, Retriever
+from indexing.retrieval import Hit, RetrievalMode, Retriever
 from model.errors import InvalidInputError
 from model.generation import GenerationStream, stream_generate
 from model.prompts import DEFAULT_INSTRUCTION, Context, build_prompt, embed_prompt
@@ -99,6 +99,7 @@ class Answerer(ABC):
     max_new_tokens: int = 96
     adapter: str | Path | None = None
     instruction: str = DEFAULT_INSTRUCTION  # the prompt's instruction (evaluation sets bring their own)
+    retrieval: RetrievalMode = "dense"  # how chunks are found (the retrieval setting), the same for every mode
 
     def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
         """Retrieve, assemble the prompt and start streaming the answer.
@@ -133,7 +134,7 @@ class Answerer(ABC):
 
     def retrieve(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""
-        return Retriever(self.sessions, self.index, self.embedder).search(
+        return Retriever(self.sessions, self.index, self.embedder, self.retrieval).search(
             question, top_k, document_ids=document_ids, with_summaries=self.reads_summaries)
 
     def retrieval_k(self, top_k: int) -> int:

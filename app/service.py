@@ -385,7 +385,8 @@ class LlocoService:
         question, k = self._validate_question(question, top_k)
         row = self._collection(name)
         self._check_models(row)  # the question must be embedded by the embedder the collection was built with
-        hits = Retriever(self.sessions, self._index(row), self.embedder).search(question, k, document_ids=document_ids)
+        hits = Retriever(self.sessions, self._index(row), self.embedder, self.settings.retrieval).search(
+            question, k, document_ids=document_ids)
         return [(Answerer.citation(h, question), h.chunk.text) for h in hits]
 
     def score_continuations(self, name: str, question: str, continuations: list[str], *, mode: Mode = "lloco",
@@ -459,7 +460,7 @@ class LlocoService:
         elif issubclass(cls, ReaderRagAnswerer):
             options = {"adapter": s.rag_adapter or self._adapter_for(row)}
         answerer = cls(sessions=self.sessions, index=index, embedder=self.embedder, decoder=self.decoder,
-                       max_new_tokens=s.max_new_tokens, **options)
+                       max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, **options)
         if instruction is not None:
             answerer.instruction = instruction
         if isinstance(answerer, FullContextAnswerer):

@@ -111,6 +111,7 @@ class Chunk(Base):
     char_end: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     n_tokens: Mapped[int] = mapped_column(Integer)
+    n_terms: Mapped[int | None] = mapped_column(Integer, default=None)  # length in lexical terms (BM25; 0010)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 retrieval vector
     summary_row: Mapped[int] = mapped_column(Integer)
     document: Mapped[Document] = relationship(back_populates="chunks")
@@ -209,4 +210,4 @@ def open_catalog(url: str) -> sessionmaker:
 
 
 # The evaluation, chat and account tables live in their own modules; importing them here registers them on Base.metadata.
-from indexing import account_catalog, chat_catalog, eval_catalog, job_catalog  # noqa: E402,F401
+from indexing import account_catalog, chat_catalog, eval_catalog, job_catalog, lexical  # noqa: E402,F401

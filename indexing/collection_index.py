@@ -144,11 +144,14 @@ class CollectionIndex:
             return self.faiss.search(query, k, ids=ids)
 
     def add_chunks(self, session: Session, chunks: list[Chunk], embeddings: np.ndarray, summaries: np.ndarray) -> None:
-        """Inside the caller's open transaction: store summary rows, insert chunks, add to FAISS.
+        """Inside the caller's open transaction: store summary rows, insert chunks and their lexical
+        postings, add to FAISS.
 
         ``embeddings``: (n, embed_dim) float32; ``summaries``: (n, kappa, d). The caller commits;
         if the commit fails, :meth:`discard` takes the vectors back out of FAISS.
         """
+        from indexing.lexical import add_postings
+
         with self.writing():
             rows = self.summaries.append(summaries)  # fsynced before SQL can reference them
             for chunk, row, vector in zip(chunks, rows, embeddings, strict=True):
@@ -156,6 +159,7 @@ class CollectionIndex:
                 chunk.embedding = vector.astype("float32").tobytes()
             session.add_all(chunks)
             session.flush()  # assigns the primary keys that are the FAISS ids
+            add_postings(session, chunks)  # in the same transaction: SQL holds the lexical index too
             self.faiss.add([c.id for c in chunks], embeddings)
             self.faiss.save()
 

@@ -47,6 +47,7 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
     """
     import numpy as np
 
+    from indexing.lexical import add_postings
     from indexing.pipeline import Progress
 
     report = progress or (lambda _p: None)
@@ -88,6 +89,7 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
                 chunk.summary_row, chunk.embedding = summary_row, vector.astype("float32").tobytes()
             session.add_all(new_chunks)
             session.flush()  # chunk ids are the FAISS ids
+            add_postings(session, new_chunks)
             index.faiss.add([c.id for c in new_chunks], all_embeddings)
             index.faiss.save()
     # committed: the chunks and their summary file switched together; the old file is no one's now.

@@ -7,7 +7,7 @@ Every answering mode, the service's ``retrieve`` and the llama-index adapter ret
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 
@@ -33,21 +33,26 @@ class Hit:
     summary: np.ndarray | None = None  # (kappa, d) fp16 summary vectors, read with the chunk when asked for
 
 
+RetrievalMode = Literal["dense", "bm25", "hybrid"]
+FUSION_POOL = 20  # hybrid: each ranking contributes its best max(4 * k, this) before fusion
+
+
 @dataclass
 class Retriever:
-    """Dense retrieval (the collection's embedder and FAISS index) over one collection."""
+    """Retrieval over one collection: ``dense`` (the collection's embedder and FAISS index), ``bm25``
+    (lexical postings in SQL, :mod:`indexing.lexical`) or ``hybrid`` (both, fused by reciprocal rank)."""
 
     sessions: sessionmaker
     index: CollectionIndex
     embedder: Embedder
+    mode: RetrievalMode = "dense"
 
     def search(self, question: str, top_k: int, *, document_ids: list[int] | None = None,
                with_summaries: bool = False) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given;
         ``with_summaries``: each hit also carries its summary vectors, read in the same consistent view."""
-        query = self.embedder.embed([question])[0]  # (dim,)
         with self.index.reading():  # no concurrent delete, ingest or rebuild between the reads below
-            found = self.index.search(query, top_k, ids=None if document_ids is None else self.chunk_ids(document_ids))
+            found = self._ranked(question, top_k, document_ids)
             if not found:
                 return []
             with self.sessions() as session:
@@ -66,6 +71,25 @@ class Retriever:
                 for hit, v in zip(hits, vectors, strict=True):
                     hit.summary = v
         return hits
+
+    def _ranked(self, question: str, k: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
+        """(chunk id, score) best first, by this retriever's mode."""
+        from indexing import lexical
+
+        def dense(n: int) -> list[tuple[int, float]]:
+            query = self.embedder.embed([question])[0]  # (dim,)
+            return self.index.search(query, n, ids=None if document_ids is None else self.chunk_ids(document_ids))
+
+        def bm25(n: int) -> list[tuple[int, float]]:
+            with self.sessions() as session:
+                return lexical.search(session, self.index.collection_id, question, n, document_ids=document_ids)
+
+        if self.mode == "dense":
+            return dense(k)
+        if self.mode == "bm25":
+            return bm25(k)
+        pool = max(4 * k, FUSION_POOL)
+        return lexical.fuse([dense(pool), bm25(pool)], k)
 
     def chunk_ids(self, document_ids: list[int]) -> list[int]:
         """The FAISS ids (chunk ids) of these documents' chunks in this collection."""
