@@ -96,3 +96,10 @@ class Retriever:
         with self.sessions() as session:
             return list(session.scalars(select(Chunk.id).where(Chunk.collection_id == self.index.collection_id,
                                                                Chunk.document_id.in_(document_ids))))
+
+
+def chunks_by_id(sessions: sessionmaker, chunk_ids: list[int]) -> list[Chunk]:
+    """These chunks (those that still exist), in the order given."""
+    with sessions() as session:
+        found = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(chunk_ids)))}
+    return [found[i] for i in chunk_ids if i in found]

@@ -294,7 +294,11 @@ def test_financebench_run_ingests_the_pdfs_and_records_a_missing_one(service, tm
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     run = load_run(service, run_eval(service, EvalSpec("financebench", str(path), modes=("rag",), top_k=1)))
     rows = {r.qid: r for r in run.rows}
-    assert rows["fb-1"].status == "ok" and set(rows["fb-1"].score) == {"numeric_match", "recall"}
+    assert rows["fb-1"].status == "ok" and set(rows["fb-1"].score) == {"numeric_match", "recall", "evidence_recall"}
+    from indexing.retrieval import chunks_by_id
+
+    [chunk] = chunks_by_id(service.sessions, rows["fb-1"].chunk_ids)  # evidence page 1 (0-based) = page 2
+    assert rows["fb-1"].score["evidence_recall"] == float(chunk.page_start <= 2 <= chunk.page_end)
     assert rows["fb-1"].chunk_ids and rows["fb-1"].prompt_tokens > 0
     assert rows["fb-2"].status == "failed" and "GONE_2022_10K" in rows["fb-2"].error
     assert [d.filename for d in service.list_documents("eval-financebench")] == ["ACME_2022_10K.pdf"]

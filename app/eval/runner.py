@@ -107,6 +107,7 @@ class _Context:
     spec: EvalSpec
     run_id: int
     documents: dict[str, tuple[int | None, str | None]]  # eval doc id -> (SQL document id, ingest error)
+    evalset: EvalSet | None = None  # for the gold evidence of the questions (retrieval recall)
 
 
 def run_eval(service: LlocoService, spec: EvalSpec, *, resume: int | str | None = None,
@@ -132,7 +133,7 @@ def run_eval(service: LlocoService, spec: EvalSpec, *, resume: int | str | None 
         todo = [(q, mode) for q in evalset.questions for mode in spec.modes if (q.qid, mode) not in done]
         needed = {q.doc_id for q, _ in todo}
         documents = _ingest(service, spec, [d for d in evalset.documents if d.doc_id in needed], notify)
-        ctx = _Context(service, spec, run_id, documents)
+        ctx = _Context(service, spec, run_id, documents, evalset)
         for n, (question, mode) in enumerate(todo, 1):
             store.save_row(service.sessions, run_id, ask_one(ctx, question, mode))
             notify(EvalProgress("ask", n, len(todo), f"{question.qid} [{mode}]"))
@@ -181,6 +182,7 @@ def _open_run(service: LlocoService, spec: EvalSpec, evalset: EvalSet, resume: i
                 "n_questions": len(evalset.questions), "n_documents": len(evalset.documents),
                 "instruction": INSTRUCTIONS[spec.dataset], "embedder": s.embedder,
                 "max_new_tokens": s.max_new_tokens, "max_context_tokens": s.max_context_tokens,
+                "retrieval": s.retrieval,
                 "expand_tokens": s.expand_tokens, "expand_share": s.expand_share, "expand_scoring": s.expand_scoring,
                 "lloco_extra_chunks": s.lloco_extra_chunks}
     existing = None
@@ -248,12 +250,26 @@ def ask_one(ctx: _Context, question: EvalQuestion, mode: str) -> RowData:
         row.chunk_ids, row.retrieval_s = answer.chunk_ids, answer.retrieval_s
         row.ttft_s, row.total_s = answer.ttft_s, answer.total_s
         row.details["adapter"] = answer.adapter
+        row.score.update(_evidence_scores(ctx, question, answer.chunk_ids))
         if question.choices:
             _add_option_likelihood(ctx, question, mode, doc_id, row)
     except Exception as exc:  # one bad question must not stop the run
         log.warning("question %s (%s) failed: %s", question.qid, mode, exc)
         row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"
     return row
+
+
+def _evidence_scores(ctx: _Context, question: EvalQuestion, chunk_ids: list[int]) -> dict[str, float]:
+    """evidence_recall (share of the gold evidence the retrieved chunks hold) and evidence_all (all of
+    it) where the dataset gives evidence (HotpotQA supporting paragraphs, FinanceBench pages)."""
+    from app.eval.evidence import RetrievedChunk, evidence
+    from indexing.retrieval import chunks_by_id
+
+    if ctx.evalset is None or not chunk_ids:
+        return {}
+    chunks = [RetrievedChunk(c.text, c.page_start, c.page_end) for c in chunks_by_id(ctx.service.sessions, chunk_ids)]
+    found = evidence(ctx.spec.dataset, question, ctx.evalset.document(question.doc_id), chunks)
+    return {} if found is None else {"evidence_recall": found.recall, "evidence_all": float(found.all_found)}
 
 
 def _add_option_likelihood(ctx: _Context, question: EvalQuestion, mode: str, doc_id: int, row: RowData) -> None:

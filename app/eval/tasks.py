@@ -37,10 +37,10 @@ METRICS: dict[str, list[str]] = {
     "quality": ["accuracy", "option_ll_accuracy", "option_ll_norm_accuracy"],
     "qasper": ["f1", "recall"],
     "narrativeqa": ["f1", "recall"],
-    "hotpotqa": ["f1", "recall"],
+    "hotpotqa": ["f1", "recall", "evidence_recall", "evidence_all"],  # evidence: retrieval (app.eval.evidence)
     "qmsum": ["rouge1", "rouge2", "rougeL", "rouge_gm"],
     "squad": ["em", "f1", "recall"],
-    "financebench": ["numeric_match", "recall"],
+    "financebench": ["numeric_match", "recall", "evidence_recall"],
     "needle": ["match"],
 }
 PRIMARY: dict[str, str] = {"quality": "accuracy", "qasper": "f1", "narrativeqa": "f1", "hotpotqa": "f1",
