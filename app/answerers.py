@@ -53,6 +53,7 @@ class Answer:
     total_s: float = 0.0
     chunk_ids: list[int] = field(default_factory=list)
     adapter: str | None = None
+    standalone: str | None = None  # a follow-up as it was asked and retrieved, when rewritten (app.condense)
 
 
 class AnswerStream:

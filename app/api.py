@@ -58,6 +58,8 @@ class AskBody(BaseModel):
     mode: Mode = "lloco"
     top_k: int | None = Field(None, ge=1, le=100, description="Chunks retrieved; default: the top_k setting.")
     document_ids: list[int] | None = Field(None, description="Answer from these documents of the collection only.")
+    history: list[str] | None = Field(None, max_length=50, description="The conversation's earlier questions as typed, "
+                                      "oldest first: a follow-up ('and in 2022?') is made standalone from them.")
     stream: bool = Field(True, description="Server-sent events (token, then sources and costs), else one JSON body.")
 
 
@@ -89,7 +91,7 @@ def costs(a: Answer) -> dict[str, Any]:
 
 
 def answer_body(a: Answer) -> dict[str, Any]:
-    return {"answer": a.text, "sources": [source(c) for c in a.citations], "costs": costs(a)}
+    return {"answer": a.text, "standalone": a.standalone, "sources": [source(c) for c in a.citations], "costs": costs(a)}
 
 
 def sse(event: str, data: Any) -> str:
@@ -233,7 +235,8 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     @app.post("/api/collections/{name}/ask", tags=["questions"],
               summary="Ask: server-sent events (token ..., sources, costs, done) or one JSON body")
     def ask(name: str, body: AskBody, svc: Acting) -> Any:
-        stream = svc.ask(name, body.question, mode=body.mode, top_k=body.top_k, document_ids=body.document_ids)
+        stream = svc.ask(name, body.question, mode=body.mode, top_k=body.top_k, document_ids=body.document_ids,
+                         history=body.history)
         if not body.stream:
             return answer_body(stream.read())
         return StreamingResponse(_events(stream), media_type="text/event-stream")
@@ -295,6 +298,8 @@ def _events(stream) -> Iterator[str]:
         yield sse("error", {"message": str(exc)})
         return
     a = stream.answer
+    if a.standalone:
+        yield sse("standalone", {"question": a.standalone})
     yield sse("sources", [source(c) for c in a.citations])
     yield sse("costs", costs(a))
     yield sse("done", {"answer": a.text})

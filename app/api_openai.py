@@ -43,17 +43,19 @@ class ChatBody(BaseModel):
     top_k: int | None = Field(None, ge=1, le=100, description="Chunks retrieved (an extra field).")
 
 
-def question_of(messages: list[Message]) -> str:
-    """The last user message's text (a string, or the text parts of a content list)."""
-    for message in reversed(messages):
-        if message.role != "user":
-            continue
-        content = message.content
-        text = content if isinstance(content, str) else " ".join(
-            str(p.get("text", "")) for p in content or [] if p.get("type") == "text")
-        if text.strip():
-            return text  # its length is the service's to check, as for every question
-    raise InvalidInputError("no user message with text: the last user message is the question")
+def _text(message: Message) -> str:
+    content = message.content
+    return content if isinstance(content, str) else " ".join(
+        str(p.get("text", "")) for p in content or [] if p.get("type") == "text")
+
+
+def question_of(messages: list[Message]) -> tuple[str, list[str]]:
+    """The last user message's text (a string, or the text parts of a content list) and the earlier
+    user messages' texts, oldest first (the conversation a follow-up is read against)."""
+    said = [t for t in (_text(m) for m in messages if m.role == "user") if t.strip()]
+    if not said:
+        raise InvalidInputError("no user message with text: the last user message is the question")
+    return said[-1], said[:-1]  # its length is the service's to check, as for every question
 
 
 def openai_router() -> APIRouter:
@@ -68,14 +70,16 @@ def openai_router() -> APIRouter:
 
     @router.post("/chat/completions", summary="Ask a collection (model = collection name)")
     def chat(body: ChatBody, svc: Acting) -> Any:
-        stream = svc.ask(body.model, question_of(body.messages), mode=body.mode, top_k=body.top_k)
+        question, history = question_of(body.messages)
+        stream = svc.ask(body.model, question, mode=body.mode, top_k=body.top_k, history=history)
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         head = {"id": ident, "created": created, "model": body.model}
         if not body.stream:
             a = stream.read()
             return {**head, "object": "chat.completion",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": a.text}, "finish_reason": "stop"}],
-                    "usage": _usage(a), "sources": [source(c) for c in a.citations], "lloco": costs(a)}
+                    "usage": _usage(a), "sources": [source(c) for c in a.citations],
+                    "lloco": {**costs(a), "standalone": a.standalone}}
         return StreamingResponse(_chunks(stream, head), media_type="text/event-stream")
 
     def _chunks(stream, head: dict[str, Any]) -> Iterator[str]:

@@ -80,9 +80,22 @@ def collections_create(name: str) -> None:
               f"kappa {info.kappa}, chunks of {info.chunk_tokens} tokens, compressor {info.compressor})")
 
 
+JSON_OPTION = typer.Option("--json", help="Print the list as JSON.")
+
+
+def _print_json(items: list) -> None:
+    import json
+    from dataclasses import asdict
+
+    print(json.dumps([asdict(i) for i in items], indent=2, default=str))
+
+
 @collections_app.command("list")
-def collections_list() -> None:
+def collections_list(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """List collections with their document and chunk counts."""
+    if as_json:
+        _print_json(service().list_collections())
+        return
     table = Table("name", "documents", "failed", "chunks", "size", "decoder", "kappa", "adapter", "created")
     for c in service().list_collections():
         table.add_row(c.name, str(c.n_documents), str(c.n_failed), str(c.n_chunks), _size(c.size_bytes), c.decoder,
@@ -163,8 +176,11 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
 
 
 @docs_app.command("list")
-def docs_list(collection: str) -> None:
+def docs_list(collection: str, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """List a collection's documents with status and errors."""
+    if as_json:
+        _print_json(service().list_documents(collection))
+        return
     table = Table("id", "file", "status", "pages", "chunks", "size", "hash", "error")
     for d in service().list_documents(collection):
         table.add_row(str(d.id), d.filename, d.status, str(d.n_pages), str(d.n_chunks), _size(d.size_bytes),
@@ -185,11 +201,17 @@ def ask(
     question: str,
     mode: Annotated[str, typer.Option(help="lloco (summary vectors + the question's key sentences), lloco-pure (summary vectors only), rag (chunk text), rag+reader (chunk text, reader LoRA) or full (whole document).")] = "lloco",
     top_k: Annotated[int | None, typer.Option("--top-k", help="Chunks to retrieve.")] = None,
+    doc: Annotated[list[str] | None, typer.Option("--doc", help="Answer from this document only (id, file name or "
+                                                  "hash prefix); repeat for several.")] = None,
+    history: Annotated[list[str] | None, typer.Option("--history", help="An earlier question of the conversation "
+                                                      "(repeat, oldest first): a follow-up is made standalone.")] = None,
 ) -> None:
     """Ask a question: streams the answer, then prints citations, prompt tokens and timings."""
     from app.progress import print_answer
 
-    print_answer(service().ask(collection, question, mode=mode, top_k=top_k), out)  # type: ignore[arg-type]
+    svc = service()
+    ids = [svc.find_document(collection, d).id for d in doc] if doc else None
+    print_answer(svc.ask(collection, question, mode=mode, top_k=top_k, document_ids=ids, history=history), out)  # type: ignore[arg-type]
 
 
 @models_app.command("list")

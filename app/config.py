@@ -23,6 +23,7 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
 ExpandScoring = Literal["lexical", "hybrid"]
 Retrieval = Literal["dense", "bm25", "hybrid"]  # = indexing.retrieval.RetrievalMode
+CondenseMode = Literal["rule", "decoder", "off"]  # = app.condense.CondenseMode
 EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
 MAX_QUESTION_CHARS = 4000  # a longer "question" is a pasted document: refused before it costs a forward pass
 EVAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data"  # the evaluation datasets beside the repo
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(32, ge=0, le=4096, description="Token overlap between consecutive chunks.")
     summary_tokens: int = Field(8, ge=1, le=512, description="kappa: summary vectors per chunk (256 tokens / 8 = 32x compression).")
     retrieval: Retrieval = Field("dense", description="How chunks are found for a question: 'dense' (the embedder's vectors in FAISS), 'bm25' (exact words and numbers, a lexical index kept in the catalog) or 'hybrid' (both, fused by reciprocal rank).")
+    condense: CondenseMode = Field("rule", description="Follow-up questions in a conversation ('and in 2022?') are made standalone before retrieval: 'rule' (a year, quarter, number or name takes the place of the same in the previous question; pronouns get its subject), 'decoder' (the decoder rewrites it; the rule's rewrite when the decoder's does not look like a question) or 'off'.")
     top_k: int = Field(4, ge=1, le=100, description="Chunks retrieved per question.")
     expand_tokens: int = Field(EXPAND_TOKENS, ge=0, le=2048, description="lloco mode: token budget for the question-relevant sentences of the retrieved chunks, put in the prompt as text beside their summary vectors (selective expansion; 0 = summary vectors only, as mode lloco-pure).")
     expand_share: float = Field(0.125, gt=0, le=1, description="lloco mode: the expansion stops where the prompt's context (summary vectors + sentences) would exceed this share of the retrieved chunks' text tokens, what plain RAG reads (1/8 by default).")

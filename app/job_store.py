@@ -135,7 +135,8 @@ def record_end(sessions: sessionmaker, job_id: int, *, status: str, error: str |
         row = session.get(JobRecord, job_id)
         if row is not None:
             row.status, row.error, row.result = status, error, result
-            row.fraction = 1.0 if status == "done" else row.fraction
+            if status == "done":  # the last progress line may predate the end (heartbeats are throttled)
+                row.fraction, row.message = 1.0, "done"
             row.finished_at = row.updated_at = _now()
 
 

@@ -68,8 +68,10 @@ def print_answer(stream: AnswerStream, console: Console) -> Answer:
         console.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
     console.print()
     answer = stream.answer
+    if answer.standalone:
+        console.print(f"[dim]asked as: {answer.standalone}[/]", highlight=False)
     if not answer.citations:
-        console.print("[yellow]no chunks retrieved: the collection is empty[/]")
+        console.print("[yellow]no chunks retrieved for this question[/]")
     for n, c in enumerate(answer.citations, 1):
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
         console.print(f"[dim][{n}] {c.document}, {pages} (score {c.score:.3f}): {c.snippet}[/]", highlight=False)

@@ -319,17 +319,22 @@ class LlocoService:
         return [DocumentInfo(d.id, d.filename, d.content_hash, d.status, d.error, d.n_pages, counts.get(d.id, 0),
                              d.size_bytes, d.created_at) for d in docs]
 
-    def delete_document(self, name: str, document: str | int) -> DocumentInfo:
-        """Delete a document (by id, file name or content-hash prefix) with its chunks and vectors."""
+    def find_document(self, name: str, document: str | int) -> DocumentInfo:
+        """The one document of a collection named by its id, file name or content-hash prefix (>= 8)."""
         matches = [d for d in self.list_documents(name) if str(document) in (str(d.id), d.filename)
                    or (len(str(document)) >= 8 and d.content_hash.startswith(str(document)))]
         if not matches:
             raise NotFoundError(f"no document {document!r} in collection {name!r} (see `lloco docs list {name}`)")
         if len(matches) > 1:
             raise InvalidInputError(f"{document!r} matches {len(matches)} documents in {name!r}: give its id")
-        self._index(self._collection(name)).delete_document(matches[0].id)
-        self._release_originals({matches[0].content_hash})
         return matches[0]
+
+    def delete_document(self, name: str, document: str | int) -> DocumentInfo:
+        """Delete a document (by id, file name or content-hash prefix) with its chunks and vectors."""
+        doc = self.find_document(name, document)
+        self._index(self._collection(name)).delete_document(doc.id)
+        self._release_originals({doc.content_hash})
+        return doc
 
     def document_collection(self, document_id: int) -> str:
         """The name of the collection a document belongs to."""
@@ -368,14 +373,39 @@ class LlocoService:
 
     # Questions ------------------------------------------------------------------------------
     def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None,
-            document_ids: list[int] | None = None, instruction: str | None = None) -> AnswerStream:
+            document_ids: list[int] | None = None, instruction: str | None = None,
+            history: list[str] | None = None) -> AnswerStream:
         """Answer a question about a collection; iterate the stream for tokens, then read ``.answer``.
 
         ``document_ids`` restricts retrieval (and so full mode's document) to those documents;
-        ``instruction`` replaces the prompt's default instruction.
+        ``instruction`` replaces the prompt's default instruction; ``history``: the conversation's
+        earlier questions as they were typed, oldest first: a follow-up is made standalone from them
+        (the ``condense`` setting; ``answer.standalone`` says how it was asked).
         """
         question, k = self._validate_question(question, top_k)
-        return self.answerer(name, mode, instruction=instruction).ask(question, top_k=k, document_ids=document_ids)
+        standalone = self.standalone_question(question, history or [])
+        stream = self.answerer(name, mode, instruction=instruction).ask(standalone, top_k=k, document_ids=document_ids)
+        if standalone != question:
+            stream.answer.standalone = standalone
+        return stream
+
+    def standalone_question(self, question: str, history: list[str]) -> str:
+        """``question`` as retrieval and the decoder will see it after the earlier questions ``history``
+        (as typed, oldest first; the last 4 count, each made standalone in turn: app.condense)."""
+        from app.condense import HISTORY, condense
+
+        mode, previous = self.settings.condense, []
+        for earlier in history[-HISTORY:]:
+            previous.append(condense(earlier, previous, mode=mode, generate=self._complete))
+        return condense(question, previous, mode=mode, generate=self._complete)
+
+    def _complete(self, prompt: str) -> str:
+        """The decoder's greedy continuation of a plain instruction (up to 48 tokens), without context."""
+        from model.generation import stream_generate
+        from model.prompts import build_prompt, embed_prompt
+
+        parts = build_prompt(self.decoder.tokenizer, question=prompt, contexts=[])  # no context: the prompt is all
+        return "".join(stream_generate(self.decoder, embed_prompt(self.decoder, parts), max_new_tokens=48))
 
     def retrieve(self, name: str, question: str, *, top_k: int | None = None,
                  document_ids: list[int] | None = None) -> list[tuple[Citation, str]]:

@@ -61,9 +61,13 @@ def check(home: Path, env: dict[str, str] | None = None) -> list[str]:
         return [f"check failed: {result.stderr.strip()[-300:]}"]
 
 
-def documents(home: Path, env: dict[str, str] | None = None) -> list[str]:
-    result = lloco(home, "docs", "list", COLLECTION, env=env)
-    return [line for line in result.stdout.splitlines() if ".pdf" in line]
+def documents(home: Path, env: dict[str, str] | None = None) -> list[dict]:
+    """The collection's documents as `lloco docs list --json` gives them ([] when that fails)."""
+    result = lloco(home, "docs", "list", COLLECTION, "--json", env=env)
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        return []
 
 
 def timed(home: Path, args: list[str], env: dict[str, str] | None = None) -> float:
@@ -103,7 +107,8 @@ def run_trials(pdf: Path, *, trials: int, home: Path, seed: int = 0, env: dict[s
             rerun_ok = ingest.returncode == 0
         else:
             rerun_ok = True
-        rerun_ok = rerun_ok and not check(home, env) and any(pdf.name in d and "ready" in d for d in documents(home, env))
+        rerun_ok = rerun_ok and not check(home, env) and any(
+            d["filename"] == pdf.name and d["status"] == "ready" for d in documents(home, env))
         trial = Trial(what, round(after, 2), problems, rerun_ok)
         say(f"trial {n + 1}: {what} killed after {after:.2f} s: "
             f"{'consistent' if not problems else '; '.join(problems)}; rerun {'ok' if rerun_ok else 'FAILED'}")

@@ -7,6 +7,7 @@ streamed, then stored with its citations, prompt tokens and timings, and shown w
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -75,10 +76,17 @@ def show_message(service: ActingService, message: ChatMessageInfo) -> None:
             answer_caption(message.mode, message.prompt_tokens, message.ttft_s, message.total_s, message.adapter)
 
 
-def ask(service: ActingService, name: str, question: str, mode: str, top_k: int) -> None:
-    """Ask, stream the answer, and store both in the open conversation (created if none)."""
+def ask(service: ActingService, name: str, question: str, mode: str, top_k: int,
+        document_ids: list[int] | None = None) -> None:
+    """Ask, stream the answer, and store both in the open conversation (created if none). The
+    conversation's earlier questions make a follow-up standalone ('and in 2022?')."""
+    history = []
+    if (chat_id := _current(name)) is not None:
+        with contextlib.suppress(NotFoundError):
+            history = [m.text for m in service.chat_messages(chat_id) if m.role == "user"]
     try:
-        stream = service.ask(name, question, mode=mode, top_k=top_k)  # type: ignore[arg-type]
+        stream = service.ask(name, question, mode=mode, top_k=top_k, document_ids=document_ids,  # type: ignore[arg-type]
+                             history=history)
     except LlocoError as exc:
         st.error(str(exc))
         return
@@ -96,6 +104,8 @@ def ask(service: ActingService, name: str, question: str, mode: str, top_k: int)
             if close:
                 close()  # in this thread, so the decoder is released here if the run was stopped
         answer = stream.answer
+        if answer.standalone:
+            st.caption(f"Asked as: {plain(answer.standalone)}")
         if not answer.citations:
             st.warning("No chunks were retrieved for this question (the chosen documents hold none).")
         show_citations(service, answer.citations)
@@ -119,6 +129,9 @@ def chat_page() -> None:
     with st.sidebar:
         mode = st.radio("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key="chat-mode")
         top_k = st.slider("Chunks retrieved (top-k)", 1, 10, service.settings.top_k, key="chat-top-k")
+        ready = [d for d in service.list_documents(name) if d.status == "ready"]
+        chosen = st.multiselect("Only these documents", ready, format_func=lambda d: d.filename,
+                                key=f"chat-docs-{name}", help="Empty: the whole collection.")
         st.divider()
         conversations = st.container()
     if service.principal.is_admin:  # analysts read and ask; adding documents is an admin's
@@ -135,6 +148,6 @@ def chat_page() -> None:
             st.info("That conversation was deleted (in another tab?): starting a new one.")
     question = st.chat_input(f"Ask a question about {name}")
     if question is not None:
-        ask(service, name, question, mode, top_k)
+        ask(service, name, question, mode, top_k, [d.id for d in chosen] or None)
     with conversations:  # drawn last, so a conversation started by this question is listed
         chat_sidebar(service, name)
