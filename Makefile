@@ -11,7 +11,7 @@ STAMP := $(VENV)/.lloco-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run api demo test test-fast browser clean-venv
+.PHONY: setup run api demo test test-fast browser ocr clean-venv
 
 setup: $(STAMP)
 
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The web app on HOST:PORT (`make run HOST=127.0.0.1 PORT=8600`); the demo collection is built first if missing.
-run: setup
+run: setup ocr
 	$(BIN)/python -m app.web.serve --host $(HOST) --port $(PORT)
 
 # The REST API and the OpenAI-compatible endpoints on API_HOST:API_PORT (docs at /docs).
@@ -37,7 +37,7 @@ api: setup
 demo: setup
 	$(BIN)/lloco demo
 
-test: setup browser
+test: setup browser ocr
 	$(BIN)/python -m pytest -q
 
 # Headless Chromium and its driver for the browser test (Debian packages, installed as root);
@@ -50,6 +50,18 @@ browser:
 		|| echo "could not install chromium: the browser test will be skipped"; \
 	else \
 		echo "chromium/chromedriver missing (as root: apt-get install chromium chromium-driver): the browser test will be skipped"; \
+	fi
+
+# Tesseract for scanned PDF pages (Debian's tesseract-ocr, English; installed as root). Without it
+# such pages are reported as skipped at ingestion and the OCR tests are skipped.
+ocr:
+	@if command -v tesseract >/dev/null 2>&1; then \
+		echo "tesseract: present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tesseract-ocr) >/dev/null \
+		|| echo "could not install tesseract-ocr: scanned pages will be skipped"; \
+	else \
+		echo "tesseract missing (as root: apt-get install tesseract-ocr): scanned pages will be skipped"; \
 	fi
 
 test-fast: setup

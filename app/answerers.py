@@ -156,7 +156,8 @@ class Answerer(ABC):
     def citation(hit: Hit, question: str) -> Citation:
         c = hit.chunk
         return make_citation(document=hit.document, document_id=c.document_id, chunk_id=c.id, chunk_text=c.text,
-                             chunk_start=c.char_start, page_offsets=hit.page_offsets, score=hit.score, question=question)
+                             chunk_start=c.char_start, page_offsets=hit.page_offsets, score=hit.score, question=question,
+                             ocr_pages=hit.ocr_pages)
 
 
 @dataclass

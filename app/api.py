@@ -81,7 +81,7 @@ class CompareBody(BaseModel):
 # ---------------------------------------------------------------------------- serialising
 def source(c: Citation) -> dict[str, Any]:
     return {"document": c.document, "document_id": c.document_id, "page": c.page, "page_end": c.page_end,
-            "snippet": c.snippet, "score": round(float(c.score), 4)}
+            "snippet": c.snippet, "score": round(float(c.score), 4), "ocr": c.ocr}
 
 
 def costs(a: Answer) -> dict[str, Any]:

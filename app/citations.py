@@ -28,6 +28,7 @@ class Citation:
     chunk_id: int
     char_start: int  # the snippet's span in the document text
     char_end: int
+    ocr: bool = False  # the snippet's page was read by OCR (a scan): its text may hold OCR errors
 
 
 def content_words(text: str) -> set[str]:
@@ -72,9 +73,10 @@ def best_span(text: str, question: str, *, limit: int = SNIPPET_CHARS) -> tuple[
 
 
 def make_citation(*, document: str, document_id: int, chunk_id: int, chunk_text: str, chunk_start: int,
-                  page_offsets: list[int], score: float, question: str) -> Citation:
+                  page_offsets: list[int], score: float, question: str, ocr_pages: set[int] | None = None) -> Citation:
     start, end = best_span(chunk_text, question)
     snippet = " ".join(chunk_text[start:end].split())
     absolute = chunk_start + start
-    return Citation(document, document_id, page_of(page_offsets, absolute), page_of(page_offsets, max(absolute, chunk_start + end - 1)),
-                    snippet, round(score, 4), chunk_id, absolute, chunk_start + end)
+    page = page_of(page_offsets, absolute)
+    return Citation(document, document_id, page, page_of(page_offsets, max(absolute, chunk_start + end - 1)),
+                    snippet, round(score, 4), chunk_id, absolute, chunk_start + end, ocr=page in (ocr_pages or ()))

@@ -169,7 +169,12 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
     for r in results:
         style = {"ingested": "green", "skipped": "yellow", "failed": "red"}[r.status]
         detail = r.error if r.error else f"{r.n_pages} pages, {r.n_chunks} chunks, {r.seconds:.1f} s"
+        if r.ocr_pages:
+            detail += f", {len(r.ocr_pages)} pages read by OCR"
         out.print(f"[{style}]{r.status:8}[/] {Path(r.path).name}: {detail}")
+        if r.skipped_pages:
+            out.print(f"[yellow]         pages {', '.join(map(str, r.skipped_pages))} have no text layer and no OCR "
+                      "reading: not searchable[/]", highlight=False)
     if failed:
         err.print(f"{len(failed)} of {len(results)} files failed")
         raise typer.Exit(1)

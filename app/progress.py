@@ -74,7 +74,8 @@ def print_answer(stream: AnswerStream, console: Console) -> Answer:
         console.print("[yellow]no chunks retrieved for this question[/]")
     for n, c in enumerate(answer.citations, 1):
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
-        console.print(f"[dim][{n}] {c.document}, {pages} (score {c.score:.3f}): {c.snippet}[/]", highlight=False)
+        ocr = ", OCR" if c.ocr else ""
+        console.print(f"[dim][{n}] {c.document}, {pages} (score {c.score:.3f}{ocr}): {c.snippet}[/]", highlight=False)
     ttft = f"{answer.ttft_s:.2f} s" if answer.ttft_s is not None else "-"
     console.print(f"[dim]mode {answer.mode} | prompt tokens {answer.prompt_tokens} "
                   f"(context {answer.context_tokens}) | generated {answer.generated_tokens} | "

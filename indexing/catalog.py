@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import (
+    Boolean,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -94,6 +96,7 @@ class Page(Base):
     page_no: Mapped[int] = mapped_column(Integer)  # 1-based
     char_offset: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    ocr: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # read by OCR (0011)
 
 
 class Chunk(Base):

@@ -23,6 +23,8 @@ class LoadedDocument:
     content_hash: str  # sha256 of the file's bytes: the document's identity
     size_bytes: int
     pages: list[str]
+    ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text is OCR's (no usable text layer)
+    skipped_pages: tuple[int, ...] = ()  # 1-based pages with no usable text layer and no OCR engine to read them
 
     @property
     def filename(self) -> str:
@@ -60,11 +62,28 @@ def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
     if size > max_bytes:
         raise DocumentError(f"{path.name}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit (LLOCO_MAX_FILE_MB)")
     data = path.read_bytes()
-    pages = _pdf_pages(path, data) if suffix == ".pdf" else [_text(path, data)]
+    ocr: tuple[int, ...] = ()
+    skipped: tuple[int, ...] = ()
+    if suffix == ".pdf":
+        from indexing.ocr import read_unreadable
+
+        pages, ocr, skipped = read_unreadable(data, _pdf_pages(path, data))
+        pages = [strip_control(p) for p in pages]
+    else:
+        pages = [_text(path, data)]
     if not any(p.strip() for p in pages):
-        what = "no extractable text (a scanned PDF needs OCR first)" if suffix == ".pdf" else "no text"
-        raise DocumentError(f"{path.name}: {what}")
-    return LoadedDocument(path=path, content_hash=content_hash(data), size_bytes=size, pages=pages)
+        if suffix != ".pdf":
+            raise DocumentError(f"{path.name}: no text")
+        from indexing.ocr import engine
+
+        if skipped and engine() is None:
+            raise DocumentError(f"{path.name}: no extractable text and no OCR engine to read its pages (a scanned PDF: "
+                                "install Debian's tesseract-ocr, which `make setup` does as root)")
+        if skipped:
+            raise DocumentError(f"{path.name}: no extractable text, and OCR found nothing legible on its pages")
+        raise DocumentError(f"{path.name}: no extractable text (its pages are blank)")
+    return LoadedDocument(path=path, content_hash=content_hash(data), size_bytes=size, pages=pages,
+                          ocr_pages=ocr, skipped_pages=skipped)
 
 
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),

@@ -54,6 +54,8 @@ class IngestResult:
     n_pages: int = 0
     n_chunks: int = 0
     seconds: float = 0.0
+    ocr_pages: tuple[int, ...] = ()  # read by OCR (no usable text layer)
+    skipped_pages: tuple[int, ...] = ()  # no usable text layer and nothing OCR could read
 
 
 @dataclass
@@ -105,7 +107,8 @@ class Pipeline:
         doc_id = self._write(doc, chunks, embeddings, summaries)
         report("done", len(chunks), len(chunks))
         return IngestResult(str(path), "ingested", doc_id, n_pages=len(doc.pages), n_chunks=len(chunks),
-                            seconds=time.perf_counter() - started)
+                            seconds=time.perf_counter() - started, ocr_pages=doc.ocr_pages,
+                            skipped_pages=doc.skipped_pages)
 
     def _compress(self, chunks, report) -> object:
         import numpy as np
@@ -141,7 +144,8 @@ class Pipeline:
                 session.add(row)
                 session.flush()
                 _, offsets = join_pages(doc.pages)
-                session.add_all(Page(document_id=row.id, page_no=n + 1, char_offset=off, text=text)
+                session.add_all(Page(document_id=row.id, page_no=n + 1, char_offset=off, text=text,
+                                     ocr=n + 1 in doc.ocr_pages)
                                 for n, (text, off) in enumerate(zip(doc.pages, offsets, strict=True)))
                 added = [Chunk(document_id=row.id, collection_id=self.index.collection_id, ordinal=c.ordinal,
                                page_start=c.page_start, page_end=c.page_end, char_start=c.char_start,

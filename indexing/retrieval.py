@@ -6,7 +6,7 @@ Every answering mode, the service's ``retrieve`` and the llama-index adapter ret
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
@@ -31,6 +31,7 @@ class Hit:
     document: str
     page_offsets: list[int]
     summary: np.ndarray | None = None  # (kappa, d) fp16 summary vectors, read with the chunk when asked for
+    ocr_pages: set[int] = field(default_factory=set)  # pages of its document read by OCR (1-based)
 
 
 RetrievalMode = Literal["dense", "bm25", "hybrid"]
@@ -59,12 +60,17 @@ class Retriever:
                 rows = session.execute(select(Chunk, Document.filename).join(Document).where(
                     Chunk.id.in_([cid for cid, _ in found]))).all()
                 offsets: dict[int, list[int]] = {}
-                for doc_id, offset in session.execute(select(Page.document_id, Page.char_offset).where(
-                        Page.document_id.in_({chunk.document_id for chunk, _ in rows})).order_by(Page.page_no)):
+                ocr: dict[int, set[int]] = {}
+                for doc_id, page_no, offset, by_ocr in session.execute(
+                        select(Page.document_id, Page.page_no, Page.char_offset, Page.ocr).where(
+                            Page.document_id.in_({chunk.document_id for chunk, _ in rows})).order_by(Page.page_no)):
                     offsets.setdefault(doc_id, []).append(offset)
+                    if by_ocr:
+                        ocr.setdefault(doc_id, set()).add(page_no)
             by_id = {chunk.id: (chunk, name) for chunk, name in rows}
             # a FAISS id without its SQL row (a document another process is adding, not committed yet) is no hit
-            hits = [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]))
+            hits = [Hit(by_id[cid][0], score, by_id[cid][1], offsets.get(by_id[cid][0].document_id, [0]),
+                        ocr_pages=ocr.get(by_id[cid][0].document_id, set()))
                     for cid, score in found if cid in by_id]
             if with_summaries and hits:
                 vectors = self.index.summary_vectors([h.chunk.summary_row for h in hits])  # (k, kappa, d)

@@ -40,10 +40,10 @@ def test_open_creates_schema_at_alembic_head(url, sessions):
     tables = set(inspect(engine).get_table_names())
     assert {"collections", "documents", "pages", "chunks", "alembic_version"} <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0010"]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0011"]
 
 
-def test_head_revision_is_0010():
+def test_head_revision_is_0011():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -51,7 +51,7 @@ def test_head_revision_is_0010():
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    assert ScriptDirectory.from_config(config).get_heads() == ["0010"]
+    assert ScriptDirectory.from_config(config).get_heads() == ["0011"]
 
 
 def test_migrated_schema_matches_the_models(sessions):
@@ -93,7 +93,7 @@ def test_opening_twice_is_idempotent(url, sessions):
         assert s.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     third = open_catalog(url)
     with third() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
 
 
 def test_deleting_a_collection_cascades_in_sql(sessions):

@@ -122,7 +122,8 @@ def show_citations(service: LlocoService, citations: list[Citation], *, images: 
     """One expander per citation: document, page, score; inside, the snippet and the page image."""
     for n, c in enumerate(citations, 1):
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
-        with st.expander(f"[{n}] {c.document}, {pages} (score {c.score:.2f})"):
+        ocr = ", read by OCR" if c.ocr else ""
+        with st.expander(f"[{n}] {c.document}, {pages} (score {c.score:.2f}{ocr})"):
             st.markdown(f"> {plain(c.snippet)}")
             if not images or not c.document.lower().endswith(".pdf"):
                 continue
@@ -176,7 +177,11 @@ def show_ingest_results(results: list[IngestResult | dict]) -> None:
         elif r.status == "skipped":
             st.info(f"{shown}: already in the collection")
         else:
-            st.success(f"{shown}: {r.n_pages} page(s), {r.n_chunks} chunks in {r.seconds:.1f} s")
+            ocr = f"; {len(r.ocr_pages)} page(s) read by OCR" if r.ocr_pages else ""
+            st.success(f"{shown}: {r.n_pages} page(s), {r.n_chunks} chunks in {r.seconds:.1f} s{ocr}")
+            if r.skipped_pages:
+                st.warning(f"{shown}: page(s) {', '.join(map(str, r.skipped_pages))} have no text layer and OCR read "
+                           "nothing on them: they are not searchable")
 
 
 def eta_text(seconds: float | None) -> str:
