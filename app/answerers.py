@@ -86,6 +86,7 @@ class Prepared:
     embeds: torch.Tensor  # (1, n_prompt, d)
     retrieval_s: float
     context_tokens: int  # rows of embeds that stand for chunks: token ids (rag, full) or summary vectors (lloco)
+    prefix: tuple[str, int] | None = None  # the fixed text the prompt starts with and its rows (prefix KV cache)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Answerer(ABC):
     adapter: str | Path | None = None
     instruction: str = DEFAULT_INSTRUCTION  # the prompt's instruction (evaluation sets bring their own)
     retrieval: RetrievalMode = "dense"  # how chunks are found (the retrieval setting), the same for every mode
+    prefix_cache: bool = True  # reuse the prompt's fixed start's KV cache (the prefix_cache setting)
 
     def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
         """Retrieve, assemble the prompt and start streaming the answer.
@@ -113,7 +115,8 @@ class Answerer(ABC):
                         context_tokens=prepared.context_tokens,
                         retrieval_s=prepared.retrieval_s, citations=[self.citation(h, question) for h in prepared.hits],
                         chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
-        pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter)
+        pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter,
+                                 prefix=prepared.prefix)
         return AnswerStream(pieces, answer, started)
 
     def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:
@@ -129,7 +132,11 @@ class Answerer(ABC):
             raise InvalidInputError(f"the prompt ({embeds.shape[1]} tokens) and the longest answer ({self.max_new_tokens}) "
                                     f"exceed the decoder's window of {window} tokens: ask a shorter question or "
                                     "retrieve fewer chunks (top-k)")
-        return Prepared(hits, embeds, retrieval_s, sum(len(c) for c in contexts))
+        # the text before the first context (template, system prompt, instruction) is the same for
+        # every question: generation prefills it once per adapter (model.generation.prefilled)
+        prefix = (parts[0], len(self.decoder.encode(parts[0]))) if len(parts) > 1 and isinstance(parts[0], str) else None
+        return Prepared(hits, embeds, retrieval_s, sum(len(c) for c in contexts),
+                        prefix if self.prefix_cache else None)
 
     reads_summaries: ClassVar[bool] = False  # the prompt holds the hits' summary vectors (read with them)
 

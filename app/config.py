@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     expand_share: float = Field(0.125, gt=0, le=1, description="lloco mode: the expansion stops where the prompt's context (summary vectors + sentences) would exceed this share of the retrieved chunks' text tokens, what plain RAG reads (1/8 by default).")
     expand_scoring: ExpandScoring = Field("lexical", description="lloco mode: how expansion sentences are chosen: 'lexical' (question words weighted by rarity, as citation snippets) or 'hybrid' (plus each sentence's cosine with the question under the retrieval embedder).")
     lloco_extra_chunks: int = Field(0, ge=0, le=96, description="lloco mode: chunks retrieved as summary vectors beyond top_k (kappa tokens each); expansion sentences still come from the top_k best.")
+    prefix_cache: bool = Field(True, description="Prefill the prompt's fixed start (chat template, system prompt, instruction) once per adapter and reuse its KV cache for every question: the same answers, a shorter time to first token.")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
     max_context_tokens: int | None = Field(None, ge=256, description="Prompt window for 'full' mode; default: the decoder's own maximum.")
     compress_batch_size: int = Field(8, ge=1, le=1024, description="Chunks compressed per forward pass at ingestion.")

@@ -490,7 +490,7 @@ class LlocoService:
         elif issubclass(cls, ReaderRagAnswerer):
             options = {"adapter": s.rag_adapter or self._adapter_for(row)}
         answerer = cls(sessions=self.sessions, index=index, embedder=self.embedder, decoder=self.decoder,
-                       max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, **options)
+                       max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, prefix_cache=s.prefix_cache, **options)
         if instruction is not None:
             answerer.instruction = instruction
         if isinstance(answerer, FullContextAnswerer):

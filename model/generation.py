@@ -13,18 +13,43 @@ if TYPE_CHECKING:
     from model.loading import Decoder
 
 
+PREFIXES_KEPT = 16  # prefilled prompt starts kept per decoder (one per instruction and adapter in use)
+
+
+def prefilled(decoder: Decoder, model, inputs_embeds: torch.Tensor, prefix: tuple[str, int] | None,  # noqa: ANN001
+              adapter: str | Path | None):
+    """A copy of the KV cache of the prompt's first ``prefix[1]`` rows — the fixed text ``prefix[0]``
+    (chat template, system prompt, instruction), the same for every question — computed once per
+    adapter and kept on the decoder; None without a prefix. Inside :meth:`Decoder.session`. The copy
+    is the generation's to extend; the logits are those of a full prefill (tested)."""
+    import copy
+
+    if prefix is None or prefix[1] <= 0 or prefix[1] >= inputs_embeds.shape[1]:
+        return None
+    key = (str(adapter) if adapter else None, prefix[0])
+    cache = decoder.prefixes.get(key)
+    if cache is None:
+        cache = model(inputs_embeds=inputs_embeds[:, : prefix[1]], use_cache=True).past_key_values
+        decoder.prefixes[key] = cache
+        while len(decoder.prefixes) > PREFIXES_KEPT:
+            decoder.prefixes.popitem(last=False)
+    decoder.prefixes.move_to_end(key)
+    return copy.deepcopy(cache)
+
+
 class GenerationStream:
     """Iterate for the answer's text pieces; ``n_tokens`` counts the generated token ids."""
 
     def __init__(self, decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,
-                 adapter: str | Path | None) -> None:
+                 adapter: str | Path | None, prefix: tuple[str, int] | None = None) -> None:
         self.n_tokens = 0
-        self._pieces = self._run(decoder, inputs_embeds, max_new_tokens, adapter)
+        self._pieces = self._run(decoder, inputs_embeds, max_new_tokens, adapter, prefix)
 
     def __iter__(self) -> Iterator[str]:
         return self._pieces
 
-    def _run(self, decoder: Decoder, inputs_embeds: torch.Tensor, max_new_tokens: int, adapter) -> Iterator[str]:
+    def _run(self, decoder: Decoder, inputs_embeds: torch.Tensor, max_new_tokens: int, adapter,
+             prefix: tuple[str, int] | None) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
@@ -45,8 +70,10 @@ class GenerationStream:
                 try:
                     # inference_mode is thread-local: the generation thread needs its own
                     with torch.inference_mode():
+                        cache = prefilled(decoder, model, inputs_embeds, prefix, adapter)
                         model.generate(inputs_embeds=inputs_embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                       do_sample=False, streamer=streamer, pad_token_id=decoder.tokenizer.pad_token_id)
+                                       do_sample=False, streamer=streamer, pad_token_id=decoder.tokenizer.pad_token_id,
+                                       past_key_values=cache)
                 except BaseException as exc:  # surfaced in the caller's thread below
                     errors.append(exc)
                     streamer.end()
@@ -64,13 +91,14 @@ class GenerationStream:
 
 
 def stream_generate(decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,
-                    adapter: str | Path | None = None) -> GenerationStream:
+                    adapter: str | Path | None = None, prefix: tuple[str, int] | None = None) -> GenerationStream:
     """Greedy generation from ``inputs_embeds`` (1, n_prompt, d), streamed as text pieces.
 
     Greedy, so an answer is reproducible. The decoder is held (lock + adapter selection) until
-    the stream is exhausted or closed.
+    the stream is exhausted or closed. ``prefix``: (text, rows) — the prompt's first ``rows`` rows
+    are that fixed text, whose KV cache is computed once and reused (:func:`prefilled`).
     """
-    return GenerationStream(decoder, inputs_embeds, max_new_tokens=max_new_tokens, adapter=adapter)
+    return GenerationStream(decoder, inputs_embeds, max_new_tokens=max_new_tokens, adapter=adapter, prefix=prefix)
 
 
 def prompt_logits(decoder: Decoder, inputs_embeds: torch.Tensor, *, adapter: str | Path | None = None) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,9 @@ class Decoder:
     load_seconds: float = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     adapters: dict[str, str] = field(default_factory=dict)  # adapter name -> folder
+    # the fixed start of prompts (template, system prompt, instruction) prefilled once per adapter:
+    # (adapter folder or None, prefix text) -> its KV cache; see model.generation.prefilled
+    prefixes: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     @property
     def hidden_size(self) -> int:
