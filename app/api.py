@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -30,9 +31,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
 from app.access import ActingService
-from app.accounts import Accounts, Principal
+from app.accounts import LOCAL_ADMIN, Accounts, Principal
 from app.config import MAX_QUESTION_CHARS, Mode
 from app.jobs import JobRunner, to_json
+from app.local_server import announced
 from model.errors import (AuthenticationError, InvalidInputError, LlocoError, NotFoundError,
                           PermissionDeniedError)
 
@@ -81,7 +83,7 @@ class CompareBody(BaseModel):
 # ---------------------------------------------------------------------------- serialising
 def source(c: Citation) -> dict[str, Any]:
     return {"document": c.document, "document_id": c.document_id, "page": c.page, "page_end": c.page_end,
-            "snippet": c.snippet, "score": round(float(c.score), 4), "ocr": c.ocr}
+            "snippet": c.snippet, "score": round(float(c.score), 4), "ocr": c.ocr, "chunk_id": c.chunk_id}
 
 
 def costs(a: Answer) -> dict[str, Any]:
@@ -108,6 +110,9 @@ def principal(request: Request) -> Principal:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise AuthenticationError("send an API key: 'Authorization: Bearer <key>' (`lloco users key USER` makes one)")
+    local = request.app.state.local_token
+    if local is not None and secrets.compare_digest(key.strip(), local):  # the CLI on this home (app.local_server)
+        return LOCAL_ADMIN
     return request.app.state.accounts.principal_for_key(key.strip())
 
 
@@ -120,9 +125,11 @@ Acting = Annotated[ActingService, Depends(acting)]
 
 
 # ----------------------------------------------------------------------------------- the app
-def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_upload_mb: float | None = None) -> FastAPI:
+def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_upload_mb: float | None = None,
+               local_token: str | None = None) -> FastAPI:
     """The API over ``service`` (its models load once and serve every request). Queued jobs run in a
-    worker thread of the server while it runs, unless the ``embedded_worker`` setting is off."""
+    worker thread of the server while it runs, unless the ``embedded_worker`` setting is off.
+    ``local_token``: accepted as the local admin (the CLI of this home, :mod:`app.local_server`)."""
     runner = jobs or JobRunner(sessions=service.sessions)
 
     @contextlib.asynccontextmanager
@@ -139,6 +146,11 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
                   lifespan=lifespan)
     app.state.service, app.state.accounts = service, Accounts(service.sessions)
     app.state.jobs = runner
+    app.state.local_token = local_token
+
+    @app.get("/api/health", tags=["health"], summary="Whether the server is up (no key needed)")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
     limit = int((max_upload_mb or service.settings.max_upload_mb) * 1024 * 1024)
 
     @app.exception_handler(LlocoError)
@@ -375,7 +387,9 @@ def serve(service: LlocoService, *, host: str | None = None, port: int | None = 
         say(f"first admin: {first[0]!r}, one-time password {first[1]} (shown once: change it with "
             f"`lloco users passwd {first[0]}`; make API keys with `lloco users key {first[0]}`)")
     say(f"lloco API on http://{host}:{port} (OpenAPI docs at /docs; Ctrl-C stops it)")
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - where this machine's CLI reaches it
+    with announced(service.settings, f"http://{local}:{port}") as token:  # `lloco ask` then asks this server
+        uvicorn.run(create_app(service, local_token=token), host=host, port=port, log_level="warning")
 
 
 

@@ -210,12 +210,23 @@ def ask(
                                                   "hash prefix); repeat for several.")] = None,
     history: Annotated[list[str] | None, typer.Option("--history", help="An earlier question of the conversation "
                                                       "(repeat, oldest first): a follow-up is made standalone.")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Answer in this process even when a `lloco api` server "
+                                        "runs on this home (which would answer without loading the models).")] = False,
 ) -> None:
-    """Ask a question: streams the answer, then prints citations, prompt tokens and timings."""
+    """Ask a question: streams the answer, then prints citations, prompt tokens and timings. A running
+    `lloco api` on the same home answers it (no model load), else this process does."""
+    from app.local_server import ask_server, find_server
     from app.progress import print_answer
 
     svc = service()
     ids = [svc.find_document(collection, d).id for d in doc] if doc else None
+    server = None if local else find_server(svc.settings)
+    if server is not None:
+        svc.get_collection(collection)  # a missing one: the same message as in-process
+        stream = ask_server(*server, collection, question, mode=mode, top_k=top_k, document_ids=ids, history=history)
+        print_answer(stream, out)  # type: ignore[arg-type]
+        out.print(f"[dim](answered by the lloco API server at {server[0]})[/]", highlight=False)
+        return
     print_answer(svc.ask(collection, question, mode=mode, top_k=top_k, document_ids=ids, history=history), out)  # type: ignore[arg-type]
 
 
