@@ -22,7 +22,7 @@ from app.config import Mode
 from app.eval import store
 from app.eval.datasets import DATASET_NAMES, EvalDocument, EvalQuestion, EvalSet, read_dataset
 from app.eval.store import RowData
-from app.eval.tasks import INSTRUCTIONS, LL_INSTRUCTION, option_scores, prompt_question, score_prediction
+from app.eval.tasks import INSTRUCTIONS, LL_INSTRUCTION, METRICS, option_scores, prompt_question, score_prediction
 from model.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -269,7 +269,10 @@ def _evidence_scores(ctx: _Context, question: EvalQuestion, chunk_ids: list[int]
         return {}
     chunks = [RetrievedChunk(c.text, c.page_start, c.page_end) for c in chunks_by_id(ctx.service.sessions, chunk_ids)]
     found = evidence(ctx.spec.dataset, question, ctx.evalset.document(question.doc_id), chunks)
-    return {} if found is None else {"evidence_recall": found.recall, "evidence_all": float(found.all_found)}
+    if found is None:
+        return {}
+    scores = {"evidence_recall": found.recall, "evidence_all": float(found.all_found)}
+    return {k: v for k, v in scores.items() if k in METRICS.get(ctx.spec.dataset, [])}  # FinanceBench: one page
 
 
 def _add_option_likelihood(ctx: _Context, question: EvalQuestion, mode: str, doc_id: int, row: RowData) -> None:
