@@ -117,3 +117,13 @@ def condense(question: str, history: list[str], *, mode: CondenseMode = "rule",
         if rewritten.endswith("?") and 3 <= len(_content(rewritten)) and len(rewritten) <= 400:
             return rewritten
     return ruled
+
+
+def standalone(question: str, history: list[str], *, mode: CondenseMode = "rule",
+               generate: Callable[[str], str] | None = None) -> str:
+    """:func:`condense` after a conversation given as typed: its last :data:`HISTORY` questions are
+    each made standalone in turn first, so a follow-up of a follow-up reads right."""
+    previous: list[str] = []
+    for earlier in history[-HISTORY:]:
+        previous.append(condense(earlier, previous, mode=mode, generate=generate))
+    return condense(question, previous, mode=mode, generate=generate)

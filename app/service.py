@@ -391,21 +391,12 @@ class LlocoService:
 
     def standalone_question(self, question: str, history: list[str]) -> str:
         """``question`` as retrieval and the decoder will see it after the earlier questions ``history``
-        (as typed, oldest first; the last 4 count, each made standalone in turn: app.condense)."""
-        from app.condense import HISTORY, condense
+        (as typed, oldest first): :func:`app.condense.standalone`."""
+        from app.condense import standalone
+        from model.generation import complete
 
-        mode, previous = self.settings.condense, []
-        for earlier in history[-HISTORY:]:
-            previous.append(condense(earlier, previous, mode=mode, generate=self._complete))
-        return condense(question, previous, mode=mode, generate=self._complete)
-
-    def _complete(self, prompt: str) -> str:
-        """The decoder's greedy continuation of a plain instruction (up to 48 tokens), without context."""
-        from model.generation import stream_generate
-        from model.prompts import build_prompt, embed_prompt
-
-        parts = build_prompt(self.decoder.tokenizer, question=prompt, contexts=[])  # no context: the prompt is all
-        return "".join(stream_generate(self.decoder, embed_prompt(self.decoder, parts), max_new_tokens=48))
+        return standalone(question, history, mode=self.settings.condense,
+                          generate=lambda prompt: complete(self.decoder, prompt, max_new_tokens=48))
 
     def retrieve(self, name: str, question: str, *, top_k: int | None = None,
                  document_ids: list[int] | None = None) -> list[tuple[Citation, str]]:

@@ -101,6 +101,14 @@ def stream_generate(decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_to
     return GenerationStream(decoder, inputs_embeds, max_new_tokens=max_new_tokens, adapter=adapter, prefix=prefix)
 
 
+def complete(decoder: Decoder, instruction: str, *, max_new_tokens: int = 48) -> str:
+    """The decoder's greedy answer to a plain instruction (chat-formatted, no context, no adapter)."""
+    from model.prompts import build_prompt, embed_prompt
+
+    parts = build_prompt(decoder.tokenizer, question=instruction, contexts=[])
+    return "".join(stream_generate(decoder, embed_prompt(decoder, parts), max_new_tokens=max_new_tokens))
+
+
 def prompt_logits(decoder: Decoder, inputs_embeds: torch.Tensor, *, adapter: str | Path | None = None) -> torch.Tensor:
     """Next-token logits at every prompt position: (1, n_prompt, vocab), float32."""
     import torch

@@ -147,3 +147,10 @@ def test_the_chat_page_shows_the_standalone_question_and_restricts_documents(dem
         use_service(None)
         use_principal(None)
         st.cache_resource.clear()
+
+
+def test_decoder_mode_through_the_service_falls_back_to_the_rule_on_a_poor_rewrite(demo):
+    """The tiny test decoder writes no question: the rule's rewrite is used (the decoder did run)."""
+    demo.settings.condense = "decoder"
+    answer = demo.ask("demo", "When was it completed?", mode="rag", top_k=1, history=[EDDYSTONE]).read()
+    assert answer.standalone == condense_rule("When was it completed?", EDDYSTONE)
