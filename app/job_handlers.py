@@ -1,6 +1,6 @@
 """What each kind of queued job does, from its JSON spec: ingest, rebuild, train (a collection's
 adapter) and eval. The web app, the API and `lloco ingest --queue` queue a spec
-(:func:`queue_job`); a worker (:mod:`app.worker`, in the server process or `lloco worker`) runs it
+(:func:`queue_ingest`, :func:`queue_rebuild`, :func:`queue_train`, :func:`queue_eval`); a worker (:mod:`app.worker`, in the server process or `lloco worker`) runs it
 with :data:`HANDLERS`. One place turns each kind's progress into a job's (fraction, message), so
 every page and endpoint reports a job the same way.
 
@@ -11,8 +11,9 @@ it ends without ingesting them (cancelled, failed, interrupted too often) settle
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,24 +35,36 @@ def _cleanup(spec: dict[str, Any]) -> None:
         shutil.rmtree(spec["cleanup"], ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _cleaned_up_at_the_end(spec: dict[str, Any]) -> Iterator[None]:
+    """Remove the job's ``cleanup`` folder when it ends — not when its worker is stopped (Ctrl-C): the
+    job is queued again then, and its files are what it resumes with."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        _cleanup(spec)
+        raise
+    _cleanup(spec)
+
+
 def run_ingest(service: LlocoService, spec: dict[str, Any], report: Report) -> list:
     """spec: collection, paths, documents (its queued rows), cleanup (a folder to remove once the job
     has ended, e.g. the upload's). The results name each file by its name (an upload's temporary
     folder is gone)."""
-    try:
-        results = service.ingest(spec["collection"], [Path(p) for p in spec["paths"]],
-                                 progress=ingest_reporter(report))
-    except JobCancelled:
-        _settle_documents(service.sessions, spec, error=None)
-        _cleanup(spec)
-        raise
-    except KeyboardInterrupt:  # the worker was stopped: the job is queued again, its files kept to resume
-        raise
-    except BaseException as exc:
-        _settle_documents(service.sessions, spec, error=f"not ingested: {exc}")
-        _cleanup(spec)
-        raise
-    _cleanup(spec)
+    with _cleaned_up_at_the_end(spec):
+        try:
+            results = service.ingest(spec["collection"], [Path(p) for p in spec["paths"]],
+                                     progress=ingest_reporter(report))
+        except JobCancelled:
+            _settle_documents(service.sessions, spec, error=None)
+            raise
+        except KeyboardInterrupt:  # the worker was stopped: the job is queued again, its rows stay queued
+            raise
+        except BaseException as exc:
+            _settle_documents(service.sessions, spec, error=f"not ingested: {exc}")
+            raise
     return [replace(r, path=Path(r.path).name) for r in results]
 
 
@@ -77,11 +90,9 @@ def run_train(service: LlocoService, spec: dict[str, Any], report: Report) -> An
                f"step {step}/{total}" + (f", loss {loss:.3f}" if isinstance(loss, float) else ""))
 
     report(None, "preparing the training examples")
-    try:
+    with _cleaned_up_at_the_end(spec):
         return service.train_adapter(spec["collection"], qa_file=Path(spec["qa_file"]) if spec.get("qa_file") else None,
                                      synthetic=int(spec.get("synthetic", 0)), steps=steps, progress=on_step)
-    finally:
-        _cleanup(spec)
 
 
 def run_eval_job(service: LlocoService, spec: dict[str, Any], report: Report) -> int:

@@ -245,7 +245,9 @@ class JobRunner:
                 else:
                     job_store.record_end(self.sessions, job.id, status=job.status, error=job.error,
                                          result=to_json(job.result) if job.status == "done" else None)
-            if job.status != "queued":
+            if job.status == "queued":
+                job._refresh = self._sync  # another worker may take it from here: follow the catalog
+            else:
                 job.finished = time.time()
                 job._done.set()
         return raised

@@ -216,3 +216,27 @@ def test_a_killed_worker_process_is_resumed_by_the_next(tmp_path, tiny_folder):
     assert service.check_collection("c") == []
     results = stored.result
     assert sum(r["status"] == "skipped" for r in results) >= 2  # resumed: what the first worker ingested is kept
+
+
+def test_a_stopped_worker_puts_its_job_back_in_the_queue(service, tmp_path, monkeypatch):
+    """Ctrl-C on `lloco worker`: the job under way is queued again with its files, and resumed."""
+    service.create_collection("c")
+    runner = JobRunner(sessions=service.sessions)
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    job = queue_ingest(runner, service, "c", _files(tmp_path, 2), cleanup=upload)
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(service), "ingest", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Worker(service, runner).run_once()
+    monkeypatch.undo()
+    stored = job_store.get_job(service.sessions, job.id)
+    assert stored.status == "queued" and stored.message.startswith("queued again")
+    assert upload.exists() and set(_statuses(service).values()) == {"queued"}  # kept to resume
+    assert Worker(service, JobRunner(sessions=service.sessions)).run(once=True) == 1
+    done = job_store.get_job(service.sessions, job.id)
+    assert (done.status, done.attempts) == ("done", 2) and set(_statuses(service).values()) == {"ready"}
+    assert not upload.exists()
