@@ -45,7 +45,7 @@ def _wait(client, headers, job_id):
     for _ in range(600):
         job = client.get(f"/api/jobs/{job_id}", headers=headers).json()
         assert "status" in job, job
-        if job["status"] != "running":
+        if job["status"] not in ("queued", "running"):
             return job
         time.sleep(0.1)
     raise AssertionError("the job did not end")

@@ -244,10 +244,10 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     path_box = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "input[aria-label^='Dataset file']"))
     path_box.send_keys(Keys.CONTROL, "a")
     path_box.send_keys(str(data))
-    questions = d.find_element(By.CSS_SELECTOR, "input[aria-label='Questions (limit)']")
+    questions = wait_for(lambda: d.find_element(By.CSS_SELECTOR, "input[aria-label='Questions (limit)']"))
     questions.send_keys(Keys.CONTROL, "a")
     questions.send_keys("2")
-    d.find_element(By.CSS_SELECTOR, "input[aria-label^='Run name']").send_keys("browser-run")
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, "input[aria-label^='Run name']")).send_keys("browser-run")
     button(d, "Start the run").click()
     wait_for(lambda: any(t.startswith("evaluate quality") and "done" in t for t in texts(d, "[data-testid=stAlert]")),
              timeout=400, what="the evaluation run to finish")
