@@ -78,14 +78,16 @@ class Job:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends (True) or ``timeout`` seconds pass (False)."""
-        if self._refresh is None:
-            return self._done.wait(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._done.is_set():  # run by another process: follow its row in the catalog
-            self._refresh(self)
-            if self._done.is_set() or (deadline is not None and time.monotonic() >= deadline):
+        while not self._done.is_set():
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            refresh = self._refresh  # None once this process's worker runs it (it may take over meanwhile)
+            if refresh is None:
+                return self._done.wait(left)
+            refresh(self)  # run by another process: follow its row in the catalog
+            if self._done.is_set() or left == 0.0:
                 break
-            time.sleep(0.2)
+            self._done.wait(0.2 if left is None else min(0.2, left))
         return self._done.is_set()
 
 

@@ -240,3 +240,16 @@ def test_a_stopped_worker_puts_its_job_back_in_the_queue(service, tmp_path, monk
     done = job_store.get_job(service.sessions, job.id)
     assert (done.status, done.attempts) == ("done", 2) and set(_statuses(service).values()) == {"ready"}
     assert not upload.exists()
+
+
+def test_waiting_on_a_queued_job_survives_its_worker_taking_it_over(service, tmp_path):
+    """A page waits on a job it queued while this process's worker takes it (the wait switches from
+    following the catalog to the worker's own completion, without a race)."""
+    service.create_collection("c")
+    runner = JobRunner(sessions=service.sessions)
+    jobs = [queue_ingest(runner, service, "c", [path]) for path in _files(tmp_path, 3)]
+    runner.start_worker(service)
+    try:
+        assert all(job.wait(120) and job.status == "done" for job in jobs)
+    finally:
+        runner.close()
