@@ -44,7 +44,9 @@ reader-facts)  # issue 10: reader-expand's recipe on the vectors of the fact-wei
   LLOCO_COMPRESSOR=runs/cont-facts $lloco train adapter --out runs/reader-facts --examples 1200 --steps 150 \
     --batch-size 8 --save-every 25 $(resume runs/reader-facts) ;;
 reader-distill)  # issue 10: reader-expand's mix, schedule and seed plus the KL term to plain RAG's answer
-  # distributions (the base decoder reading the same windows as text; xRAG), weight 1
+  # distributions (the base decoder reading the same windows as text; xRAG), weight 1 (session 17: 5,660 s
+  # on one CPU thread beside other work, teacher pass included; its QA runs: bench/lloco_vs_rag.sh with
+  # LLOCO_ADAPTER=runs/reader-distill LLOCO_PREFIX_CACHE=false RUN_PREFIX=distill MODES=lloco,lloco-pure)
   $lloco train adapter --out runs/reader-distill --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
     --distill-weight 1.0 $(resume runs/reader-distill) ;;
 ship-reader)  # ship only a reader run (READER, default runs/reader-expand), with its log and curve
