@@ -102,7 +102,7 @@ class Answerer(ABC):
     adapter: str | Path | None = None
     instruction: str = DEFAULT_INSTRUCTION  # the prompt's instruction (evaluation sets bring their own)
     retrieval: RetrievalMode = "dense"  # how chunks are found (the retrieval setting), the same for every mode
-    prefix_cache: bool = True  # reuse the prompt's fixed start's KV cache (the prefix_cache setting)
+    prefix_cache: bool = False  # reuse the prompt's fixed start's KV cache (the prefix_cache setting)
 
     def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
         """Retrieve, assemble the prompt and start streaming the answer.
