@@ -52,8 +52,10 @@ class Retriever:
                with_summaries: bool = False) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given;
         ``with_summaries``: each hit also carries its summary vectors, read in the same consistent view."""
+        # the question's embedding needs no lock: computed before taking the collection's (writers wait on it)
+        query = None if self.mode == "bm25" else self.embedder.embed([question])[0]  # (dim,)
         with self.index.reading():  # no concurrent delete, ingest or rebuild between the reads below
-            found = self._ranked(question, top_k, document_ids)
+            found = self._ranked(question, query, top_k, document_ids)
             if not found:
                 return []
             with self.sessions() as session:
@@ -78,12 +80,12 @@ class Retriever:
                     hit.summary = v
         return hits
 
-    def _ranked(self, question: str, k: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
-        """(chunk id, score) best first, by this retriever's mode."""
+    def _ranked(self, question: str, query: np.ndarray | None, k: int,
+                document_ids: list[int] | None) -> list[tuple[int, float]]:
+        """(chunk id, score) best first, by this retriever's mode (``query``: the question's embedding)."""
         from indexing import lexical
 
         def dense(n: int) -> list[tuple[int, float]]:
-            query = self.embedder.embed([question])[0]  # (dim,)
             return self.index.search(query, n, ids=None if document_ids is None else self.chunk_ids(document_ids))
 
         def bm25(n: int) -> list[tuple[int, float]]:
