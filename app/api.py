@@ -19,7 +19,6 @@ import contextlib
 import json
 import secrets
 import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -33,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from app.access import ActingService
 from app.accounts import LOCAL_ADMIN, Accounts, Principal
 from app.config import MAX_QUESTION_CHARS, Mode
+from app.job_handlers import new_upload_folder
 from app.jobs import JobRunner, to_json
 from app.local_server import announced
 from model.errors import (AuthenticationError, InvalidInputError, LlocoError, NotFoundError,
@@ -215,9 +215,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise UploadTooLarge
-        root = app.state.service.settings.uploads_dir
-        root.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="lloco-upload-", dir=root))
+        folder = new_upload_folder(app.state.service.settings)
         try:
             paths = await _save_upload(request, folder, limit)
             return job_body(svc.queue_ingest(app.state.jobs, name, paths, cleanup=folder))

@@ -23,11 +23,21 @@ from app.jobs import JobCancelled, Report, ingest_reporter, stage_line
 if TYPE_CHECKING:
     from sqlalchemy.orm import sessionmaker
 
+    from app.config import Settings
     from app.job_store import JobInfo
     from app.jobs import Job, JobRunner
     from app.service import LlocoService
 
 Handler = Callable[["LlocoService", dict[str, Any], Report], Any]
+
+
+def new_upload_folder(settings: Settings, prefix: str = "lloco-upload-") -> Path:
+    """A new folder under the home's uploads for files a queued job will read (kept until the job ends:
+    pass it as the job's ``cleanup``), so a restart resumes the job with them."""
+    import tempfile
+
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=settings.uploads_dir))
 
 
 def _cleanup(spec: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ writes to a collection, the buttons that would also write to it are disabled.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -101,9 +100,9 @@ def train_form(service: ActingService, name: str, busy: bool) -> None:
 
 
 def start_training(service: ActingService, name: str, qa: Any, synthetic: int, steps: int) -> None:
-    root = service.settings.uploads_dir
-    root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="lloco-qa-", dir=root))
+    from app.job_handlers import new_upload_folder
+
+    folder = new_upload_folder(service.settings, "lloco-qa-")
     qa_file = None
     if qa is not None:
         qa_file = folder / Path(qa.name).name

@@ -8,7 +8,6 @@ neither its page nor the others; a page shows its jobs with :func:`job_panel`, w
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,9 +138,9 @@ def show_citations(service: LlocoService, citations: list[Citation], *, images: 
 def start_ingest(service: ActingService, name: str, files: list[Any]) -> Job:
     """Save uploaded files under the home and queue their ingestion into ``name`` (they are listed as
     'queued' documents at once; the folder goes when the job ends)."""
-    root = service.settings.uploads_dir
-    root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="lloco-upload-", dir=root))
+    from app.job_handlers import new_upload_folder
+
+    folder = new_upload_folder(service.settings)
     paths = []
     for i, f in enumerate(files):  # each in its own folder: two files of one name are both kept
         path = folder / str(i) / (Path(f.name.replace("\\", "/")).name or "upload")
