@@ -104,6 +104,7 @@ def train_adapter(
     save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 25,
     seed: Annotated[int, typer.Option(help="Seed of the example draw, the LoRA initialisation and the order.")] = 0,
     distill_weight: Annotated[float, typer.Option(min=0.0, help="Reader adapter: weight of the KL term to plain RAG's answer distributions (the base decoder reading the same contexts as text; 0 = off).")] = 0.0,
+    distill_teacher: Annotated[Path | None, typer.Option(help="Reader adapter: the distillation teacher reads the text with this adapter (e.g. the shipped reader: rag+reader) instead of the bare base decoder.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out on its own examples.")] = False,
 ) -> None:
     """LoRA on the decoder, trained to answer from summary vectors: the reader adapter, or a collection's."""
@@ -114,7 +115,7 @@ def train_adapter(
 
     svc = service()
     config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, seed=seed,
-                           distill_weight=distill_weight)
+                           distill_weight=distill_weight, distill_teacher=str(distill_teacher or ""))
     printer = AdapterStepPrinter(out)
     if collection and not resume:
         result = svc.train_adapter(collection, qa_file=qa, synthetic=synthetic, steps=steps, batch_size=batch_size,

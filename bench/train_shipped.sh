@@ -2,7 +2,7 @@
 # How the shipped artifacts in model/shipped/smollm2-135m/ were produced (issue: learn offline).
 # Each stage is resumable: re-running a stage whose run folder has a checkpoint continues it.
 # Usage: bench/train_shipped.sh compressor|compressor-more|compressor-cont|eval-compressor|reader|reader-expand|
-#        reader-facts|reader-distill|ship|ship-reader|eval
+#        reader-facts|reader-distill|reader-distill-v2|ship|ship-reader|eval
 # (runs/ holds the runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,10 @@ reader-distill)  # issue 10: reader-expand's mix, schedule and seed plus the KL 
   # LLOCO_ADAPTER=runs/reader-distill LLOCO_PREFIX_CACHE=false RUN_PREFIX=distill MODES=lloco,lloco-pure)
   $lloco train adapter --out runs/reader-distill --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
     --distill-weight 1.0 $(resume runs/reader-distill) ;;
+reader-distill-v2)  # issue 10, session 18: reader-distill with the fine-tuned text reader as the teacher (rag+reader:
+  # the shipped reader v2 reading the text, which keeps the short answer style the base decoder's teacher lost)
+  $lloco train adapter --out runs/reader-distill-v2 --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
+    --distill-weight 1.0 --distill-teacher $shipped/reader $(resume runs/reader-distill-v2) ;;
 ship-reader)  # ship only a reader run (READER, default runs/reader-expand), with its log and curve
   reader=${READER:-runs/reader-expand}
   rm -rf $shipped/reader && mkdir -p $shipped/reader

@@ -11,7 +11,8 @@ the answer follows it with the end-of-turn token, and only the answer's tokens a
 The distillation term (xRAG, arXiv 2405.13792: a KL term to RAG-mode logits) is on when
 ``distill_weight`` > 0 and the examples carry their contexts' text: the teacher is the frozen base
 decoder (LoRA off) reading the *text* of the same windows in the same chat prompt — plain RAG mode
-— teacher-forced on the same answer; its top ``distill_top_k`` log-probabilities per answer token
+— or, with ``distill_teacher``, the base with that adapter (``rag+reader``: a text reader that keeps
+the short answer style the reader is trained to), teacher-forced on the same answer; its top ``distill_top_k`` log-probabilities per answer token
 are computed once when the run starts and stored with the examples, so a resumed run reads them
 back. Over those k tokens the term is sum p_t (log p_t - log q_s), >= 0 and 0 only when the reader
 gives each of them the teacher's probability.
@@ -30,7 +31,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 META = "lloco_adapter.json"
 EXAMPLES = "examples.pt"
+TEACHER = "teacher"  # peft name of the distillation teacher's adapter while it reads
 MIN_EXAMPLES = 8
 
 
@@ -79,6 +81,7 @@ class AdapterConfig:
     seed: int = 0
     distill_weight: float = 0.0  # weight of the KL term to the RAG-mode teacher's answer-token distributions (0 = off)
     distill_top_k: int = 32  # teacher log-probabilities kept per answer token
+    distill_teacher: str = ""  # adapter folder the teacher reads the text with ("" = the base decoder, LoRA off)
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
@@ -222,20 +225,42 @@ class AdapterTrainer:
         out = []
         self.model.eval()
         base = self.model.get_base_model()
-        for start in range(0, len(items), batch_size):
-            part = items[start:start + batch_size]
-            embeds, mask, labels = assemble([self.row(i, text=True) for i in part],
-                                            dtype=self.model.get_input_embeddings().weight.dtype)
-            with torch.no_grad(), self.model.disable_adapter(), self._autocast():
-                hidden = base.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state  # (B, L, d)
-                for row, item in enumerate(part):
-                    scored = labels[row, 1:] != IGNORE  # (L-1,) positions that predict an answer token
-                    logp = base.lm_head(hidden[row, :-1][scored]).float().log_softmax(-1)  # (n, V)
-                    top = logp.topk(min(self.config.distill_top_k, logp.shape[-1]), dim=-1)
-                    out.append(replace(item, teacher=(top.indices.to("cpu", torch.int32), top.values.to("cpu", torch.float16))))
-            if progress:
-                progress(len(out), len(items))
+        with self._teacher_weights() as reads_with_lora:
+            for start in range(0, len(items), batch_size):
+                part = items[start:start + batch_size]
+                embeds, mask, labels = assemble([self.row(i, text=True) for i in part],
+                                                dtype=self.model.get_input_embeddings().weight.dtype)
+                lora = contextlib.nullcontext() if reads_with_lora else self.model.disable_adapter()
+                with torch.no_grad(), lora, self._autocast():
+                    hidden = base.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state  # (B, L, d)
+                    for row, item in enumerate(part):
+                        scored = labels[row, 1:] != IGNORE  # (L-1,) positions that predict an answer token
+                        logp = base.lm_head(hidden[row, :-1][scored]).float().log_softmax(-1)  # (n, V)
+                        top = logp.topk(min(self.config.distill_top_k, logp.shape[-1]), dim=-1)
+                        out.append(replace(item, teacher=(top.indices.to("cpu", torch.int32), top.values.to("cpu", torch.float16))))
+                if progress:
+                    progress(len(out), len(items))
         return out
+
+    @contextlib.contextmanager
+    def _teacher_weights(self) -> Iterator[bool]:
+        """While the teacher reads: the ``distill_teacher`` adapter loaded beside the one being trained
+        and made active (yields True), or nothing to load (yields False: the base decoder, LoRA off).
+        The trained adapter is active again, and the teacher's weights gone, afterwards."""
+        teacher = self.config.distill_teacher
+        if not teacher:
+            yield False
+            return
+        from model.loading import check_adapter
+
+        check_adapter(teacher, self.model.get_base_model())
+        self.model.load_adapter(teacher, adapter_name=TEACHER)
+        try:
+            self.model.set_adapter(TEACHER)
+            yield True
+        finally:
+            self.model.set_adapter("default")  # makes the trained LoRA's parameters trainable again
+            self.model.delete_adapter(TEACHER)
 
     def loss(self, items: list[QAItem]) -> tuple[torch.Tensor, int]:
         """(loss, answer tokens) of a batch: mean NLL per answer token, plus the distillation term when on."""

@@ -68,6 +68,41 @@ def test_the_teacher_is_the_base_decoder_reading_the_text(tiny_decoder, config, 
     assert torch.equal(saved[0].teacher[0], ids) and saved[0].texts == item.texts
 
 
+def test_a_teacher_adapter_reads_the_text_and_is_unloaded(tiny_decoder, config, tmp_path):
+    # distill_teacher: the text reader is the base decoder with that adapter (rag+reader), not the bare base
+    from peft import PeftModel
+
+    from model.prompts import Context, build_prompt, embed_prompt
+
+    reader = AdapterTrainer.create(tiny_decoder, replace(config, distill_weight=0.0, steps=5), tmp_path / "reader",
+                                   _items(tiny_decoder))
+    reader.run()
+    trainer = AdapterTrainer.create(tiny_decoder, replace(config, distill_teacher=str(tmp_path / "reader")),
+                                    tmp_path / "a", _items(tiny_decoder))
+    item = trainer.items[0]
+    parts = build_prompt(tiny_decoder.tokenizer, question=item.question, contexts=[Context(token_ids=item.texts[0])],
+                         instruction=item.instruction)
+    with torch.no_grad():
+        embeds = embed_prompt(tiny_decoder, parts)
+        with_reader = PeftModel.from_pretrained(tiny_decoder.base_model, str(tmp_path / "reader"))
+        expected = with_reader(inputs_embeds=embeds).logits[0, -1].log_softmax(-1)
+        with_reader.unload()
+        bare = tiny_decoder.base_model(inputs_embeds=embeds).logits[0, -1].log_softmax(-1)
+    ids, logp = item.teacher
+    assert torch.equal(ids[0].long(), expected.topk(16).indices)
+    assert torch.allclose(logp[0].float(), expected.topk(16).values, atol=2e-3)
+    assert not torch.allclose(expected, bare, atol=1e-3)  # the adapter changed what the teacher says
+    # the teacher is gone and the trained LoRA trains: its parameters are the optimizer's and move
+    assert list(trainer.model.peft_config) == ["default"]
+    assert trainer.params and all(p.requires_grad for p in trainer.params)
+    before = [p.detach().clone() for p in trainer.params]
+    trainer.run()
+    assert any(not torch.equal(b, p.detach()) for b, p in zip(before, trainer.params))
+    with pytest.raises(Exception, match="adapter_config.json"):
+        AdapterTrainer.create(tiny_decoder, replace(config, distill_teacher=str(tmp_path / "nowhere")),
+                              tmp_path / "b", _items(tiny_decoder))
+
+
 def test_distillation_loss_falls_and_is_logged(tiny_decoder, config, tmp_path):
     # a reader fine-tuned on answers alone drifts from the text-reading teacher; distilling pulls it back
     plain = AdapterTrainer.create(tiny_decoder, replace(config, distill_weight=0.0), tmp_path / "plain", _items(tiny_decoder))
