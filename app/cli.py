@@ -171,6 +171,8 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
         detail = r.error if r.error else f"{r.n_pages} pages, {r.n_chunks} chunks, {r.seconds:.1f} s"
         if r.ocr_pages:
             detail += f", {len(r.ocr_pages)} pages read by OCR"
+        if r.table_pages:
+            detail += f", tables read on {len(r.table_pages)} pages"
         out.print(f"[{style}]{r.status:8}[/] {Path(r.path).name}: {detail}")
         if r.skipped_pages:
             out.print(f"[yellow]         pages {', '.join(map(str, r.skipped_pages))} have no text layer and no OCR "

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     rag_adapter: str | None = Field(None, description="LoRA adapter folder for mode rag+reader (plain RAG read by a fine-tuned reader); default: the adapter lloco mode reads with.")
     chunk_tokens: int = Field(256, ge=16, le=8192, description="Target chunk size in decoder tokens.")
     chunk_overlap: int = Field(32, ge=0, le=4096, description="Token overlap between consecutive chunks.")
+    pdf_tables: bool = Field(True, description="Ingestion: PDF pages that look tabular (several lines with two or more figures) are read again from their words' positions and their tables written as Markdown rows ('| Net sales | $16,865.2 | $15,740.4 |'), kept whole with their caption in chunks of their own (about 0.4 s a such page). Off: pypdf's text only.")
     summary_tokens: int = Field(8, ge=1, le=512, description="kappa: summary vectors per chunk (256 tokens / 8 = 32x compression).")
     retrieval: Retrieval = Field("dense", description="How chunks are found for a question: 'dense' (the embedder's vectors in FAISS), 'bm25' (exact words and numbers, a lexical index kept in the catalog) or 'hybrid' (both, fused by reciprocal rank).")
     condense: CondenseMode = Field("rule", description="Follow-up questions in a conversation ('and in 2022?') are made standalone before retrieval: 'rule' (a year, quarter, number or name takes the place of the same in the previous question; pronouns get its subject), 'decoder' (the decoder rewrites it; the rule's rewrite when the decoder's does not look like a question) or 'off'.")

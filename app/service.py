@@ -268,7 +268,7 @@ class LlocoService:
         pipeline = Pipeline(index=self._index(row), embedder=self.embedder, compressor=self.compressor,
                             encode=self.decoder.encode, chunk_tokens=row.chunk_tokens, chunk_overlap=row.chunk_overlap,
                             max_bytes=int(s.max_file_mb * 2**20), embed_batch_size=s.embed_batch_size,
-                            compress_batch_size=s.compress_batch_size)
+                            compress_batch_size=s.compress_batch_size, pdf_tables=s.pdf_tables)
         results = pipeline.ingest([Path(p) for p in paths], progress=progress)
         self._keep_originals(results)
         return results

@@ -1,5 +1,8 @@
 """Token-aware, sentence-aware chunking (llama-index's SentenceSplitter with the decoder's
-tokenizer), keeping every chunk's exact character span and page range for citations."""
+tokenizer), keeping every chunk's exact character span and page range for citations. Markdown tables
+(a PDF's, as :mod:`indexing.tables` writes them, or a Markdown file's) are chunked on their own, with
+the lines just above them (heading, caption), split only between rows: no chunk holds part of a
+table and prose after it."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 PAGE_SEPARATOR = "\n\n"
 
@@ -52,8 +56,9 @@ def chunk_pages(pages: list[str], *, encode: Callable[[str], list[int]], chunk_t
     splitter = SentenceSplitter(chunk_size=chunk_tokens, chunk_overlap=overlap, tokenizer=encode,
                                 paragraph_separator=PAGE_SEPARATOR, include_metadata=False, include_prev_next_rel=False)
     chunks: list[Chunk] = []
-    for start, end, is_run in _blocks(text):
-        pieces = (_run_pieces(text[start:end], start, encode, chunk_tokens) if is_run
+    for start, end, kind in _blocks(text, encode):
+        pieces = (_run_pieces(text[start:end], start, encode, chunk_tokens) if kind == "run"
+                  else _table_pieces(text[start:end], start, encode, chunk_tokens) if kind == "table"
                   else _prose_pieces(text[start:end], start, splitter, encode, chunk_tokens))
         for sub_start, sub in pieces:
             ids = encode(sub)
@@ -70,17 +75,79 @@ def chunk_pages(pages: list[str], *, encode: Callable[[str], list[int]], chunk_t
     return chunks
 
 
-def _blocks(text: str) -> list[tuple[int, int, bool]]:
-    """(start, end, is_run) spans covering ``text``: prose, and runs of more than MAX_RUN
+CAPTION_LINES = 4  # lines above a table kept with it (heading, caption, column-group labels)
+CAPTION_TOKENS = 64
+
+
+def _blocks(text: str, encode: Callable[[str], list[int]]) -> list[tuple[int, int, Literal["prose", "run", "table"]]]:
+    """(start, end, kind) spans covering ``text``: Markdown tables with their captions, prose, and runs
+    of more than MAX_RUN non-whitespace characters."""
+    from indexing.tables import markdown_spans
+
+    out: list[tuple[int, int, Literal["prose", "run", "table"]]] = []
+    pos = 0
+    for start, end in markdown_spans(text):
+        start = max(_caption_start(text, start, encode), pos)
+        out += _prose_and_runs(text, pos, start)
+        out.append((start, end, "table"))
+        pos = end
+    return out + _prose_and_runs(text, pos, len(text))
+
+
+def _caption_start(text: str, table_start: int, encode: Callable[[str], list[int]]) -> int:
+    """Where a table's caption begins: up to CAPTION_LINES lines (CAPTION_TOKENS tokens) right above
+    it, stopping at a blank line (a paragraph or page break), another table's row, or a line that ends a
+    sentence (prose above the heading)."""
+    start = table_start
+    for _ in range(CAPTION_LINES):
+        if start < 2 or text[start - 1] != "\n" or text[start - 2] == "\n":
+            break
+        line_start = text.rfind("\n", 0, start - 1) + 1
+        line = text[line_start:start - 1]
+        if (not line.strip() or line.lstrip().startswith("|") or re.search(r"[.!?][\"')\]]?\s*$", line)
+                or len(encode(text[line_start:table_start])) > CAPTION_TOKENS):
+            break  # a paragraph or page break, another table, the end of a prose sentence, or too long
+        start = line_start
+    return start
+
+
+def _prose_and_runs(text: str, begin: int, end: int) -> list[tuple[int, int, Literal["prose", "run", "table"]]]:
+    """(start, end, kind) spans covering text[begin:end]: prose, and runs of more than MAX_RUN
     non-whitespace characters."""
-    out, pos = [], 0
-    for m in re.finditer(r"\S{%d,}" % (MAX_RUN + 1), text):
-        if m.start() > pos:
-            out.append((pos, m.start(), False))
-        out.append((m.start(), m.end(), True))
-        pos = m.end()
-    if pos < len(text) or not out:
-        out.append((pos, len(text), False))
+    if begin >= end:
+        return []
+    out: list[tuple[int, int, Literal["prose", "run", "table"]]] = []
+    pos = begin
+    for m in re.finditer(r"\S{%d,}" % (MAX_RUN + 1), text[begin:end]):
+        s, e = begin + m.start(), begin + m.end()
+        if s > pos:
+            out.append((pos, s, "prose"))
+        out.append((s, e, "run"))
+        pos = e
+    if pos < end:
+        out.append((pos, end, "prose"))
+    return out
+
+
+def _table_pieces(block: str, offset: int, encode: Callable[[str], list[int]], limit: int) -> list[tuple[int, str]]:
+    """A table (with its caption) in pieces of whole lines within ``limit`` tokens, split only between
+    rows; a single row over the budget is cut at word boundaries."""
+    out: list[tuple[int, str]] = []
+    lines = [m for m in re.finditer(r"[^\n]*\n?", block) if m.group()]
+    begin = end = None
+    for m in lines:
+        line_end = m.start() + len(m.group().rstrip("\n"))
+        if begin is not None and len(encode(block[begin:line_end])) <= limit:
+            end = line_end
+            continue
+        if begin is not None:
+            out.append((offset + begin, block[begin:end]))
+        begin, end = m.start(), line_end
+        if len(encode(block[begin:end])) > limit:  # one row over the budget on its own
+            out += _within_budget(block[begin:end], offset + begin, encode, limit)
+            begin = end = None
+    if begin is not None and block[begin:end].strip():
+        out.append((offset + begin, block[begin:end]))
     return out
 
 

@@ -25,6 +25,7 @@ class LoadedDocument:
     pages: list[str]
     ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text is OCR's (no usable text layer)
     skipped_pages: tuple[int, ...] = ()  # 1-based pages with no usable text layer and no OCR engine to read them
+    table_pages: tuple[int, ...] = ()  # 1-based pages whose tables were read as Markdown
 
     @property
     def filename(self) -> str:
@@ -44,8 +45,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
-    """Load one file; raise :class:`DocumentError` for anything that cannot be read as a document."""
+def load_document(path: Path, *, max_bytes: int, tables: bool = True) -> LoadedDocument:
+    """Load one file; raise :class:`DocumentError` for anything that cannot be read as a document.
+    ``tables``: a PDF's tabular pages are read again with their tables as Markdown (:mod:`indexing.tables`)."""
     path = Path(path)
     if not path.is_file():
         if path.is_symlink() and not path.exists():
@@ -64,10 +66,15 @@ def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
     data = path.read_bytes()
     ocr: tuple[int, ...] = ()
     skipped: tuple[int, ...] = ()
+    table_pages: tuple[int, ...] = ()
     if suffix == ".pdf":
         from indexing.ocr import read_unreadable
 
         pages, ocr, skipped = read_unreadable(data, _pdf_pages(path, data))
+        if tables:
+            from indexing.tables import with_tables
+
+            pages, table_pages = with_tables(data, pages, skip={*ocr, *skipped})
         pages = [strip_control(p) for p in pages]
     else:
         pages = [_text(path, data)]
@@ -83,7 +90,7 @@ def load_document(path: Path, *, max_bytes: int) -> LoadedDocument:
             raise DocumentError(f"{path.name}: no extractable text, and OCR found nothing legible on its pages")
         raise DocumentError(f"{path.name}: no extractable text (its pages are blank)")
     return LoadedDocument(path=path, content_hash=content_hash(data), size_bytes=size, pages=pages,
-                          ocr_pages=ocr, skipped_pages=skipped)
+                          ocr_pages=ocr, skipped_pages=skipped, table_pages=table_pages)
 
 
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),

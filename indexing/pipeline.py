@@ -56,6 +56,7 @@ class IngestResult:
     seconds: float = 0.0
     ocr_pages: tuple[int, ...] = ()  # read by OCR (no usable text layer)
     skipped_pages: tuple[int, ...] = ()  # no usable text layer and nothing OCR could read
+    table_pages: tuple[int, ...] = ()  # tables read as Markdown
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Pipeline:
     chunk_tokens: int
     chunk_overlap: int
     max_bytes: int
+    pdf_tables: bool = True  # read tabular PDF pages' tables as Markdown (Settings.pdf_tables)
     embed_batch_size: int = 32
     compress_batch_size: int = 8
 
@@ -85,7 +87,7 @@ class Pipeline:
 
         report("parse")
         try:
-            doc = load_document(path, max_bytes=self.max_bytes)
+            doc = load_document(path, max_bytes=self.max_bytes, tables=self.pdf_tables)
         except DocumentError as exc:
             doc_id = self._record_failure(path, str(exc))
             report("done")
@@ -108,7 +110,7 @@ class Pipeline:
         report("done", len(chunks), len(chunks))
         return IngestResult(str(path), "ingested", doc_id, n_pages=len(doc.pages), n_chunks=len(chunks),
                             seconds=time.perf_counter() - started, ocr_pages=doc.ocr_pages,
-                            skipped_pages=doc.skipped_pages)
+                            skipped_pages=doc.skipped_pages, table_pages=doc.table_pages)
 
     def _compress(self, chunks, report) -> object:
         import numpy as np

@@ -177,6 +177,7 @@ def show_ingest_results(results: list[IngestResult | dict]) -> None:
             st.info(f"{shown}: already in the collection")
         else:
             ocr = f"; {len(r.ocr_pages)} page(s) read by OCR" if r.ocr_pages else ""
+            ocr += f"; tables read on {len(r.table_pages)} page(s)" if r.table_pages else ""
             st.success(f"{shown}: {r.n_pages} page(s), {r.n_chunks} chunks in {r.seconds:.1f} s{ocr}")
             if r.skipped_pages:
                 st.warning(f"{shown}: page(s) {', '.join(map(str, r.skipped_pages))} have no text layer and OCR read "
