@@ -228,7 +228,8 @@ class LlocoService:
         with self._lock:
             cached = self._indexes.get(row.id)
             if cached is None or cached.summary_file != row.summary_file:  # new, or rebuilt by another process
-                self._indexes[row.id] = CollectionIndex(self.sessions, row, self.settings.collection_dir(row.id))
+                self._indexes[row.id] = CollectionIndex(self.sessions, row, self.settings.collection_dir(row.id),
+                                                        ann_threshold=self.settings.ann_threshold)
             return self._indexes[row.id]
 
     def check_collection(self, name: str) -> list[str]:
@@ -305,7 +306,7 @@ class LlocoService:
             index, result = rebuild_collection(
                 self.sessions, target, self.settings.collection_dir(row.id), embedder=self.embedder,
                 compressor=compressor, encode=self.decoder.encode, embed_batch_size=s.embed_batch_size,
-                compress_batch_size=s.compress_batch_size, progress=progress)
+                compress_batch_size=s.compress_batch_size, progress=progress, ann_threshold=s.ann_threshold)
             with self._lock:
                 self._indexes[row.id] = index
         return result

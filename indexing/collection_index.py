@@ -50,13 +50,15 @@ class CollectionIndex:
     and every search first picks up an index another process saved, so none works on a stale copy
     or overwrites another's vectors."""
 
-    def __init__(self, sessions: sessionmaker, collection: Collection, folder: Path, *, fresh: bool = False) -> None:
-        """``fresh``: start from an empty FAISS index and skip reconciling (a rebuild fills it)."""
+    def __init__(self, sessions: sessionmaker, collection: Collection, folder: Path, *, fresh: bool = False,
+                 ann_threshold: int | None = None) -> None:
+        """``fresh``: start from an empty FAISS index and skip reconciling (a rebuild fills it).
+        ``ann_threshold``: chunks past which the FAISS index becomes approximate (:mod:`indexing.faiss_store`)."""
         self.sessions = sessions
         self.collection_id = collection.id
         self.folder = folder
         self.lock = threading.RLock()  # one writer at a time per collection
-        self.faiss = FaissStore(folder, collection.embed_dim, fresh=fresh)
+        self.faiss = FaissStore(folder, collection.embed_dim, fresh=fresh, ann_threshold=ann_threshold)
         self.summary_file = collection.summary_file
         self.summaries = SummaryStore(folder, kappa=collection.kappa, dim=collection.hidden_size,
                                       file_name=collection.summary_file)

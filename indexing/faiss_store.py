@@ -1,32 +1,48 @@
 """One FAISS index per collection: IndexIDMap2 over inner product of normalized vectors, where
-the FAISS id is the chunk's SQL primary key. A derived file, rebuilt from SQL when out of step."""
+the FAISS id is the chunk's SQL primary key. A derived file, rebuilt from SQL when out of step.
+
+Exact search (IndexFlatIP) up to ``ann_threshold`` vectors; past it the index becomes approximate
+(issue 14): an inverted file over k-means cells with 8-bit scalar-quantized vectors
+(``IVF{nlist},SQ8``: a quarter of the flat index's memory, 384 bytes a 384-dim vector), trained on
+the vectors it holds — which are the embeddings SQL stores, so a rebuild trains it again — and
+searched in ``nprobe`` of its cells. Deletes stay real: an IVF index removes ids (IndexIDMap2
+semantics), unlike HNSW, which could only hide them. A search restricted to some chunks (one
+document's) visits every cell, so no allowed chunk is missed."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import numpy as np
 
 INDEX_FILE = "faiss.index"
+IndexKind = Literal["flat", "ivf"]
+
+
+def ivf_shape(n: int) -> tuple[int, int]:
+    """(nlist, nprobe) for ``n`` vectors: ~4 sqrt(n) cells, with at least 39 training points each
+    (FAISS's minimum), and a sixteenth of them probed (at least 16)."""
+    nlist = max(16, min(65536, int(4 * n ** 0.5), n // 39))
+    return nlist, min(nlist, max(16, nlist // 16))
 
 
 class FaissStore:
     """Add, remove and search chunk vectors by chunk id; saved atomically to ``folder``."""
 
-    def __init__(self, folder: Path, dim: int, *, fresh: bool = False) -> None:
-        """Open the saved index in ``folder``, or start empty (always, with ``fresh``)."""
-        import faiss
-
+    def __init__(self, folder: Path, dim: int, *, fresh: bool = False, ann_threshold: int | None = None) -> None:
+        """Open the saved index in ``folder``, or start empty (always, with ``fresh``). ``ann_threshold``:
+        the size at which an exact index becomes approximate (None: never)."""
         self.path = Path(folder) / INDEX_FILE
         self.dim = dim
+        self.ann_threshold = ann_threshold
         self._stamp: tuple[int, int, int] | None = None  # the file as last read or written here
         if self.path.is_file() and not fresh:
             self._read()
         else:
-            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            self.reset()
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -39,7 +55,7 @@ class FaissStore:
         import faiss
 
         stamp = self._file_stamp()
-        index = faiss.read_index(str(self.path))
+        index = faiss.read_index(str(self.path))  # the concrete class (IndexIDMap2, IndexIVFScalarQuantizer)
         if index.d != self.dim:
             raise ValueError(f"{self.path} holds {index.d}-dim vectors, expected {self.dim}")
         self.index, self._stamp = index, stamp
@@ -57,10 +73,42 @@ class FaissStore:
     def size(self) -> int:
         return int(self.index.ntotal)
 
+    @property
+    def kind(self) -> IndexKind:
+        """'flat' (exact) or 'ivf' (approximate)."""
+        import faiss
+
+        return "ivf" if isinstance(self.index, faiss.IndexIVF) else "flat"
+
     def ids(self) -> set[int]:
         import faiss
 
-        return set(faiss.vector_to_array(self.index.id_map).tolist())
+        if self.kind == "flat":
+            return set(faiss.vector_to_array(self.index.id_map).tolist())
+        lists, out = self.index.invlists, set()  # an IVF keeps each vector's id in its cell's list
+        for cell in range(self.index.nlist):
+            if n := lists.list_size(cell):
+                out.update(faiss.rev_swig_ptr(lists.get_ids(cell), n).tolist())
+        return out
+
+    def _to_ivf(self) -> None:
+        """Replace the exact index by an IVF-SQ8 one trained on the vectors it holds (same ids; an IVF
+        stores ids itself, so it is not wrapped in an IndexIDMap2, which would hand it plain search
+        parameters its restricted search refuses)."""
+        import faiss
+        import numpy as np
+
+        n = self.size
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)  # (n,)
+        vectors = self.index.index.reconstruct_n(0, n)  # (n, dim) float32, in the id map's order
+        nlist, nprobe = ivf_shape(n)
+        ivf = faiss.index_factory(self.dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)  # IndexIVFScalarQuantizer
+        # k-means on at most 64 points a cell (FAISS's own cap is 256): at 1M vectors, ~1/4 of them
+        sample = vectors if n <= 64 * nlist else vectors[np.random.default_rng(0).choice(n, 64 * nlist, replace=False)]
+        ivf.train(np.ascontiguousarray(sample))
+        ivf.nprobe = nprobe
+        ivf.add_with_ids(vectors, ids)
+        self.index = ivf
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         """``vectors``: (n, dim) float32, normalized."""
@@ -70,6 +118,8 @@ class FaissStore:
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
         if len(ids):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        if self.ann_threshold is not None and self.kind == "flat" and self.size >= self.ann_threshold:
+            self._to_ivf()
 
     def remove(self, ids: list[int]) -> int:
         import numpy as np
@@ -91,7 +141,10 @@ class FaissStore:
             return []
         params = None
         if ids is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+            selector = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
+            # an IVF visits every cell then, so an allowed chunk outside the probed ones is not missed
+            params = (faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nlist) if self.kind == "ivf"
+                      else faiss.SearchParameters(sel=selector))
             k = min(k, len(ids))
         x = np.asarray(query, dtype=np.float32).reshape(1, -1)
         scores, found = self.index.search(x, min(k, self.size), params=params)
@@ -107,6 +160,7 @@ class FaissStore:
         self._stamp = self._file_stamp()
 
     def reset(self) -> None:
+        """Empty and exact again (vectors added past ``ann_threshold`` train a new approximate one)."""
         import faiss
 
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))

@@ -41,7 +41,7 @@ class RebuildResult:
 def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path, *, embedder: Embedder,
                        compressor: Compressor, encode: Callable[[str], list[int]], embed_batch_size: int = 32,
                        compress_batch_size: int = 8, progress: ProgressCallback | None = None,
-                       ) -> tuple[CollectionIndex, RebuildResult]:
+                       ann_threshold: int | None = None) -> tuple[CollectionIndex, RebuildResult]:
     """Re-derive every chunk of ``target`` (a detached row holding the *new* settings) with the
     given embedder, compressor and tokenizer. Returns a fresh index for the rebuilt collection.
     """
@@ -81,7 +81,7 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
         old_file = folder / (row.summary_file or STORE_FILE)
         row.summary_file = f"summaries-{uuid.uuid4().hex[:12]}.f16"  # a new file: the old one stays until the commit
         session.flush()
-        index = CollectionIndex(sessions, row, folder, fresh=True)
+        index = CollectionIndex(sessions, row, folder, fresh=True, ann_threshold=ann_threshold)
         with index.writing():  # no other process writes the collection's files meanwhile
             index.faiss.reset()  # fresh: whatever is on disk is replaced, not merged
             rows = index.summaries.replace_all(all_summaries)
