@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The web app on HOST:PORT (`make run HOST=127.0.0.1 PORT=8600`); the demo collection is built first if missing.
+# `make run API=1`: the REST API on API_HOST:API_PORT from the same process (one set of models for both).
 run: setup ocr
-	$(BIN)/python -m app.web.serve --host $(HOST) --port $(PORT)
+	$(BIN)/python -m app.web.serve --host $(HOST) --port $(PORT) $(if $(API),--api --api-host $(API_HOST) --api-port $(API_PORT))
 
 # The REST API and the OpenAI-compatible endpoints on API_HOST:API_PORT (docs at /docs).
 api: setup

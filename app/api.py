@@ -385,22 +385,39 @@ def serve(service: LlocoService, *, host: str | None = None, port: int | None = 
         say(f"first admin: {first[0]!r}, one-time password {first[1]} (shown once: change it with "
             f"`lloco users passwd {first[0]}`; make API keys with `lloco users key {first[0]}`)")
     say(f"lloco API on http://{host}:{port} (OpenAPI docs at /docs; Ctrl-C stops it)")
-    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - where this machine's CLI reaches it
-    with announced(service.settings, f"http://{local}:{port}") as token:  # `lloco ask` then asks this server
+    with announced(service.settings, f"http://{_local(host)}:{port}") as token:  # `lloco ask` then asks this server
         uvicorn.run(create_app(service, local_token=token), host=host, port=port, log_level="warning")
 
 
 
 @contextlib.contextmanager
-def serve_in_thread(service: LlocoService, **options: Any) -> Iterator[str]:
-    """Serve ``create_app(service, **options)`` on a free loopback port in a thread of this process and
-    yield its base URL; stop it after (tests, the load suite, embedding the API)."""
+def serve_in_thread(service: LlocoService, *, host: str = "127.0.0.1", port: int = 0, announce: bool = False,
+                    **options: Any) -> Iterator[str]:
+    """Serve ``create_app(service, **options)`` on ``host``:``port`` (default: a free loopback port) in a
+    thread of this process and yield its base URL; stop it after (tests, the load suite, the web app
+    with the API in one process). ``announce``: as `lloco api` does, write the home's run file so that
+    `lloco ask` asks this server (needs a fixed ``port``)."""
+    with contextlib.ExitStack() as stack:
+        if announce:
+            if not port:
+                raise InvalidInputError("an announced API server needs a fixed port")
+            options["local_token"] = stack.enter_context(announced(service.settings, f"http://{_local(host)}:{port}"))
+        yield stack.enter_context(_running(service, host, port, options))
+
+
+def _local(host: str) -> str:
+    """Where this machine reaches a server listening on ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - every interface includes loopback
+
+
+@contextlib.contextmanager
+def _running(service: LlocoService, host: str, port: int, options: dict[str, Any]) -> Iterator[str]:
     import threading
     import time
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(create_app(service, **options), host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(service, **options), host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -410,7 +427,7 @@ def serve_in_thread(service: LlocoService, **options: Any) -> Iterator[str]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{_local(host)}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

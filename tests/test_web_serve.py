@@ -78,3 +78,69 @@ def test_urls_name_localhost_when_listening_everywhere():
     assert serve.urls("127.0.0.1", 8501) == ["http://127.0.0.1:8501"]
     everywhere = serve.urls("0.0.0.0", 8501)
     assert everywhere[0] == "http://localhost:8501" and all(u.endswith(":8501") for u in everywhere)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_web_app_and_the_api_share_one_process(tmp_path):
+    # `make run API=1`: Streamlit and the REST API served by one process (one set of models, one job
+    # worker), announced to `lloco ask` like `lloco api`, and the run file gone when it stops
+    import json
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    from app.config import Settings
+    from app.local_server import find_server, run_file
+
+    home, web, api = tmp_path / "home", _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLOCO_") or k.startswith("LLOCO_TEST_")}
+    env.update(LLOCO_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "app.web.serve", "--no-demo", "--api", "--port", str(web),
+                             "--api-port", str(api)], cwd=serve.REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def get(url: str) -> str:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+
+    try:
+        deadline, up = time.monotonic() + 120, False
+        while not up and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            try:
+                up = get(f"http://127.0.0.1:{web}/_stcore/health") == "ok" and "ok" in get(f"http://127.0.0.1:{api}/api/health")
+            except OSError:
+                time.sleep(0.5)
+        assert up, (tmp_path / "server.log").read_text()[-2000:]
+        settings = Settings(home=home)
+        info = json.loads(run_file(settings).read_text())
+        assert info["pid"] == proc.pid  # the API is served by the web app's own process
+        assert find_server(settings) == (f"http://127.0.0.1:{api}", info["token"])
+        children = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="], capture_output=True, text=True).stdout
+        assert children.strip() == ""  # and no second server process was started
+        assert f"lloco API (same process): http://127.0.0.1:{api}" in (tmp_path / "server.log").read_text()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    assert not run_file(Settings(home=home)).exists()  # a stopped server is not announced
+
+
+def test_in_one_process_the_pages_use_the_api_servers_service_and_jobs(service):
+    from app.jobs import JobRunner
+    from app.web.common import get_jobs, get_service, use_service
+
+    jobs = JobRunner(sessions=service.sessions)
+    use_service(service, jobs=jobs)
+    try:
+        assert get_service() is service and get_jobs() is jobs
+    finally:
+        use_service(None)

@@ -28,14 +28,17 @@ MODE_LABELS = {"lloco": "LLoCO (vectors + key sentences)", "lloco-pure": "LLoCO 
                "full": "Full context"}
 UPLOAD_TYPES = ["pdf", "txt", "md", "markdown"]
 PAGE_IMAGE_WIDTH = 760  # pixels: a page stays readable without filling the whole screen
-_injected: dict[str, LlocoService] = {}
+_injected: dict[str, Any] = {}
 
 
-def use_service(service: LlocoService | None) -> None:
-    """Serve ``service`` instead of one built from the settings (tests, embedding); None undoes it."""
+def use_service(service: LlocoService | None, *, jobs: JobRunner | None = None) -> None:
+    """Serve ``service`` (and queue on ``jobs``) instead of ones built from the settings (tests, and
+    the API server started in the same process: :func:`app.web.serve.main` ``--api``); None undoes it."""
     _injected.clear()
     if service is not None:
         _injected["service"] = service
+    if jobs is not None:
+        _injected["jobs"] = jobs
 
 
 @st.cache_resource(show_spinner="Loading lloco ...")
@@ -50,11 +53,16 @@ def get_service() -> LlocoService:
     return _injected.get("service") or _default_service()
 
 
-@st.cache_resource(on_release=lambda runner: runner.close())
 def get_jobs() -> JobRunner:
     """The server's background jobs, shared by every page and browser session, queued in the catalog
     (jobs a crash or restart interrupted are resumed or marked failed when it starts) and run by this
-    process's worker thread unless the ``embedded_worker`` setting is off (then by `lloco worker`)."""
+    process's worker thread unless the ``embedded_worker`` setting is off (then by `lloco worker`).
+    With the API server in the same process, its runner (one worker thread, not two)."""
+    return _injected.get("jobs") or _default_jobs()
+
+
+@st.cache_resource(on_release=lambda runner: runner.close())
+def _default_jobs() -> JobRunner:
     service = get_service()
     runner = JobRunner(sessions=service.sessions)
     if service.settings.embedded_worker:

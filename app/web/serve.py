@@ -4,6 +4,10 @@ then hand the process over to the Streamlit server.
     python -m app.web.serve [--host 127.0.0.1] [--port 8501] [--no-demo]
 
 This is what ``make run`` does (``make run HOST=0.0.0.0 PORT=8600`` to listen on every interface).
+With ``--api`` (``make run API=1``) the REST API (what `lloco api` serves, on ``--api-host``/
+``--api-port``, default the api_host/api_port settings) runs in the same process: one set of models
+and indexes and one job worker serve the browser, the API and `lloco ask`, instead of two processes
+each loading them.
 On a catalog without accounts it makes the first admin and prints its one-time password, once.
 The demo is built from ``data/demo`` with the current settings (``LLOCO_*``) unless a collection
 named ``demo`` already holds every demo file, in which case nothing is loaded before the server.
@@ -82,10 +86,38 @@ def urls(host: str, port: int) -> list[str]:
     return out
 
 
+STREAMLIT_OPTIONS = {"server.headless": True, "browser.gatherUsageStats": False, "server.fileWatcherType": "none",
+                     "client.toolbarMode": "minimal", "theme.base": "light"}
+
+
 def streamlit_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal", "--theme.base", "light"]
+    options = {"server.address": host, "server.port": port, **STREAMLIT_OPTIONS}
+    return [sys.executable, "-m", "streamlit", "run", str(APP),
+            *[part for key, value in options.items() for part in (f"--{key}", str(value).lower() if isinstance(value, bool)
+                                                                  else str(value))]]
+
+
+def run_with_api(host: str, port: int, *, api_host: str | None, api_port: int | None) -> None:
+    """Streamlit and the API server in this process over one service and one job runner: the API in a
+    thread (announced to `lloco ask` like `lloco api`), Streamlit in the main thread until it stops."""
+    from streamlit.web import bootstrap
+
+    from app.api import serve_in_thread
+    from app.jobs import JobRunner
+    from app.service import LlocoService
+    from app.web.common import use_service
+
+    service = LlocoService()
+    jobs = JobRunner(sessions=service.sessions)  # its worker starts with the API server (embedded_worker)
+    use_service(service, jobs=jobs)
+    api_host, api_port = api_host or service.settings.api_host, api_port or service.settings.api_port
+    with serve_in_thread(service, host=api_host, port=api_port, announce=True, jobs=jobs) as url:
+        print(f"lloco API (same process): {url} (OpenAPI docs at /docs)", flush=True)
+        flags = {key.replace(".", "_"): value for key, value in
+                 {"server.address": host, "server.port": port, **STREAMLIT_OPTIONS}.items()}
+        os.chdir(REPO)
+        bootstrap.load_config_options(flag_options=flags)
+        bootstrap.run(str(APP), False, [], flags)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,12 +127,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("LLOCO_WEB_PORT", "8501")),
                         help="port (default 8501; env LLOCO_WEB_PORT)")
     parser.add_argument("--no-demo", action="store_true", help="do not build the demo collection")
+    parser.add_argument("--api", action="store_true",
+                        help="also serve the REST API from this process (one set of models for both; `lloco ask` uses it)")
+    parser.add_argument("--api-host", help="with --api: address of the API (default: the api_host setting)")
+    parser.add_argument("--api-port", type=int, help="with --api: port of the API (default: the api_port setting)")
     args = parser.parse_args(argv)
     if not args.no_demo:
         build_demo()
     first_admin()
     print("\nlloco web app: " + "  ".join(urls(args.host, args.port))
           + f"   (listening on {args.host}:{args.port}; Ctrl-C stops it)\n", flush=True)
+    if args.api:
+        run_with_api(args.host, args.port, api_host=args.api_host, api_port=args.api_port)
+        return
     os.chdir(REPO)
     os.execv(sys.executable, streamlit_command(args.host, args.port))
 
