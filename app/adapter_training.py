@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model.train_adapter import COLLECTION_STEPS, AdapterConfig
+
 if TYPE_CHECKING:
     from app.service import LlocoService
-    from model.train_adapter import AdapterConfig
 
 StepCallback = Callable[[dict[str, Any]], None]  # receives each step's record, with "steps" (the total) added
 
@@ -52,7 +53,8 @@ def run_training(service: LlocoService, config: AdapterConfig, out: Path, items:
 
 
 def train_collection_adapter(service: LlocoService, name: str, *, qa_file: Path | None = None, synthetic: int = 0,
-                             steps: int = 100, batch_size: int = 8, lr: float = 3e-4, seed: int = 0,
+                             steps: int = COLLECTION_STEPS, batch_size: int = AdapterConfig.batch_size,
+                             lr: float = AdapterConfig.lr, seed: int = AdapterConfig.seed,
                              save_every: int | None = None, out: Path | None = None,
                              progress: StepCallback | None = None) -> AdapterTrainResult:
     """Train a LoRA for collection ``name`` on its QA file and/or ``synthetic`` cloze questions, then attach it.

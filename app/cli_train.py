@@ -8,31 +8,42 @@ from typing import Annotated
 import typer
 
 from app.cli_shared import _csv, out, service
+from model.train_adapter import COLLECTION_STEPS, AdapterConfig
+from model.train_compressor import TrainConfig
+from model.train_state import option_help
 
 train_app = typer.Typer(no_args_is_help=True, help="Train lloco's own models: the compressor and the adapters.")
+
+
+def _c(name: str) -> str:
+    return option_help(TrainConfig, name)
+
+
+def _a(name: str) -> str:  # the option's default is the field's, and typer shows it
+    return option_help(AdapterConfig, name, default=False)
 
 
 @train_app.command("compressor")
 def train_compressor(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder: the checkpoint, log.jsonl, loss.png.")],
-    sources: Annotated[str | None, typer.Option(help="Comma-separated: qmsum, squality, narrativeqa, squad, essays, financebench (default: all but financebench).")] = None,
-    data_root: Annotated[Path | None, typer.Option(help="The eval-data folder (default: ../shared/eval-data).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Optimizer steps (default 1000).")] = None,
-    kappa: Annotated[int | None, typer.Option(help="Summary vectors per segment (default: the summary_tokens setting).")] = None,
-    min_segment: Annotated[int | None, typer.Option(help="Shortest segment A to compress, in tokens (default 128).")] = None,
-    max_segment: Annotated[int | None, typer.Option(help="Longest segment A, in tokens (default 256).")] = None,
-    next_segment: Annotated[int | None, typer.Option(help="Length of the next segment B, in tokens (default 128).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Pairs per micro-batch (default 4).")] = None,
-    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimizer step (default 1).")] = None,
-    lr: Annotated[float | None, typer.Option(help="LoRA learning rate (default 2e-4).")] = None,
-    summary_lr: Annotated[float | None, typer.Option(help="Summary-embedding learning rate (default 1e-3).")] = None,
-    recon_weight: Annotated[float | None, typer.Option(help="Weight of the reconstruction loss (default 1).")] = None,
-    fact_weight: Annotated[float | None, typer.Option(help="Extra weight of number and named-entity tokens in the reconstruction loss (default 0: a plain mean; 4 = such tokens count 5x).")] = None,
-    init_from: Annotated[Path | None, typer.Option(help="Start from this compressor checkpoint's weights (e.g. the shipped one) with a fresh optimizer and schedule.")] = None,
-    projection: Annotated[bool | None, typer.Option("--projection/--no-projection", help="Learn an output projection of the summary vectors (default on).")] = None,
-    projection_lr: Annotated[float | None, typer.Option(help="Projection learning rate (default 5e-4).")] = None,
-    save_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps (default 100).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the LoRA initialisation and the data order (default 0).")] = None,
+    sources: Annotated[str | None, typer.Option(help="Comma-separated. " + _c("sources"))] = None,
+    data_root: Annotated[Path | None, typer.Option(help=_c("data_root"))] = None,
+    steps: Annotated[int | None, typer.Option(help=_c("steps"))] = None,
+    kappa: Annotated[int | None, typer.Option(help=_c("kappa"))] = None,
+    min_segment: Annotated[int | None, typer.Option(help=_c("min_segment"))] = None,
+    max_segment: Annotated[int | None, typer.Option(help=_c("max_segment"))] = None,
+    next_segment: Annotated[int | None, typer.Option(help=_c("next_segment"))] = None,
+    batch_size: Annotated[int | None, typer.Option(help=_c("batch_size"))] = None,
+    grad_accum: Annotated[int | None, typer.Option(help=_c("grad_accum"))] = None,
+    lr: Annotated[float | None, typer.Option(help=_c("lr"))] = None,
+    summary_lr: Annotated[float | None, typer.Option(help=_c("summary_lr"))] = None,
+    recon_weight: Annotated[float | None, typer.Option(help=_c("recon_weight"))] = None,
+    fact_weight: Annotated[float | None, typer.Option(help=_c("fact_weight"))] = None,
+    init_from: Annotated[Path | None, typer.Option(help=_c("init_from"))] = None,
+    projection: Annotated[bool | None, typer.Option("--projection/--no-projection", help=_c("projection"))] = None,
+    projection_lr: Annotated[float | None, typer.Option(help=_c("projection_lr"))] = None,
+    save_every: Annotated[int | None, typer.Option(help=_c("save_every"))] = None,
+    seed: Annotated[int | None, typer.Option(help=_c("seed"))] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint in --out, same data order (with a larger --steps: "
                                               "extend it, the cosine schedule stretched to the new end).")] = False,
 ) -> None:
@@ -98,22 +109,22 @@ def train_adapter(
     examples: Annotated[int, typer.Option(min=8, help="Reader adapter: QA examples drawn evenly from the sources.")] = 1200,
     unanswerable_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Reader adapter: most SQuAD examples that may be 'unanswerable' (1 = SQuAD 2.0's natural ~52%).")] = 0.1,
     expand_tokens: Annotated[int | None, typer.Option(min=0, max=2048, help="Reader adapter: train on lloco's expanded prompts, with this sentence budget (default: the expand_tokens setting; 0 = vectors only).")] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 150,
-    batch_size: Annotated[int, typer.Option(min=1, help="Examples per step.")] = 8,
-    lr: Annotated[float, typer.Option(min=0.0, help="LoRA learning rate.")] = 3e-4,
-    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 25,
-    seed: Annotated[int, typer.Option(help="Seed of the example draw, the LoRA initialisation and the order.")] = 0,
-    distill_weight: Annotated[float, typer.Option(min=0.0, help="Reader adapter: weight of the KL term to plain RAG's answer distributions (the base decoder reading the same contexts as text; 0 = off).")] = 0.0,
-    distill_teacher: Annotated[Path | None, typer.Option(help="Reader adapter: the distillation teacher reads the text with this adapter (e.g. the shipped reader: rag+reader) instead of the bare base decoder.")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help=f"{_a('steps')} (default {AdapterConfig.steps} for the reader, {COLLECTION_STEPS} for a collection's)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help=_a("batch_size"))] = AdapterConfig.batch_size,
+    lr: Annotated[float, typer.Option(min=0.0, help=_a("lr"))] = AdapterConfig.lr,
+    save_every: Annotated[int, typer.Option(min=1, help=_a("save_every"))] = AdapterConfig.save_every,
+    seed: Annotated[int, typer.Option(help=_a("seed"))] = AdapterConfig.seed,
+    distill_weight: Annotated[float, typer.Option(min=0.0, help=_a("distill_weight"))] = AdapterConfig.distill_weight,
+    distill_teacher: Annotated[Path | None, typer.Option(help=_a("distill_teacher"))] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out on its own examples.")] = False,
 ) -> None:
     """LoRA on the decoder, trained to answer from summary vectors: the reader adapter, or a collection's."""
     from app.adapter_training import train_reader_adapter
     from app.train_console import AdapterStepPrinter, teacher_printer
     from model.errors import InvalidInputError
-    from model.train_adapter import AdapterConfig
 
     svc = service()
+    steps = steps or (COLLECTION_STEPS if collection and not resume else AdapterConfig.steps)
     config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, seed=seed,
                            distill_weight=distill_weight, distill_teacher=str(distill_teacher or ""))
     printer = AdapterStepPrinter(out)

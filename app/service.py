@@ -27,6 +27,7 @@ from app.config import MAX_QUESTION_CHARS, Mode, Settings
 from app.originals import OriginalStore
 from indexing.catalog import Chunk, Collection, Document, collection_named, open_catalog
 from model.errors import InvalidInputError, NotFoundError
+from model.train_adapter import COLLECTION_STEPS, AdapterConfig
 
 if TYPE_CHECKING:
     from app.adapter_training import AdapterTrainResult
@@ -209,8 +210,9 @@ class LlocoService:
         with self.sessions.begin() as session:
             session.get(Collection, row.id).adapter_path = str(checked) if checked else None
 
-    def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0, steps: int = 100,
-                      batch_size: int = 8, lr: float = 3e-4, seed: int = 0, save_every: int | None = None,
+    def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0, steps: int = COLLECTION_STEPS,
+                      batch_size: int = AdapterConfig.batch_size, lr: float = AdapterConfig.lr,
+                      seed: int = AdapterConfig.seed, save_every: int | None = None,
                       out: Path | None = None,
                       progress: Callable[[dict[str, Any]], None] | None = None) -> AdapterTrainResult:
         """Train a LoRA adapter for one collection (from a QA jsonl file and/or ``synthetic`` cloze

@@ -50,6 +50,7 @@ META = "lloco_adapter.json"
 EXAMPLES = "examples.pt"
 TEACHER = "teacher"  # peft name of the distillation teacher's adapter while it reads
 MIN_EXAMPLES = 8
+COLLECTION_STEPS = 100  # a collection's own adapter: it starts from the reader, on fewer and narrower questions
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,24 @@ class QAItem:
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    steps: int = 150
-    batch_size: int = 8
-    lr: float = 3e-4
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    warmup_steps: int = 10
-    max_grad_norm: float = 1.0
-    max_answer_tokens: int = 64
-    save_every: int = 25
-    seed: int = 0
-    distill_weight: float = 0.0  # weight of the KL term to the RAG-mode teacher's answer-token distributions (0 = off)
-    distill_top_k: int = 32  # teacher log-probabilities kept per answer token
-    distill_teacher: str = ""  # adapter folder the teacher reads the text with ("" = the base decoder, LoRA off)
+    """How a reader (or collection) adapter is trained; each field's help is what `lloco train adapter
+    --help` shows."""
+
+    steps: int = ts.option(150, "Optimizer steps.")
+    batch_size: int = ts.option(8, "Examples per step.")
+    lr: float = ts.option(3e-4, "LoRA learning rate.")
+    lora_r: int = ts.option(8, "LoRA rank.")
+    lora_alpha: int = ts.option(16, "LoRA alpha.")
+    lora_dropout: float = ts.option(0.05, "LoRA dropout.")
+    lora_targets: tuple[str, ...] = ts.option(("q_proj", "k_proj", "v_proj", "o_proj"), "Modules the LoRA adapts.")
+    warmup_steps: int = ts.option(10, "Linear warm-up steps.")
+    max_grad_norm: float = ts.option(1.0, "Gradient clipping norm.")
+    max_answer_tokens: int = ts.option(64, "Answer tokens scored per example (longer answers are cut).")
+    save_every: int = ts.option(25, "Checkpoint every N steps.")
+    seed: int = ts.option(0, "Seed of the example draw, the LoRA initialisation and the order.")
+    distill_weight: float = ts.option(0.0, "Reader adapter: weight of the KL term to a text-reading teacher's answer distributions (xRAG; 0 = off).")
+    distill_top_k: int = ts.option(32, "Teacher log-probabilities kept per answer token.")
+    distill_teacher: str = ts.option("", "Reader adapter: the adapter the distillation teacher reads the text with (e.g. the shipped reader: rag+reader); empty: the bare base decoder.")
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,

@@ -66,31 +66,33 @@ MIN_PAIR_SPANS = 8  # training refuses corpora with fewer than 8 x (max_segment 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    sources: tuple[str, ...] = DEFAULT_SOURCES
-    data_root: str = "../shared/eval-data"
-    steps: int = 1000
-    kappa: int = 8
-    min_segment: int = 128
-    max_segment: int = 256
-    next_segment: int = 128
-    batch_size: int = 4
-    grad_accum: int = 1
-    lr: float = 2e-4  # LoRA
-    summary_lr: float = 1e-3  # summary-token embeddings
-    projection: bool = True  # learn the output projection (False: raw post-norm hidden states)
-    projection_lr: float = 5e-4
-    recon_weight: float = 1.0
-    fact_weight: float = 0.0  # extra weight of number/entity tokens in the reconstruction loss (0 = plain mean)
-    init_from: str | None = None  # start from this compressor checkpoint's weights (fresh optimizer), not at random
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    warmup_steps: int = 50
-    max_grad_norm: float = 1.0
-    save_every: int = 100
-    seed: int = 0
-    heldout_every: int = HELDOUT_EVERY
+    """How the compressor is trained; each field's help is what `lloco train compressor --help` shows."""
+
+    sources: tuple[str, ...] = ts.option(DEFAULT_SOURCES, "Corpora of documents to compress: qmsum, squality, narrativeqa, squad, essays, financebench.")
+    data_root: str = ts.option("../shared/eval-data", "The eval-data folder.")
+    steps: int = ts.option(1000, "Optimizer steps.")
+    kappa: int = ts.option(8, "Summary vectors per segment (the CLI's default: the summary_tokens setting).")
+    min_segment: int = ts.option(128, "Shortest segment A to compress, in tokens.")
+    max_segment: int = ts.option(256, "Longest segment A, in tokens.")
+    next_segment: int = ts.option(128, "Length of the next segment B, in tokens.")
+    batch_size: int = ts.option(4, "Pairs per micro-batch.")
+    grad_accum: int = ts.option(1, "Micro-batches per optimizer step.")
+    lr: float = ts.option(2e-4, "LoRA learning rate.")
+    summary_lr: float = ts.option(1e-3, "Summary-embedding learning rate.")
+    projection: bool = ts.option(True, "Learn an output projection of the summary vectors (off: raw post-norm hidden states).")
+    projection_lr: float = ts.option(5e-4, "Projection learning rate.")
+    recon_weight: float = ts.option(1.0, "Weight of the reconstruction loss.")
+    fact_weight: float = ts.option(0.0, "Extra weight of number and named-entity tokens in the reconstruction loss (0: a plain mean; 4: such tokens count 5x).")
+    init_from: str | None = ts.option(None, "Start from this compressor checkpoint's weights (e.g. the shipped one) with a fresh optimizer and schedule.")
+    lora_r: int = ts.option(8, "LoRA rank.")
+    lora_alpha: int = ts.option(16, "LoRA alpha.")
+    lora_dropout: float = ts.option(0.0, "LoRA dropout.")
+    lora_targets: tuple[str, ...] = ts.option(("q_proj", "k_proj", "v_proj", "o_proj"), "Modules the LoRA adapts.")
+    warmup_steps: int = ts.option(50, "Linear warm-up steps before the cosine schedule.")
+    max_grad_norm: float = ts.option(1.0, "Gradient clipping norm.")
+    save_every: int = ts.option(100, "Checkpoint every N steps.")
+    seed: int = ts.option(0, "Seed of the LoRA initialisation and the data order.")
+    heldout_every: int = ts.option(HELDOUT_EVERY, "Every Nth document is held out of training (for eval-compressor).")
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "kappa": self.kappa >= 1, "batch_size": self.batch_size >= 1,

@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,22 @@ def refuse_bad_settings(checks: dict[str, bool], what: str) -> None:
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         raise InvalidInputError(f"invalid {what} setting(s): {', '.join(bad)}")
+
+
+def option(default: Any, help: str) -> Any:  # noqa: A002 - the word the CLI and Settings use
+    """A training config field with its help text, as Settings' fields carry theirs (the CLI's options
+    take their defaults and help from here: :func:`option_help`)."""
+    return field(default=default, metadata={"help": help})
+
+
+def option_help(cls: type, name: str, *, default: bool = True) -> str:
+    """A config field's help text, with its default (``default=False``: where the CLI option itself
+    has that default, and shows it)."""
+    f = next(f for f in fields(cls) if f.name == name)
+    if not default:
+        return f.metadata["help"]
+    value = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+    return f"{f.metadata['help']} (default {value})"
 
 
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:

@@ -284,3 +284,27 @@ def test_cli_trains_the_reader_adapter_and_records_its_mix(service, monkeypatch,
     assert meta["unanswerable_share"] == 0.1 and meta["examples"] == 12
     assert meta["expand_tokens"] == service.settings.expand_tokens and meta["expand_share"] == 0.125
     assert set(meta["examples_by_source"]) == {"squad", "squad-mc", "narrativeqa"}
+
+
+def test_the_cli_takes_its_training_defaults_and_help_from_the_configs():
+    # one owner per default: `lloco train adapter|compressor` read them (and their help) from the configs
+    from dataclasses import fields
+
+    import typer
+
+    from app.cli_train import train_app
+    from model.train_adapter import AdapterConfig
+    from model.train_compressor import TrainConfig
+
+    group = typer.main.get_group(train_app)
+    adapter = {p.name: p for p in group.commands["adapter"].params}
+    for name in ("batch_size", "lr", "save_every", "seed", "distill_weight"):
+        field = next(f for f in fields(AdapterConfig) if f.name == name)
+        assert adapter[name].default == field.default and adapter[name].help == field.metadata["help"]
+    compressor = {p.name: p for p in group.commands["compressor"].params}
+    for field in fields(TrainConfig):
+        if field.name in compressor:
+            assert compressor[field.name].default is None  # None: the config's default applies
+            assert compressor[field.name].help.endswith(field.metadata["help"] + f" (default {field.default})") \
+                or field.name == "sources"
+    assert all(f.metadata.get("help") for f in fields(AdapterConfig)) and all(f.metadata.get("help") for f in fields(TrainConfig))

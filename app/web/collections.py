@@ -23,6 +23,7 @@ from app.web.common import (
     show_ingest_results,
     upload_form,
 )
+from model.train_adapter import COLLECTION_STEPS
 
 if TYPE_CHECKING:
     from app.access import ActingService  # the page acts as the signed-in user
@@ -93,7 +94,7 @@ def train_form(service: ActingService, name: str, busy: bool) -> None:
         qa = st.file_uploader("QA pairs (JSONL: one {\"question\", \"answer\"} per line)", type=["jsonl", "json"])
         left, right = st.columns(2)
         synthetic = left.number_input("Synthetic questions from the chunks", 0, 5000, 0 if qa else 64, step=16)
-        steps = right.number_input("Training steps", 1, 10000, 100, step=10)
+        steps = right.number_input("Training steps", 1, 10000, COLLECTION_STEPS, step=10)
         if st.form_submit_button("Train and attach", disabled=busy):
             start_training(service, name, qa, int(synthetic), int(steps))
             st.rerun()
