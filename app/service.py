@@ -15,9 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
 from app import chats
 from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContextAnswerer, LlocoAnswerer,
                            ReaderRagAnswerer)
@@ -25,7 +22,8 @@ from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import MAX_QUESTION_CHARS, Mode, Settings
 from app.originals import OriginalStore
-from indexing.catalog import Chunk, Collection, Document, collection_named, open_catalog
+from indexing import catalog_queries as cq
+from indexing.catalog import Collection, open_catalog
 from model.errors import InvalidInputError, NotFoundError
 from model.train_adapter import COLLECTION_STEPS, AdapterConfig
 
@@ -160,43 +158,32 @@ class LlocoService:
         row = Collection(name=name, decoder=s.decoder, embedder=s.embedder, compressor=compressor.ident,
                          kappa=compressor.kappa, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
                          embed_dim=self.embedder.dim, hidden_size=self.decoder.hidden_size)
-        try:
-            with self.sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            raise InvalidInputError(f"collection {name!r} already exists") from None
+        if not cq.insert_collection(self.sessions, row):
+            raise InvalidInputError(f"collection {name!r} already exists")
         return self.get_collection(name)
 
     def _collection(self, name: str) -> Collection:
-        with self.sessions() as session:
-            return collection_named(session, name)
+        return cq.collection_row(self.sessions, name)
 
     def list_collections(self) -> list[CollectionInfo]:
-        with self.sessions() as session:
-            names = list(session.scalars(select(Collection.name).order_by(Collection.name)))
         infos = []
-        for name in names:
+        for name in cq.collection_names(self.sessions):
             with contextlib.suppress(NotFoundError):  # deleted (by another process) while this one listed
                 infos.append(self.get_collection(name))
         return infos
 
     def get_collection(self, name: str) -> CollectionInfo:
         row = self._collection(name)
-        with self.sessions() as session:
-            docs = session.execute(select(Document.status, func.count(), func.coalesce(func.sum(Document.size_bytes), 0))
-                                   .where(Document.collection_id == row.id).group_by(Document.status)).all()
-            n_chunks = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.collection_id == row.id))
-        counts = {status: (n, size) for status, n, size in docs}
+        counts, n_chunks = cq.collection_counts(self.sessions, row.id)
         return CollectionInfo(row.id, row.name, row.created_at, row.decoder, row.embedder, row.compressor, row.kappa,
                               row.chunk_tokens, row.chunk_overlap, row.adapter_path, counts.get("ready", (0, 0))[0],
-                              counts.get("failed", (0, 0))[0], int(n_chunks or 0), int(counts.get("ready", (0, 0))[1]))
+                              counts.get("failed", (0, 0))[0], n_chunks, counts.get("ready", (0, 0))[1])
 
     def delete_collection(self, name: str) -> None:
         row = self._collection(name)
         index = self._index(row)
-        with index.lock, self.sessions.begin() as session:
-            hashes = set(session.scalars(select(Document.content_hash).where(Document.collection_id == row.id)))
-            session.delete(session.get(Collection, row.id))  # its documents and chats cascade
+        with index.lock:
+            hashes = cq.delete_collection_rows(self.sessions, row.id)  # its documents and chats cascade
         index.destroy()
         self._indexes.pop(row.id, None)
         self._release_originals(hashes)
@@ -207,8 +194,7 @@ class LlocoService:
 
         row = self._collection(name)
         checked = None if adapter is None else check_adapter(adapter, self.decoder.base_model)  # before anything is stored
-        with self.sessions.begin() as session:
-            session.get(Collection, row.id).adapter_path = str(checked) if checked else None
+        cq.set_adapter_path(self.sessions, row.id, str(checked) if checked else None)
 
     def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0, steps: int = COLLECTION_STEPS,
                       batch_size: int = AdapterConfig.batch_size, lr: float = AdapterConfig.lr,
@@ -279,8 +265,7 @@ class LlocoService:
     def _keep_originals(self, results: list[IngestResult]) -> None:
         """Keep each ingested PDF's bytes (page images need them); a failure only costs the images."""
         paths = {r.document_id: Path(r.path) for r in results if r.status != "failed" and r.document_id is not None}
-        with self.sessions() as session:
-            hashes = dict(session.execute(select(Document.id, Document.content_hash).where(Document.id.in_(paths))).all())
+        hashes = cq.content_hashes(self.sessions, list(paths))
         for doc_id, path in paths.items():
             try:
                 self.originals.keep(path, hashes[doc_id])
@@ -289,9 +274,7 @@ class LlocoService:
 
     def _release_originals(self, hashes: set[str]) -> None:
         """Remove the kept files of these content hashes that no document refers to any more."""
-        with self.sessions() as session:
-            used = set(session.scalars(select(Document.content_hash).where(Document.content_hash.in_(hashes))))
-        for content_hash in hashes - used:
+        for content_hash in hashes - cq.hashes_in_use(self.sessions, hashes):
             self.originals.discard(content_hash)
 
     def rebuild_collection(self, name: str, *, progress: ProgressCallback | None = None) -> RebuildResult:
@@ -315,12 +298,8 @@ class LlocoService:
 
     def list_documents(self, name: str) -> list[DocumentInfo]:
         row = self._collection(name)
-        with self.sessions() as session:
-            counts = dict(session.execute(select(Chunk.document_id, func.count()).where(Chunk.collection_id == row.id)
-                                          .group_by(Chunk.document_id)).all())
-            docs = session.scalars(select(Document).where(Document.collection_id == row.id).order_by(Document.id)).all()
-        return [DocumentInfo(d.id, d.filename, d.content_hash, d.status, d.error, d.n_pages, counts.get(d.id, 0),
-                             d.size_bytes, d.created_at) for d in docs]
+        return [DocumentInfo(d.id, d.filename, d.content_hash, d.status, d.error, d.n_pages, n_chunks, d.size_bytes,
+                             d.created_at) for d, n_chunks in cq.documents_with_chunks(self.sessions, row.id)]
 
     def find_document(self, name: str, document: str | int) -> DocumentInfo:
         """The one document of a collection named by its id, file name or content-hash prefix (>= 8)."""
@@ -341,17 +320,14 @@ class LlocoService:
 
     def document_collection(self, document_id: int) -> str:
         """The name of the collection a document belongs to."""
-        with self.sessions() as session:
-            name = session.scalar(select(Collection.name).join(Document, Document.collection_id == Collection.id)
-                                  .where(Document.id == document_id))
+        name = cq.collection_of_document(self.sessions, document_id)
         if name is None:
             raise NotFoundError(f"no document #{document_id} (was it deleted?)")
         return name
 
     def document_file(self, document_id: int) -> Path | None:
         """The original file of a ready PDF document (kept under the home), or None."""
-        with self.sessions() as session:
-            doc = session.get(Document, document_id)
+        doc = cq.document_row(self.sessions, document_id)
         if doc is None or doc.status != "ready" or not doc.filename.lower().endswith(".pdf"):
             return None
         path = self.originals.find(doc.content_hash, fallback=doc.source_path)

@@ -33,7 +33,7 @@ def measure(service, dataset: str, path: Path, *, k: int = 4, limit: int | None 
     by_hash = {d.content_hash: d.id for d in service.list_documents(collection) if d.status == "ready"}
     out: dict[str, dict[str, list]] = {s: {"recall": [], "all": [], "qid": []} for s in SETTINGS}
     services = {s: LlocoService(service.settings.model_copy(update={"retrieval": s}), decoder=service.decoder,
-                                embedder=service.embedder) for s in SETTINGS}
+                                embedder=service.embedder, compressor=service.compressor) for s in SETTINGS}
     for question in evalset.questions:
         document = evalset.document(question.doc_id)
         doc_id = by_hash.get(file_sha256(document_file(service, dataset, document)))  # as the runner ingested it
