@@ -24,6 +24,12 @@ class Chunk:
     page_start: int  # 1-based, inclusive
     page_end: int
     token_ids: list[int]
+    context: str = ""  # situates the chunk without being in its span (a continued table's caption): embedded with it
+
+    @property
+    def embed_text(self) -> str:
+        """What the retrieval embedder reads: the chunk's context line(s), then its text."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 def join_pages(pages: list[str]) -> tuple[str, list[int]]:
@@ -60,6 +66,7 @@ def chunk_pages(pages: list[str], *, encode: Callable[[str], list[int]], chunk_t
         pieces = (_run_pieces(text[start:end], start, encode, chunk_tokens) if kind == "run"
                   else _table_pieces(text[start:end], start, encode, chunk_tokens) if kind == "table"
                   else _prose_pieces(text[start:end], start, splitter, encode, chunk_tokens))
+        caption = _caption(text[start:end]) if kind == "table" else ""
         for sub_start, sub in pieces:
             ids = encode(sub)
             sub_end = sub_start + len(sub)
@@ -71,7 +78,8 @@ def chunk_pages(pages: list[str], *, encode: Callable[[str], list[int]], chunk_t
                 chunks.pop()
             chunks.append(Chunk(ordinal=len(chunks), text=sub, char_start=sub_start, char_end=sub_end,
                                 page_start=page_of(offsets, sub_start),
-                                page_end=page_of(offsets, max(sub_start, sub_end - 1)), token_ids=ids))
+                                page_end=page_of(offsets, max(sub_start, sub_end - 1)), token_ids=ids,
+                                context="" if caption and sub.startswith(caption) else caption))
     return chunks
 
 
@@ -92,6 +100,12 @@ def _blocks(text: str, encode: Callable[[str], list[int]]) -> list[tuple[int, in
         out.append((start, end, "table"))
         pos = end
     return out + _prose_and_runs(text, pos, len(text))
+
+
+def _caption(block: str) -> str:
+    """The caption lines a table block starts with ("" when it starts with its first row)."""
+    body = 0 if block.startswith("|") else block.find("\n|") + 1
+    return block[:body].strip()
 
 
 def _caption_start(text: str, table_start: int, encode: Callable[[str], list[int]]) -> int:

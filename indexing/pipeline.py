@@ -103,7 +103,7 @@ class Pipeline:
             error = f"{path.name}: no text to index"
             return IngestResult(str(path), "failed", self._record_failure(path, error), error)
         report("embed", 0, len(chunks))
-        embeddings = self.embedder.embed([c.text for c in chunks], batch_size=self.embed_batch_size)  # (n, dim)
+        embeddings = self.embedder.embed([c.embed_text for c in chunks], batch_size=self.embed_batch_size)  # (n, dim)
         summaries = self._compress(chunks, report)  # (n, kappa, d)
         report("index", 0, len(chunks))
         doc_id = self._write(doc, chunks, embeddings, summaries)

@@ -62,7 +62,7 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
             pages = list(session.scalars(select(Page.text).where(Page.document_id == doc_id).order_by(Page.page_no)))
         chunks = chunk_pages(pages, encode=encode, chunk_tokens=target.chunk_tokens, overlap=target.chunk_overlap)
         report(Progress(filename, i, len(docs), "embed", 0, len(chunks)))
-        embeddings.append(embedder.embed([c.text for c in chunks], batch_size=embed_batch_size))
+        embeddings.append(embedder.embed([c.embed_text for c in chunks], batch_size=embed_batch_size))
         report(Progress(filename, i, len(docs), "compress", 0, len(chunks)))
         vectors = compressor.compress([c.token_ids for c in chunks], batch_size=compress_batch_size)
         summaries.extend(v.numpy() for v in vectors)

@@ -110,6 +110,10 @@ def test_a_long_table_is_split_between_rows_only():
         body = c.text.removeprefix("Segment results\n")
         assert all(re.fullmatch(r"\|.*\|", line) for line in body.splitlines()), c.text
     assert parts[0].text.startswith("Segment results\n|  | 2023 | 2022 |")
+    # the later parts are embedded with the table's caption, which their text (an exact span) lacks
+    assert parts[0].context == "" and all(c.context == "Segment results" for c in parts[1:])
+    assert parts[1].embed_text == "Segment results\n" + parts[1].text
+    assert all(c.context == "" for c in chunks if c not in parts)
     assert sum(c.text.count("| Item") for c in parts) == 60
     assert not any("Prose after" in c.text for c in parts) and any("Prose after" in c.text for c in chunks)
 
