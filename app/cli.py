@@ -16,7 +16,7 @@ from app.cli_jobs import jobs_app, worker
 from app.cli_shared import State, err, out, service
 from app.cli_train import train_app
 from app.cli_users import users_app
-from app.config import Settings, field_help
+from app.config import Engine, Settings, field_help
 from app.jobs import JobCancelled
 from model.errors import LlocoError
 
@@ -152,7 +152,11 @@ def collections_adapter(name: str, path: Annotated[Path | None, typer.Argument(h
 def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Files or folders.")],
            queue: Annotated[bool, typer.Option("--queue", help="Queue the job for a worker (the web app's, the API "
                                                "server's or `lloco worker`) and return at once; the files are "
-                                               "listed as 'queued' documents until it runs.")] = False) -> None:
+                                               "listed as 'queued' documents until it runs.")] = False,
+           engine: Annotated[Engine, typer.Option(help="Where documents are parsed, embedded and compressed: 'local' (this "
+                                                  "process) or 'ray' (Ray workers: the ray_address setting's cluster, "
+                                                  "else a local one); the catalog is written here either way.")] = "local",
+           ) -> None:
     """Ingest PDF, text and Markdown files (folders recursively) into a collection."""
     from app.progress import ingest_with_progress
 
@@ -164,7 +168,7 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
         job = queue_ingest(JobRunner(sessions=svc.sessions), svc, collection, [p.absolute() for p in paths])
         out.print(f"queued as job #{job.id}: `lloco jobs list` follows it, `lloco worker` runs it", highlight=False)
         return
-    results = ingest_with_progress(service(), collection, paths, out)
+    results = ingest_with_progress(service(), collection, paths, out, engine=engine)
     failed = [r for r in results if r.status == "failed"]
     for r in results:
         style = {"ingested": "green", "skipped": "yellow", "failed": "red"}[r.status]

@@ -24,6 +24,8 @@ DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
 ExpandScoring = Literal["lexical", "hybrid"]
 Retrieval = Literal["dense", "bm25", "hybrid"]  # = indexing.retrieval.RetrievalMode
 CondenseMode = Literal["rule", "decoder", "off"]  # = app.condense.CondenseMode
+Engine = Literal["local", "ray"]  # where ingestion derives documents (app.ray_ingest)
+ENGINES: tuple[Engine, ...] = ("local", "ray")
 EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
 MAX_QUESTION_CHARS = 4000  # a longer "question" is a pasted document: refused before it costs a forward pass
 EVAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data"  # the evaluation datasets beside the repo
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=4096, description="Chunks embedded per batch at ingestion.")
     max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused at ingestion.")
     max_upload_mb: float = Field(500.0, gt=0, description="API: an upload request (all its files) larger than this is refused with 413 while it streams.")
+    ray_address: str | None = Field(None, description="`lloco ingest --engine ray`: the Ray cluster to use ('auto': the one this machine belongs to; 'ray://head:10001': a remote head); default: a local Ray started for the ingest.")
+    ray_workers: int = Field(2, ge=1, le=1024, description="`lloco ingest --engine ray`: worker actors deriving documents in parallel (each loads the models once).")
+    ray_worker_threads: int = Field(1, ge=1, le=256, description="`lloco ingest --engine ray`: CPU threads (and Ray CPUs) per worker.")
     api_host: str = Field("127.0.0.1", description="Address `lloco api` listens on (127.0.0.1: this machine only; 0.0.0.0: every interface).")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `lloco api` listens on.")
     server_roots: list[Path] = Field(default_factory=lambda: [EVAL_DATA], description="Web app and API: the folders under which admins may name server-side paths (adapter folders, evaluation data); the home is always one. The CLI may use any path.")

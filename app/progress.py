@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 if TYPE_CHECKING:
     from app.answerers import Answer, AnswerStream
+    from app.config import Engine
     from app.service import LlocoService
     from indexing.pipeline import IngestResult, ProgressCallback
     from indexing.pipeline import Progress as Progress_
@@ -34,17 +35,20 @@ def stage_bars(console: Console) -> Iterator[ProgressCallback]:
         yield on_progress
 
 
-def ingest_with_progress(service: LlocoService, collection: str, paths: list[Path], console: Console) -> list[IngestResult]:
-    """Run an ingestion with progress bars, recorded as a job in the catalog (`lloco jobs list`)."""
+def ingest_with_progress(service: LlocoService, collection: str, paths: list[Path], console: Console, *,
+                         engine: Engine = "local") -> list[IngestResult]:
+    """Run an ingestion with progress bars, recorded as a job in the catalog (`lloco jobs list`).
+    ``engine`` 'ray': documents derived on Ray workers (which load the models there)."""
     from app.jobs import JobRunner, ingest_reporter
 
-    # loading the models first keeps the bars honest about where the time goes
-    console.print("loading models ...")
-    _ = service.compressor, service.embedder
+    if engine == "local":  # loading the models first keeps the bars honest about where the time goes
+        console.print("loading models ...")
+        _ = service.compressor, service.embedder
     with stage_bars(console) as on_progress:
         def work(report):
             to_job = ingest_reporter(report)
-            return service.ingest(collection, paths, progress=lambda event: (on_progress(event), to_job(event)))
+            return service.ingest(collection, paths, progress=lambda event: (on_progress(event), to_job(event)),
+                                  engine=engine)
 
         return JobRunner(sessions=service.sessions).run("ingest", f"ingest {len(paths)} path(s) into {collection}",
                                                          work, collection=collection)

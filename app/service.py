@@ -20,7 +20,8 @@ from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContex
                            ReaderRagAnswerer)
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
-from app.config import MAX_QUESTION_CHARS, Mode, Settings
+from app.config import ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings
+from app.model_loading import compressor_source, load_compressor_from, load_decoder_from, load_embedder_from
 from app.originals import OriginalStore
 from indexing import catalog_queries as cq
 from indexing.catalog import Collection, open_catalog
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from app.page_images import PageImage
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
-    from indexing.pipeline import IngestResult, ProgressCallback
+    from indexing.pipeline import Deriver, IngestResult, ProgressCallback
     from indexing.rebuild import RebuildResult
     from model.compressor import Compressor
     from model.loading import Decoder
@@ -95,45 +96,22 @@ class LlocoService:
     def decoder(self) -> Decoder:
         with self._lock:
             if self._decoder is None:
-                from model.device import resolve_device, resolve_dtype
-                from model.loading import load_decoder
-                from model.registry import resolve_decoder
-
-                s = self.settings
-                device = resolve_device(s.device)
-                folder = resolve_decoder(s.decoder, s.resolved_model_cache)
-                self._decoder = load_decoder(folder, name=s.decoder, device=device, dtype=resolve_dtype(s.dtype, device),
-                                             tokenizer_folder=s.tokenizer)
+                self._decoder = load_decoder_from(self.settings)
             return self._decoder
 
     @property
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from indexing.embedder import SentenceTransformerEmbedder
-                from model.device import resolve_device
-                from model.registry import resolve_embedder
-
-                device = resolve_device(self.settings.device)
-                self._embedder = SentenceTransformerEmbedder(resolve_embedder(self.settings.embedder),
-                                                             name=self.settings.embedder, device=device)
+                self._embedder = load_embedder_from(self.settings)
             return self._embedder
 
     @property
     def compressor(self) -> Compressor:
         with self._lock:
             if self._compressor is None:
-                from model.compressor import load_compressor
-
-                self._compressor = load_compressor(self._compressor_source(), self.decoder,
-                                                   kappa=self.settings.summary_tokens)
+                self._compressor = load_compressor_from(self.settings, self.decoder)
             return self._compressor
-
-    def _compressor_source(self) -> str | None:
-        from model.artifacts import shipped_compressor
-
-        source = self.settings.compressor
-        return shipped_compressor(self.settings.decoder) if source == "default" else source
 
     @property
     def compressor_ident(self) -> str:
@@ -142,7 +120,7 @@ class LlocoService:
             return self._compressor.ident
         from model.compressor import compressor_ident
 
-        return compressor_ident(self._compressor_source(), kappa=self.settings.summary_tokens)
+        return compressor_ident(compressor_source(self.settings), kappa=self.settings.summary_tokens)
 
     def models(self) -> list[ModelStatus]:
         from model.registry import list_models
@@ -245,22 +223,39 @@ class LlocoService:
                                     + ": use the same settings, or rebuild it with `lloco collections rebuild`")
 
     # Documents ------------------------------------------------------------------------------
-    def ingest(self, name: str, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
-        """Ingest files and folders into a collection; bad files are reported, good ones indexed."""
+    def ingest(self, name: str, paths: list[Path], *, progress: ProgressCallback | None = None,
+               engine: Engine = "local") -> list[IngestResult]:
+        """Ingest files and folders into a collection; bad files are reported, good ones indexed.
+        ``engine``: 'local' (this process) or 'ray' (documents derived on a Ray cluster's workers, written
+        here: :mod:`app.ray_ingest`)."""
         from indexing.pipeline import Pipeline
 
+        if engine not in ENGINES:
+            raise InvalidInputError(f"unknown ingestion engine {engine!r}: use one of {', '.join(ENGINES)}")
         row = self._collection(name)
         self._check_models(row)
         if not paths:
             raise InvalidInputError("no files given to ingest")
-        s = self.settings
-        pipeline = Pipeline(index=self._index(row), embedder=self.embedder, compressor=self.compressor,
-                            encode=self.decoder.encode, chunk_tokens=row.chunk_tokens, chunk_overlap=row.chunk_overlap,
-                            max_bytes=int(s.max_file_mb * 2**20), embed_batch_size=s.embed_batch_size,
-                            compress_batch_size=s.compress_batch_size, pdf_tables=s.pdf_tables)
-        results = pipeline.ingest([Path(p) for p in paths], progress=progress)
+        files = [Path(p) for p in paths]
+        if engine == "ray":
+            from app.ray_ingest import ray_ingest
+
+            results = ray_ingest(self, row, files, progress=progress)
+        else:
+            results = Pipeline(self._index(row), self.deriver(row)).ingest(files, progress=progress)
         self._keep_originals(results)
         return results
+
+    def deriver(self, row: Collection) -> Deriver:
+        """How this process turns a file into a collection's chunks and vectors (its models, the
+        collection's chunking, the settings' limits)."""
+        from indexing.pipeline import Deriver
+
+        s = self.settings
+        return Deriver(embedder=self.embedder, compressor=self.compressor, encode=self.decoder.encode,
+                       chunk_tokens=row.chunk_tokens, chunk_overlap=row.chunk_overlap,
+                       max_bytes=int(s.max_file_mb * 2**20), pdf_tables=s.pdf_tables,
+                       embed_batch_size=s.embed_batch_size, compress_batch_size=s.compress_batch_size)
 
     def _keep_originals(self, results: list[IngestResult]) -> None:
         """Keep each ingested PDF's bytes (page images need them); a failure only costs the images."""

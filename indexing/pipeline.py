@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import delete, select, update
 
 from indexing.catalog import Chunk, Document, Page
+from indexing.chunking import Chunk as DocChunk
 from indexing.chunking import chunk_pages, join_pages
 from indexing.loaders import DocumentError, LoadedDocument, expand_paths, file_sha256, load_document
 
 if TYPE_CHECKING:
+    import numpy as np
     from sqlalchemy.orm import sessionmaker
 
     from indexing.collection_index import CollectionIndex
@@ -59,11 +61,22 @@ class IngestResult:
     table_pages: tuple[int, ...] = ()  # tables read as Markdown
 
 
-@dataclass
-class Pipeline:
-    """The components one collection's ingestion needs."""
+@dataclass(frozen=True)
+class Derived:
+    """A document prepared for the catalog, in memory: its pages, chunks and their vectors."""
 
-    index: CollectionIndex
+    doc: LoadedDocument
+    chunks: list[DocChunk]
+    embeddings: np.ndarray  # (n_chunks, embed_dim) float32, normalized
+    summaries: np.ndarray  # (n_chunks, kappa, d) float16
+
+
+@dataclass(frozen=True)
+class Deriver:
+    """What turns a file into a :class:`Derived` document: the models and the chunking. The same on
+    the machine that writes the catalog and on a Ray worker (:mod:`indexing.ray_engine`), so both
+    engines derive the same chunks and vectors."""
+
     embedder: Embedder
     compressor: Compressor
     encode: Callable[[str], list[int]]
@@ -73,6 +86,39 @@ class Pipeline:
     pdf_tables: bool = True  # read tabular PDF pages' tables as Markdown (Settings.pdf_tables)
     embed_batch_size: int = 32
     compress_batch_size: int = 8
+
+    def load(self, path: Path) -> LoadedDocument:
+        """Parse one file (:class:`DocumentError` for a bad one)."""
+        return load_document(path, max_bytes=self.max_bytes, tables=self.pdf_tables)
+
+    def derive(self, doc: LoadedDocument, report: Callable[..., None] = lambda *_a: None) -> Derived:
+        """Chunk, embed and compress a parsed document (:class:`DocumentError` when it has no text to
+        index); ``report(stage, done, total)`` as it goes."""
+        import numpy as np
+
+        report("chunk")
+        chunks = chunk_pages(doc.pages, encode=self.encode, chunk_tokens=self.chunk_tokens, overlap=self.chunk_overlap)
+        if not chunks:
+            raise DocumentError(f"{doc.filename}: no text to index")
+        report("embed", 0, len(chunks))
+        embeddings = self.embedder.embed([c.embed_text for c in chunks], batch_size=self.embed_batch_size)  # (n, dim)
+        out = []
+        step = self.compress_batch_size * 4  # report progress every few batches
+        for start in range(0, len(chunks), step):
+            report("compress", start, len(chunks))
+            batch = [c.token_ids for c in chunks[start:start + step]]
+            out.extend(v.numpy() for v in self.compressor.compress(batch, batch_size=self.compress_batch_size))
+        report("compress", len(chunks), len(chunks))
+        return Derived(doc, chunks, embeddings, np.stack(out))  # summaries (n, kappa, d)
+
+
+@dataclass
+class Pipeline:
+    """One collection's ingestion: each file derived (:class:`Deriver`, here or on a Ray worker), then
+    written here. ``deriver`` None: this pipeline only writes documents derived elsewhere."""
+
+    index: CollectionIndex
+    deriver: Deriver | None = None
 
     def ingest(self, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
         """Ingest files and folders; returns one result per file, in order."""
@@ -86,45 +132,41 @@ class Pipeline:
             progress(Progress(path.name, i, n, stage, done, total))
 
         report("parse")
+        if self.deriver is None:
+            raise ValueError("this pipeline has no deriver: it writes documents derived elsewhere")
         try:
-            doc = load_document(path, max_bytes=self.max_bytes, tables=self.pdf_tables)
+            doc = self.deriver.load(path)
         except DocumentError as exc:
-            doc_id = self._record_failure(path, str(exc))
-            report("done")
-            return IngestResult(str(path), "failed", doc_id, str(exc), seconds=time.perf_counter() - started)
-        existing = self._existing(doc.content_hash)
+            return self.failed(path, str(exc), started, report)
+        existing = self.existing(doc.content_hash)
         if existing is not None and existing.status == "ready":
             report("done")
             return IngestResult(str(path), "skipped", existing.id, n_pages=existing.n_pages,
                                 seconds=time.perf_counter() - started)
-        report("chunk")
-        chunks = chunk_pages(doc.pages, encode=self.encode, chunk_tokens=self.chunk_tokens, overlap=self.chunk_overlap)
-        if not chunks:
-            error = f"{path.name}: no text to index"
-            return IngestResult(str(path), "failed", self._record_failure(path, error), error)
-        report("embed", 0, len(chunks))
-        embeddings = self.embedder.embed([c.embed_text for c in chunks], batch_size=self.embed_batch_size)  # (n, dim)
-        summaries = self._compress(chunks, report)  # (n, kappa, d)
-        report("index", 0, len(chunks))
-        doc_id = self._write(doc, chunks, embeddings, summaries)
-        report("done", len(chunks), len(chunks))
-        return IngestResult(str(path), "ingested", doc_id, n_pages=len(doc.pages), n_chunks=len(chunks),
+        try:
+            derived = self.deriver.derive(doc, report)
+        except DocumentError as exc:
+            return self.failed(path, str(exc), started, report)
+        return self.write(derived, started, report)
+
+    def failed(self, path: Path, error: str, started: float, report: Callable[..., None]) -> IngestResult:
+        """Record a file that could not be ingested, with the reason."""
+        doc_id = self._record_failure(path, error)
+        report("done")
+        return IngestResult(str(path), "failed", doc_id, error, seconds=time.perf_counter() - started)
+
+    def write(self, derived: Derived, started: float, report: Callable[..., None]) -> IngestResult:
+        """Write a derived document to the catalog, FAISS and the summary store, all or nothing."""
+        doc, n = derived.doc, len(derived.chunks)
+        report("index", 0, n)
+        doc_id = self._write(doc, derived.chunks, derived.embeddings, derived.summaries)
+        report("done", n, n)
+        return IngestResult(str(doc.path), "ingested", doc_id, n_pages=len(doc.pages), n_chunks=n,
                             seconds=time.perf_counter() - started, ocr_pages=doc.ocr_pages,
                             skipped_pages=doc.skipped_pages, table_pages=doc.table_pages)
 
-    def _compress(self, chunks, report) -> object:
-        import numpy as np
-
-        out = []
-        step = self.compress_batch_size * 4  # report progress every few batches
-        for start in range(0, len(chunks), step):
-            report("compress", start, len(chunks))
-            batch = [c.token_ids for c in chunks[start:start + step]]
-            out.extend(v.numpy() for v in self.compressor.compress(batch, batch_size=self.compress_batch_size))
-        report("compress", len(chunks), len(chunks))
-        return np.stack(out)
-
-    def _existing(self, content_hash: str) -> Document | None:
+    def existing(self, content_hash: str) -> Document | None:
+        """The collection's document with these bytes, if any (ready, failed or queued)."""
         with self.index.sessions() as session:
             return session.scalars(select(Document).where(Document.collection_id == self.index.collection_id,
                                                           Document.content_hash == content_hash)).first()

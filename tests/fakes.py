@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,42 @@ def tiny_lora(folder: Path, tiny_folder: Path, seed: int = 0) -> Path:
                                             init_lora_weights=False))
     model.save_pretrained(folder)
     return folder
+
+
+@dataclass(frozen=True)
+class TinyDeriver:
+    """What a Ray worker of the tests derives documents with (``app.ray_ingest``): the tiny Llama in
+    ``folder``, its untrained compressor and the hashing embedder, as the ``service`` fixture has them.
+    ``kill_marker``: the first worker to compress creates this file and kills its own process mid-document
+    (Ray restarts it; the file stops the second attempt from dying too)."""
+
+    folder: str
+    chunk_tokens: int
+    chunk_overlap: int
+    kappa: int
+    kill_marker: str | None = None
+
+    def __call__(self):
+        import os
+        import signal
+
+        import torch
+
+        from indexing.pipeline import Deriver
+        from model.compressor import load_compressor
+        from model.loading import load_decoder
+
+        decoder = load_decoder(self.folder, name=self.folder, device="cpu", dtype=torch.float32)
+        compressor = load_compressor(None, decoder, kappa=self.kappa)
+        if self.kill_marker:
+            marker, compress = Path(self.kill_marker), compressor.compress
+
+            def dying(chunks, **kw):
+                if not marker.exists():
+                    marker.write_text(str(os.getpid()))
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return compress(chunks, **kw)
+
+            compressor.compress = dying  # this worker's compressor only
+        return Deriver(embedder=HashEmbedder(), compressor=compressor, encode=decoder.encode,
+                       chunk_tokens=self.chunk_tokens, chunk_overlap=self.chunk_overlap, max_bytes=200 * 2**20)

@@ -1,0 +1,186 @@
+"""Ingestion on a Ray cluster (issue 14, item 6): `lloco ingest --engine ray`.
+
+The expensive part of ingestion — parsing, chunking, embedding and compressing a document — runs on
+Ray worker actors, each of which loads the models once (from the same settings, so they derive the
+same chunks and vectors as this process would: :class:`indexing.pipeline.Deriver` is shared by both
+engines); the catalog, the FAISS index and the summary store are written only here, by the driver,
+one document per transaction, in the files' order. A worker that dies mid-document is restarted by
+Ray and its document derived again (``max_restarts``/``max_task_retries``): nothing of it was written,
+so the collection is as it was until the driver writes the document whole.
+
+Workers receive each file's bytes (no shared filesystem needed) and need lloco and its models
+installed where they run (docs/deployment.md). Without Ray installed (`pip install -e .[ray]`) the
+engine is refused with that advice.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from indexing.loaders import DocumentError, expand_paths, file_sha256
+from model.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from app.service import LlocoService
+    from indexing.catalog import Collection
+    from indexing.pipeline import Deriver, IngestResult, ProgressCallback
+
+RESTARTS = 2  # a worker killed mid-document is restarted, and its document derived again, this many times
+
+
+@dataclass(frozen=True)
+class SettingsDeriver:
+    """Builds, on a worker, the :class:`Deriver` this process's service would use: the models the
+    settings name, the collection's chunking. Picklable (settings as a dict)."""
+
+    settings: dict[str, Any]
+    chunk_tokens: int
+    chunk_overlap: int
+
+    def __call__(self) -> Deriver:
+        from app.config import Settings
+        from app.model_loading import load_compressor_from, load_decoder_from, load_embedder_from
+        from indexing.pipeline import Deriver
+
+        s = Settings(**self.settings)
+        decoder = load_decoder_from(s)
+        return Deriver(embedder=load_embedder_from(s), compressor=load_compressor_from(s, decoder),
+                       encode=decoder.encode, chunk_tokens=self.chunk_tokens, chunk_overlap=self.chunk_overlap,
+                       max_bytes=int(s.max_file_mb * 2**20), pdf_tables=s.pdf_tables,
+                       embed_batch_size=s.embed_batch_size, compress_batch_size=s.compress_batch_size)
+
+
+class DeriveWorker:
+    """A Ray actor: the models loaded once, documents derived from their bytes."""
+
+    def __init__(self, make_deriver: Callable[[], Deriver], threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.deriver = make_deriver()
+
+    def derive(self, name: str, data: bytes) -> Any:
+        """The file's :class:`Derived` document, or the :class:`DocumentError` message for a bad file."""
+        with tempfile.TemporaryDirectory(prefix="lloco-ray-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            try:
+                derived = self.deriver.derive(self.deriver.load(path))
+            except DocumentError as exc:
+                return str(exc)
+        return derived
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or a clear error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInputError("the 'ray' ingestion engine needs Ray: `pip install -e .[ray]` (or `pip install ray`), "
+                                "or ingest with the default local engine") from None
+    return ray
+
+
+def start_ray(service: LlocoService) -> Any:
+    """Ray connected: to the ``ray_address`` setting's cluster, or a local one started for this process."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        s = service.settings
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if s.ray_address:
+            options["address"] = s.ray_address
+        else:
+            options["num_cpus"] = s.ray_workers * s.ray_worker_threads
+        try:
+            ray.init(**options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise InvalidInputError(f"could not start or reach Ray ({s.ray_address or 'local'}): {exc}") from None
+    return ray
+
+
+def ray_ingest(service: LlocoService, row: Collection, paths: list[Path], *, progress: ProgressCallback | None = None,
+               make_deriver: Callable[[], Deriver] | None = None) -> list[IngestResult]:
+    """Ingest ``paths`` into collection ``row``: documents derived by Ray workers, written here in order.
+    ``make_deriver``: what each worker builds its models with (default: :class:`SettingsDeriver`)."""
+    from indexing.pipeline import IngestResult, Pipeline
+
+    s = service.settings
+    pipeline = Pipeline(service._index(row))
+    files = expand_paths(paths)
+    report = progress or (lambda _p: None)
+    make = make_deriver or SettingsDeriver(s.model_dump(mode="json"), row.chunk_tokens, row.chunk_overlap)
+    ray, workers = require_ray(), []
+
+    def worker() -> Any:
+        """The next worker, round robin; Ray and the workers start with the first document to derive."""
+        if not workers:
+            start_ray(service)
+            remote = ray.remote(num_cpus=s.ray_worker_threads, max_restarts=RESTARTS, max_task_retries=RESTARTS)(DeriveWorker)
+            workers.extend(remote.remote(make, s.ray_worker_threads) for _ in range(max(1, min(s.ray_workers, len(files)))))
+        return workers[len(pending) % len(workers)]
+
+    max_bytes = int(s.max_file_mb * 2**20)
+    results: list[IngestResult | None] = [None] * len(files)
+    pending: list[tuple[int, Any, float]] = []
+    for i, path in enumerate(files):
+        started, step = time.perf_counter(), _reporter(report, path, i, len(files))
+        step("parse")
+        if not path.is_file() or path.stat().st_size > max_bytes:  # the loader says precisely why, here
+            results[i] = _refused(pipeline, path, started, max_bytes)
+            continue
+        try:
+            existing = pipeline.existing(file_sha256(path))
+            data = None if existing is not None and existing.status == "ready" else path.read_bytes()
+        except OSError as exc:
+            results[i] = pipeline.failed(path, f"{path.name}: cannot be read ({exc})", started, step)
+            continue
+        if data is None:
+            results[i] = IngestResult(str(path), "skipped", existing.id, n_pages=existing.n_pages)
+            step("done")
+            continue
+        pending.append((i, worker().derive.remote(path.name, data), started))
+    try:
+        for i, future, started in pending:  # written in the files' order, each as soon as it is derived
+            path, step = files[i], _reporter(report, files[i], i, len(files))
+            try:
+                derived = ray.get(future)
+            except ray.exceptions.RayError as exc:
+                results[i] = pipeline.failed(path, f"{path.name}: its Ray worker failed ({type(exc).__name__}: "
+                                             f"{str(exc).splitlines()[0][:300]})", started, step)
+                continue
+            if isinstance(derived, str):  # a bad file: the loader's reason
+                results[i] = pipeline.failed(path, derived, started, step)
+                continue
+            derived = replace(derived, doc=replace(derived.doc, path=path))  # the worker read a copy
+            results[i] = pipeline.write(derived, started, step)
+    finally:
+        for worker in workers:
+            ray.kill(worker)
+    return [r for r in results if r is not None]
+
+
+def _reporter(report: ProgressCallback, path: Path, i: int, n: int) -> Callable[..., None]:
+    from indexing.pipeline import Progress
+
+    return lambda stage, done=0, total=0: report(Progress(path.name, i, n, stage, done, total))
+
+
+def _refused(pipeline: Any, path: Path, started: float, max_bytes: int) -> IngestResult:
+    """The loader's own reason for a path that is not a regular file or is over the size limit."""
+    from indexing.loaders import load_document
+
+    try:
+        load_document(path, max_bytes=max_bytes)
+        reason = f"{path.name}: cannot be read"
+    except DocumentError as exc:
+        reason = str(exc)
+    return pipeline.failed(path, reason, started, lambda *_a, **_k: None)
