@@ -261,7 +261,7 @@ def api(
     port: Annotated[int | None, typer.Option(help="Port (default: the api_port setting, 8000).")] = None,
 ) -> None:
     """Serve the REST API (/api) and the OpenAI-compatible endpoints (/v1); OpenAPI docs at /docs."""
-    from app.api import serve
+    from app.api_server import serve
 
     serve(service(), host=host, port=port, console=out)
 

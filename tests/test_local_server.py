@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from app.api import serve_in_thread
+from app.api_server import serve_in_thread
 from app.local_server import announced, find_server, run_file
 from tests.cli_runner import flat, run_cli
 
