@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from indexing.account_catalog import ApiKey, Grant, User
-from indexing.catalog import Collection, _now, collection_named
+from indexing.catalog import Collection, utc_now, collection_named
 from model.errors import AuthenticationError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ class Accounts:
             user = self._user(session, name)
             keys = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))).all()
             for key in keys:
-                key.revoked_at = _now()
+                key.revoked_at = utc_now()
             return len(keys)
 
     # signing in -------------------------------------------------------------------------
@@ -218,7 +218,7 @@ class Accounts:
             if user is None or not isinstance(password, str) or len(password) > MAX_PASSWORD:
                 log.warning("refused: sign-in as %r (no such user, or an absurd password)", name)
                 raise wrong
-            now = _now()
+            now = utc_now()
             if user.locked_until and user.locked_until > now:
                 wait = int((user.locked_until - now).total_seconds()) + 1
                 log.warning("refused: sign-in as %r while locked (%d s left)", name, wait)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import func, select
 
 from app.citations import Citation
-from indexing.catalog import _now
+from indexing.catalog import utc_now
 from indexing.chat_catalog import ChatMessage, ChatSession
 from model.errors import InvalidInputError, NotFoundError
 
@@ -145,7 +145,7 @@ def record_message(sessions: sessionmaker, chat_id: int, role: Role, text: str, 
             row.adapter = answer.adapter
         if role == "user" and chat.title == NEW_CHAT_TITLE:
             chat.title = title_of(text)
-        chat.updated_at = _now()
+        chat.updated_at = utc_now()
         session.add(row)
         session.flush()
         return ChatMessageInfo.of(row)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from indexing.catalog import _now
+from indexing.catalog import utc_now
 from indexing.job_catalog import JobRecord
 from model.errors import NotFoundError
 
@@ -64,14 +64,14 @@ class JobInfo:
 
     @property
     def seconds(self) -> float:
-        return ((self.finished_at or _now()) - self.created_at).total_seconds()
+        return ((self.finished_at or utc_now()) - self.created_at).total_seconds()
 
     @property
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far (None while queued, finished, or too early to tell)."""
         if self.status != "running" or self.started_at is None:
             return None
-        return eta_seconds(self.fraction, (_now() - self.started_at).total_seconds())
+        return eta_seconds(self.fraction, (utc_now() - self.started_at).total_seconds())
 
 
 def eta_seconds(fraction: float | None, elapsed_s: float) -> float | None:
@@ -85,7 +85,7 @@ def record_start(sessions: sessionmaker, *, kind: str, label: str, collection: s
     """A job this process runs now (not queued)."""
     with sessions.begin() as session:
         row = JobRecord(kind=kind, label=label, collection=collection, owner=owner, status="running",
-                        message="starting", host=HOST, pid=os.getpid(), started_at=_now(), attempts=1)
+                        message="starting", host=HOST, pid=os.getpid(), started_at=utc_now(), attempts=1)
         session.add(row)
         session.flush()
         return row.id
@@ -114,7 +114,7 @@ def claim(sessions: sessionmaker) -> JobInfo | None:
             return None
         with sessions.begin() as session:
             taken = session.execute(update(JobRecord).where(JobRecord.id == job_id, JobRecord.status == "queued").values(
-                status="running", host=HOST, pid=os.getpid(), started_at=_now(), updated_at=_now(), fraction=None,
+                status="running", host=HOST, pid=os.getpid(), started_at=utc_now(), updated_at=utc_now(), fraction=None,
                 message="starting", attempts=JobRecord.attempts + 1)).rowcount
         if taken:
             return get_job(sessions, job_id)
@@ -126,7 +126,7 @@ def record_progress(sessions: sessionmaker, job_id: int, fraction: float | None,
         row = session.get(JobRecord, job_id)
         if row is None:
             return False
-        row.fraction, row.message, row.updated_at = fraction, message[:5000], _now()
+        row.fraction, row.message, row.updated_at = fraction, message[:5000], utc_now()
         return bool(row.cancel_requested)
 
 
@@ -137,7 +137,7 @@ def record_end(sessions: sessionmaker, job_id: int, *, status: str, error: str |
             row.status, row.error, row.result = status, error, result
             if status == "done":  # the last progress line may predate the end (heartbeats are throttled)
                 row.fraction, row.message = 1.0, "done"
-            row.finished_at = row.updated_at = _now()
+            row.finished_at = row.updated_at = utc_now()
 
 
 def requeue(sessions: sessionmaker, job_id: int, message: str) -> None:
@@ -145,7 +145,7 @@ def requeue(sessions: sessionmaker, job_id: int, message: str) -> None:
     with sessions.begin() as session:
         row = session.get(JobRecord, job_id)
         if row is not None and row.status == "running":
-            row.status, row.message, row.fraction, row.updated_at = "queued", message[:5000], None, _now()
+            row.status, row.message, row.fraction, row.updated_at = "queued", message[:5000], None, utc_now()
 
 
 def request_cancel(sessions: sessionmaker, job_id: int) -> JobInfo:
@@ -159,7 +159,7 @@ def request_cancel(sessions: sessionmaker, job_id: int) -> JobInfo:
         if row.status == "running":
             row.cancel_requested = True
         elif row.status == "queued":
-            row.status, row.error, row.finished_at = "cancelled", "cancelled before it started", _now()
+            row.status, row.error, row.finished_at = "cancelled", "cancelled before it started", utc_now()
         return before
 
 
@@ -197,7 +197,7 @@ def recover_interrupted(sessions: sessionmaker) -> list[JobInfo]:
     """Every "running" job whose process is gone: queued again when it can be resumed (it has a spec,
     was not being cancelled and has been started fewer than MAX_ATTEMPTS times), else marked failed
     with the reason. Returns them as they are now."""
-    stale_before = _now() - timedelta(seconds=STALE_S)
+    stale_before = utc_now() - timedelta(seconds=STALE_S)
     fixed = []
     with sessions.begin() as session:
         for row in session.scalars(select(JobRecord).where(JobRecord.status == "running")):
@@ -209,9 +209,9 @@ def recover_interrupted(sessions: sessionmaker) -> list[JobInfo]:
             if row.spec is not None and not row.cancel_requested and (row.attempts or 0) < MAX_ATTEMPTS:
                 row.status, row.message, row.fraction = "queued", f"queued again: {where}", None
             elif row.cancel_requested:
-                row.status, row.finished_at, row.error = "cancelled", _now(), f"cancelled; {where}"
+                row.status, row.finished_at, row.error = "cancelled", utc_now(), f"cancelled; {where}"
             else:
-                row.status, row.finished_at = "failed", _now()
+                row.status, row.finished_at = "failed", utc_now()
                 tries = f" (started {row.attempts} times)" if row.spec is not None else ""
                 row.error = f"interrupted: {where}{tries}: run it again"
             fixed.append(JobInfo.of(row))

@@ -33,7 +33,8 @@ DocStatus = Literal["queued", "ready", "failed"]  # queued: its ingestion job ha
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
+    """Now in UTC, naive (what every timestamp column of the catalog stores, on SQLite and PostgreSQL)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -48,7 +49,7 @@ class Collection(Base):
     __table_args__ = {"sqlite_autoincrement": True}  # ids never given again (migration 0009)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     decoder: Mapped[str] = mapped_column(String(500))
     embedder: Mapped[str] = mapped_column(String(500))
     compressor: Mapped[str] = mapped_column(String(500))  # the compressor's ident
@@ -80,7 +81,7 @@ class Document(Base):
     n_pages: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     collection: Mapped[Collection] = relationship(back_populates="documents")
     pages: Mapped[list[Page]] = relationship(cascade="all, delete-orphan", passive_deletes=True, order_by="Page.page_no")
     chunks: Mapped[list[Chunk]] = relationship(cascade="all, delete-orphan", passive_deletes=True, order_by="Chunk.ordinal")

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from indexing.catalog import Base, _now
+from indexing.catalog import Base, utc_now
 
 
 class ChatSession(Base):
@@ -25,8 +25,8 @@ class ChatSession(Base):
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None)  # None: the local admin
     title: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
-    updated_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
     messages: Mapped[list[ChatMessage]] = relationship(back_populates="chat", cascade="all, delete-orphan",
                                                        passive_deletes=True, order_by="ChatMessage.id")
 
@@ -48,5 +48,5 @@ class ChatMessage(Base):
     ttft_s: Mapped[float | None] = mapped_column(Float, default=None)
     total_s: Mapped[float | None] = mapped_column(Float, default=None)  # the answer's latency
     adapter: Mapped[str | None] = mapped_column(String(1000), default=None)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     chat: Mapped[ChatSession] = relationship(back_populates="messages")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from indexing.catalog import Base, _now
+from indexing.catalog import Base, utc_now
 
 RunStatus = Literal["running", "done", "failed"]
 RowStatus = Literal["ok", "failed"]
@@ -33,7 +33,7 @@ class EvalRun(Base):
     adapter: Mapped[str | None] = mapped_column(String(1000), default=None)  # lloco mode's LoRA, if any
     status: Mapped[str] = mapped_column(String(20), default="running")
     error: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     rows: Mapped[list[EvalRow]] = relationship(back_populates="run", cascade="all, delete-orphan", passive_deletes=True)
 
@@ -62,5 +62,5 @@ class EvalRow(Base):
     retrieval_s: Mapped[float | None] = mapped_column(Float, default=None)
     ttft_s: Mapped[float | None] = mapped_column(Float, default=None)
     total_s: Mapped[float | None] = mapped_column(Float, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     run: Mapped[EvalRun] = relationship(back_populates="rows")

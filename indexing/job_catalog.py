@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from indexing.catalog import Base, _now
+from indexing.catalog import Base, utc_now
 
 
 class JobRecord(Base):
@@ -35,8 +35,8 @@ class JobRecord(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
-    updated_at: Mapped[datetime] = mapped_column(default=_now)  # the last progress report: a heartbeat
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)  # the last progress report: a heartbeat
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     spec: Mapped[Any | None] = mapped_column(JSON, default=None, nullable=True)  # migration 0008
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times a worker started it

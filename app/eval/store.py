@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from indexing.catalog import _now
+from indexing.catalog import utc_now
 from indexing.eval_catalog import EvalRow, EvalRun
 from model.errors import InvalidInputError, NotFoundError
 
@@ -172,7 +172,7 @@ def save_row(sessions: sessionmaker, run_id: int, data: RowData) -> None:
 def finish_run(sessions: sessionmaker, run_id: int, status: str, error: str | None = None) -> None:
     with sessions.begin() as session:
         run = session.get(EvalRun, run_id)
-        run.status, run.error, run.finished_at = status, error, _now()
+        run.status, run.error, run.finished_at = status, error, utc_now()
 
 
 def load_run(sessions: sessionmaker, ref: int | str) -> RunData:
