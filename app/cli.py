@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -156,6 +157,8 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
            engine: Annotated[Engine, typer.Option(help="Where documents are parsed, embedded and compressed: 'local' (this "
                                                   "process) or 'ray' (Ray workers: the ray_address setting's cluster, "
                                                   "else a local one); the catalog is written here either way.")] = "local",
+           as_json: Annotated[bool, typer.Option("--json", help="Print the per-file results as JSON (progress goes to "
+                                                 "stderr).")] = False,
            ) -> None:
     """Ingest PDF, text and Markdown files (folders recursively) into a collection."""
     from app.progress import ingest_with_progress
@@ -168,9 +171,15 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
         job = queue_ingest(JobRunner(sessions=svc.sessions), svc, collection, [p.absolute() for p in paths])
         out.print(f"queued as job #{job.id}: `lloco jobs list` follows it, `lloco worker` runs it", highlight=False)
         return
-    results = ingest_with_progress(service(), collection, paths, out, engine=engine)
+    if as_json:  # stdout holds the JSON alone: progress, and whatever a library prints, go to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            results = ingest_with_progress(service(), collection, paths, err, engine=engine)
+    else:
+        results = ingest_with_progress(service(), collection, paths, out, engine=engine)
     failed = [r for r in results if r.status == "failed"]
-    for r in results:
+    if as_json:
+        _print_json(results)
+    for r in [] if as_json else results:
         style = {"ingested": "green", "skipped": "yellow", "failed": "red"}[r.status]
         detail = r.error if r.error else f"{r.n_pages} pages, {r.n_chunks} chunks, {r.seconds:.1f} s"
         if r.ocr_pages:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -159,3 +161,19 @@ def test_progress_reports_every_stage_in_order(service, pdf_factory):
     stages = list(dict.fromkeys(e.stage for e in events))
     assert stages == ["parse", "chunk", "embed", "compress", "index", "done"]
     assert events[-1].done == events[-1].total > 0
+
+
+def test_cli_ingest_json_lists_every_file_with_its_result(service, pdf_factory, tmp_path, monkeypatch, capsys):
+    import json
+
+    from tests.cli_runner import run_cli
+
+    service.create_collection("c")
+    good = pdf_factory("good.pdf", ["The lamp was lit at dusk in 1759."])
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    code, stdout, _ = run_cli(monkeypatch, capsys, "ingest", "c", str(good), str(bad), "--json", service=service)
+    rows = json.loads(stdout)  # nothing but the JSON on stdout: progress goes to stderr
+    assert code == 1  # a file failed
+    assert [(Path(r["path"]).name, r["status"]) for r in rows] == [("good.pdf", "ingested"), ("bad.pdf", "failed")]
+    assert rows[0]["n_chunks"] >= 1 and rows[0]["n_pages"] == 1 and "not a PDF" in rows[1]["error"]
