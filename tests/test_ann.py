@@ -33,8 +33,8 @@ def data():
 
 
 def test_shape_of_the_inverted_file():
-    assert ivf_shape(100_000) == (1264, 79)
-    assert ivf_shape(1_000_000) == (4000, 250)
+    assert ivf_shape(100_000) == (1264, 210)
+    assert ivf_shape(1_000_000) == (4000, 666)
     nlist, nprobe = ivf_shape(2000)
     assert nlist * 39 <= 2000 and 16 <= nprobe <= nlist
 
