@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -119,18 +120,9 @@ def ray_ingest(service: LlocoService, row: Collection, paths: list[Path], *, pro
     report = progress or (lambda _p: None)
     make = make_deriver or SettingsDeriver(s.model_dump(mode="json"), row.chunk_tokens, row.chunk_overlap)
     ray, workers = require_ray(), []
-
-    def worker() -> Any:
-        """The next worker, round robin; Ray and the workers start with the first document to derive."""
-        if not workers:
-            start_ray(service)
-            remote = ray.remote(num_cpus=s.ray_worker_threads, max_restarts=RESTARTS, max_task_retries=RESTARTS)(DeriveWorker)
-            workers.extend(remote.remote(make, s.ray_worker_threads) for _ in range(max(1, min(s.ray_workers, len(files)))))
-        return workers[len(pending) % len(workers)]
-
     max_bytes = int(s.max_file_mb * 2**20)
     results: list[IngestResult | None] = [None] * len(files)
-    pending: list[tuple[int, Any, float]] = []
+    todo: list[tuple[int, float]] = []  # (file index, start time) of the files to derive
     for i, path in enumerate(files):
         started, step = time.perf_counter(), _reporter(report, path, i, len(files))
         step("parse")
@@ -139,33 +131,53 @@ def ray_ingest(service: LlocoService, row: Collection, paths: list[Path], *, pro
             continue
         try:
             existing = pipeline.existing(file_sha256(path))
-            data = None if existing is not None and existing.status == "ready" else path.read_bytes()
         except OSError as exc:
             results[i] = pipeline.failed(path, f"{path.name}: cannot be read ({exc})", started, step)
             continue
-        if data is None:
+        if existing is not None and existing.status == "ready":
             results[i] = IngestResult(str(path), "skipped", existing.id, n_pages=existing.n_pages)
             step("done")
             continue
-        pending.append((i, worker().derive.remote(path.name, data), started))
+        todo.append((i, started))
+    if not todo:
+        return [r for r in results if r is not None]
+    start_ray(service)  # Ray and the workers start only when there is something to derive
+    remote = ray.remote(num_cpus=s.ray_worker_threads, max_restarts=RESTARTS, max_task_retries=RESTARTS)(DeriveWorker)
+    in_flight: deque[tuple[int, float, Any]] = deque()
     try:
-        for i, future, started in pending:  # written in the files' order, each as soon as it is derived
-            path, step = files[i], _reporter(report, files[i], i, len(files))
-            try:
-                derived = ray.get(future)
-            except ray.exceptions.RayError as exc:
-                results[i] = pipeline.failed(path, f"{path.name}: its Ray worker failed ({type(exc).__name__}: "
-                                             f"{str(exc).splitlines()[0][:300]})", started, step)
-                continue
-            if isinstance(derived, str):  # a bad file: the loader's reason
-                results[i] = pipeline.failed(path, derived, started, step)
-                continue
-            derived = replace(derived, doc=replace(derived.doc, path=path))  # the worker read a copy
-            results[i] = pipeline.write(derived, started, step)
+        workers.extend(remote.remote(make, s.ray_worker_threads) for _ in range(min(s.ray_workers, len(todo))))
+        queue, submitted = deque(todo), 0
+        while queue or in_flight:
+            # at most two documents per worker in flight: the files' bytes wait on disk, not in Ray's store
+            while queue and len(in_flight) < 2 * len(workers):
+                i, started = queue.popleft()
+                try:
+                    data = files[i].read_bytes()
+                except OSError as exc:
+                    results[i] = pipeline.failed(files[i], f"{files[i].name}: cannot be read ({exc})", started,
+                                                 _reporter(report, files[i], i, len(files)))
+                    continue
+                in_flight.append((i, started, workers[submitted % len(workers)].derive.remote(files[i].name, data)))
+                submitted += 1
+            if in_flight:  # written in the files' order, each as soon as it is derived
+                i, started, future = in_flight.popleft()
+                results[i] = _write(ray, pipeline, files[i], future, started, _reporter(report, files[i], i, len(files)))
     finally:
         for worker in workers:
             ray.kill(worker)
     return [r for r in results if r is not None]
+
+
+def _write(ray: Any, pipeline: Any, path: Path, future: Any, started: float, step: Callable[..., None]) -> IngestResult:
+    """Wait for a worker's document and write it (or record why there is none)."""
+    try:
+        derived = ray.get(future)
+    except ray.exceptions.RayError as exc:
+        return pipeline.failed(path, f"{path.name}: its Ray worker failed ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:300]})", started, step)
+    if isinstance(derived, str):  # a bad file: the loader's reason
+        return pipeline.failed(path, derived, started, step)
+    return pipeline.write(replace(derived, doc=replace(derived.doc, path=path)), started, step)  # the worker read a copy
 
 
 def _reporter(report: ProgressCallback, path: Path, i: int, n: int) -> Callable[..., None]:
