@@ -171,15 +171,14 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
         job = queue_ingest(JobRunner(sessions=svc.sessions), svc, collection, [p.absolute() for p in paths])
         out.print(f"queued as job #{job.id}: `lloco jobs list` follows it, `lloco worker` runs it", highlight=False)
         return
-    if as_json:  # stdout holds the JSON alone: progress, and whatever a library prints, go to stderr
-        with contextlib.redirect_stdout(sys.stderr):
-            results = ingest_with_progress(service(), collection, paths, err, engine=engine)
-    else:
-        results = ingest_with_progress(service(), collection, paths, out, engine=engine)
+    # with --json stdout holds the JSON alone: progress, and whatever a library prints, go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        results = ingest_with_progress(service(), collection, paths, err if as_json else out, engine=engine)
     failed = [r for r in results if r.status == "failed"]
     if as_json:
         _print_json(results)
-    for r in [] if as_json else results:
+        results = []  # nothing more on stdout
+    for r in results:
         style = {"ingested": "green", "skipped": "yellow", "failed": "red"}[r.status]
         detail = r.error if r.error else f"{r.n_pages} pages, {r.n_chunks} chunks, {r.seconds:.1f} s"
         if r.ocr_pages:

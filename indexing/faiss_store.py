@@ -6,8 +6,8 @@ Exact search (IndexFlatIP) up to ``ann_threshold`` vectors; past it the index be
 (``IVF{nlist},SQ8``: a quarter of the flat index's memory, 384 bytes a 384-dim vector), trained on
 the vectors it holds — which are the embeddings SQL stores, so a rebuild trains it again — and
 searched in a sixth of its cells (:func:`ivf_shape`). The cells are those of the size at which it
-was trained: a collection that keeps growing keeps them until a rebuild. Deletes stay real: an IVF index removes ids (IndexIDMap2
-semantics), unlike HNSW, which could only hide them. A search restricted to some chunks (one
+was trained: a collection that keeps growing keeps them until a rebuild. Deletes stay real: an IVF
+index removes ids (IndexIDMap2 semantics), unlike HNSW, which could only hide them. A search restricted to some chunks (one
 document's) visits every cell, so no allowed chunk is missed."""
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ _FIGURE = re.compile(r"^[(\-−–—]?\s*[$€£]?\s*\(?\d[\d,.]*\)?\s*%?\)?$|^
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _NUMBER = re.compile(r"\d[\d,.]*")
 _CURRENCY = ("$", "€", "£")
+_ROW = re.compile(r"^\|.*\|[ \t]*$")  # a Markdown table row
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +178,6 @@ def markdown_spans(text: str) -> list[tuple[int, int]]:
     if count >= 2:
         spans.append((start, end))
     return spans
-
-
-_ROW = re.compile(r"^\|.*\|[ \t]*$")
 
 
 def page_text(lines: list[Line], *, header: list[str] | None = None) -> tuple[str, list[str] | None]:
