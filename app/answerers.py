@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
+    from indexing.rerank import Reranker
     from model.loading import Decoder
 
 SEPARATOR_ALLOWANCE = 8  # tokens between two documents' contexts in full mode
@@ -102,6 +103,7 @@ class Answerer(ABC):
     adapter: str | Path | None = None
     instruction: str = DEFAULT_INSTRUCTION  # the prompt's instruction (evaluation sets bring their own)
     retrieval: RetrievalMode = "dense"  # how chunks are found (the retrieval setting), the same for every mode
+    reranker: Reranker | None = None  # the reranker setting's cross-encoder, the same for every mode
     prefix_cache: bool = False  # reuse the prompt's fixed start's KV cache (the prefix_cache setting)
 
     def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
@@ -142,7 +144,7 @@ class Answerer(ABC):
 
     def retrieve(self, question: str, top_k: int, *, document_ids: list[int] | None = None) -> list[Hit]:
         """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given."""
-        return Retriever(self.sessions, self.index, self.embedder, self.retrieval).search(
+        return Retriever(self.sessions, self.index, self.embedder, self.retrieval, self.reranker).search(
             question, top_k, document_ids=document_ids, with_summaries=self.reads_summaries)
 
     def retrieval_k(self, top_k: int) -> int:

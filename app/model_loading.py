@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.config import Settings
     from indexing.embedder import Embedder
+    from indexing.rerank import Reranker
     from model.compressor import Compressor
     from model.loading import Decoder
 
@@ -30,6 +31,16 @@ def load_embedder_from(settings: Settings) -> Embedder:
 
     return SentenceTransformerEmbedder(resolve_embedder(settings.embedder), name=settings.embedder,
                                        device=resolve_device(settings.device))
+
+
+def load_reranker_from(settings: Settings) -> Reranker | None:
+    """The cross-encoder the ``reranker`` setting names (None: no reranking)."""
+    from indexing.rerank import CrossEncoderReranker
+    from model.device import resolve_device
+
+    if settings.reranker is None:
+        return None
+    return CrossEncoderReranker(settings.reranker, pool=settings.rerank_pool, device=resolve_device(settings.device))
 
 
 def compressor_source(settings: Settings) -> str | None:

@@ -21,7 +21,8 @@ from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContex
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings
-from app.model_loading import compressor_source, load_compressor_from, load_decoder_from, load_embedder_from
+from app.model_loading import (compressor_source, load_compressor_from, load_decoder_from, load_embedder_from,
+                               load_reranker_from)
 from app.originals import OriginalStore
 from indexing import catalog_queries as cq
 from indexing.catalog import Collection, open_catalog
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from indexing.embedder import Embedder
     from indexing.pipeline import Deriver, IngestResult, ProgressCallback
     from indexing.rebuild import RebuildResult
+    from indexing.rerank import Reranker
     from model.compressor import Compressor
     from model.loading import Decoder
     from model.registry import ModelStatus
@@ -82,12 +84,14 @@ class LlocoService:
     """
 
     def __init__(self, settings: Settings | None = None, *, decoder: Decoder | None = None,
-                 embedder: Embedder | None = None, compressor: Compressor | None = None) -> None:
+                 embedder: Embedder | None = None, compressor: Compressor | None = None,
+                 reranker: Reranker | None = None) -> None:
         self.settings = settings or Settings()
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.sessions = open_catalog(self.settings.resolved_database_url)
         self.originals = OriginalStore(self.settings.originals_dir)  # PDFs' bytes, for page images
         self._decoder, self._embedder, self._compressor = decoder, embedder, compressor
+        self._reranker, self._reranker_loaded = reranker, reranker is not None
         self._indexes: dict[int, CollectionIndex] = {}
         self._lock = threading.RLock()
 
@@ -105,6 +109,14 @@ class LlocoService:
             if self._embedder is None:
                 self._embedder = load_embedder_from(self.settings)
             return self._embedder
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder the ``reranker`` setting names, loaded on first use (None: no reranking)."""
+        with self._lock:
+            if not self._reranker_loaded:
+                self._reranker, self._reranker_loaded = load_reranker_from(self.settings), True
+            return self._reranker
 
     @property
     def compressor(self) -> Compressor:
@@ -380,7 +392,7 @@ class LlocoService:
         question, k = self._validate_question(question, top_k)
         row = self._collection(name)
         self._check_models(row)  # the question must be embedded by the embedder the collection was built with
-        hits = Retriever(self.sessions, self._index(row), self.embedder, self.settings.retrieval).search(
+        hits = Retriever(self.sessions, self._index(row), self.embedder, self.settings.retrieval, self.reranker).search(
             question, k, document_ids=document_ids)
         return [(Answerer.citation(h, question), h.chunk.text) for h in hits]
 
@@ -455,7 +467,8 @@ class LlocoService:
         elif issubclass(cls, ReaderRagAnswerer):
             options = {"adapter": s.rag_adapter or self._adapter_for(row)}
         answerer = cls(sessions=self.sessions, index=index, embedder=self.embedder, decoder=self.decoder,
-                       max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, prefix_cache=s.prefix_cache, **options)
+                       max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, reranker=self.reranker,
+                       prefix_cache=s.prefix_cache, **options)
         if instruction is not None:
             answerer.instruction = instruction
         if isinstance(answerer, FullContextAnswerer):

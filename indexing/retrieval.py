@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
+    from indexing.rerank import Reranker
 
 
 @dataclass
@@ -41,21 +42,25 @@ FUSION_POOL = 20  # hybrid: each ranking contributes its best max(4 * k, this) b
 @dataclass
 class Retriever:
     """Retrieval over one collection: ``dense`` (the collection's embedder and FAISS index), ``bm25``
-    (lexical postings in SQL, :mod:`indexing.lexical`) or ``hybrid`` (both, fused by reciprocal rank)."""
+    (lexical postings in SQL, :mod:`indexing.lexical`) or ``hybrid`` (both, fused by reciprocal rank);
+    with a ``reranker``, the first stage's best ``reranker.pool`` chunks reordered by it."""
 
     sessions: sessionmaker
     index: CollectionIndex
     embedder: Embedder
     mode: RetrievalMode = "dense"
+    reranker: Reranker | None = None
 
     def search(self, question: str, top_k: int, *, document_ids: list[int] | None = None,
                with_summaries: bool = False) -> list[Hit]:
-        """Top-k chunks by retrieval score (best first), only from ``document_ids`` when given;
+        """Top-k chunks, best first (by retrieval score, or by the reranker's when there is one), only
+        from ``document_ids`` when given;
         ``with_summaries``: each hit also carries its summary vectors, read in the same consistent view."""
         # the question's embedding needs no lock: computed before taking the collection's (writers wait on it)
         query = None if self.mode == "bm25" else self.embedder.embed([question])[0]  # (dim,)
+        first = top_k if self.reranker is None else max(top_k, self.reranker.pool)
         with self.index.reading():  # no concurrent delete, ingest or rebuild between the reads below
-            found = self._ranked(question, query, top_k, document_ids)
+            found = self._ranked(question, query, first, document_ids)
             if not found:
                 return []
             with self.sessions() as session:
@@ -75,10 +80,14 @@ class Retriever:
                         ocr_pages=ocr.get(by_id[cid][0].document_id, set()))
                     for cid, score in found if cid in by_id]
             if with_summaries and hits:
-                vectors = self.index.summary_vectors([h.chunk.summary_row for h in hits])  # (k, kappa, d)
+                vectors = self.index.summary_vectors([h.chunk.summary_row for h in hits])  # (n_hits, kappa, d)
                 for hit, v in zip(hits, vectors, strict=True):
                     hit.summary = v
-        return hits
+        if self.reranker is not None and len(hits) > 1:  # outside the lock: writers need not wait on the model
+            from indexing.rerank import reranked
+
+            hits = [hits[i] for i in reranked(question, [h.chunk.text for h in hits], self.reranker)]
+        return hits[:top_k]
 
     def _ranked(self, question: str, query: np.ndarray | None, k: int,
                 document_ids: list[int] | None) -> list[tuple[int, float]]:
