@@ -1,0 +1,134 @@
+"""CPU inference candidates against transformers float32 on the same prompts (issue 14, item 2):
+prefill tokens/s, decode tokens/s and answer agreement, in one run.
+
+Candidates: ``float32`` (the baseline), ``bfloat16`` (what ``dtype=auto`` picks where the CPU has
+AVX512-BF16 or AMX; peft keeps the reader's LoRA weights in float32 by default, casting at every
+call), ``bfloat16-lora16`` (the LoRA weights in bfloat16 too), ``bfloat16-merged`` (the reader merged
+into a bfloat16 copy, one per adapter), ``int8`` (torch dynamic quantization of every Linear layer of the float32 model:
+int8 weights, activations quantized per batch; VNNI/AMX-INT8 kernels). A LoRA adapter cannot sit on
+a dynamically quantized layer, so lloco mode's int8 candidate is a copy with the reader merged in,
+then quantized; the float candidates carry the reader as peft does at serving time.
+
+Prompts are the product's own: for the first ``--limit`` questions of an evaluation collection,
+the rag and lloco prompts the answerers build (retrieval, expansion, summary vectors), cast to each
+candidate's dtype. Per candidate and mode: the median prefill (one forward over the prompt), the
+decode rate (greedy, ``--decode`` forced tokens after the prefill), and how many greedy answers
+(``--answer-tokens``) are identical to float32's. Run it alone on the machine.
+
+Usage: .venv/bin/python -m bench.cpu_inference --home HOME --collection eval-hotpotqa --dataset hotpotqa \
+         --path FILE [--limit 10] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+CANDIDATES = ("float32", "bfloat16", "bfloat16-lora16", "bfloat16-merged", "int8")
+
+
+def candidate_models(base_fp32, adapter: str, name: str) -> dict[str, object]:
+    """{mode: model} for one candidate: rag reads with the bare model, lloco with the reader adapter."""
+    import torch
+    from peft import PeftModel
+
+    if name == "int8":
+        quantize = torch.ao.quantization.quantize_dynamic
+        merged = PeftModel.from_pretrained(copy.deepcopy(base_fp32), adapter).merge_and_unload()
+        return {"rag": quantize(copy.deepcopy(base_fp32), {torch.nn.Linear}, dtype=torch.qint8).eval(),
+                "lloco": quantize(merged, {torch.nn.Linear}, dtype=torch.qint8).eval()}
+    dtype = getattr(torch, name.split("-")[0])
+    model = copy.deepcopy(base_fp32).to(dtype).eval()
+    if name.endswith("-merged"):
+        reader = PeftModel.from_pretrained(copy.deepcopy(model), adapter).merge_and_unload()
+    else:
+        reader = PeftModel.from_pretrained(copy.deepcopy(model), adapter, autocast_adapter_dtype=not name.endswith("-lora16"))
+    return {"rag": model, "lloco": reader.eval()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--collection", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--path", type=Path, required=True)
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--decode", type=int, default=16, help="forced decode steps timed after the prefill")
+    parser.add_argument("--answer-tokens", type=int, default=32)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    import torch
+
+    from app.config import Settings
+    from app.eval.datasets import read_dataset
+    from app.service import LlocoService
+
+    service = LlocoService(Settings(home=args.home, dtype="float32", prefix_cache=False))
+    decoder = service.decoder
+    evalset = read_dataset(args.dataset, args.path, limit=args.limit)
+    docs = {d.filename: d.id for d in service.list_documents(args.collection)}
+    prompts: dict[str, list] = {"rag": [], "lloco": []}
+    answerers = {mode: service.answerer(args.collection, mode) for mode in prompts}
+    adapter = str(answerers["lloco"].adapter)
+    for question in evalset.questions:
+        for mode, answerer in answerers.items():
+            prompts[mode].append(answerer.prepare(question.question, top_k=4).embeds)  # (1, n, d) float32
+    base = decoder.base_model  # the float32 model, no adapter loaded yet
+    pad = decoder.tokenizer.pad_token_id
+    results: dict[str, dict[str, dict]] = {}
+    answers: dict[tuple[str, str], list[list[int]]] = {}
+    for name in CANDIDATES:
+        models = candidate_models(base, adapter, name)
+        dtype = torch.float32 if name == "int8" else getattr(torch, name.split("-")[0])
+        results[name] = {}
+        for mode, model in models.items():
+            prefill, decode, out = [], [], []
+            with torch.inference_mode():
+                for embeds in prompts[mode]:
+                    e = embeds.to(dtype)
+                    mask = torch.ones(e.shape[:2], dtype=torch.long)
+                    model(inputs_embeds=e[:, :8])  # warm-up
+                    started = time.perf_counter()
+                    model(inputs_embeds=e, use_cache=True)
+                    prefill.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    model.generate(inputs_embeds=e, attention_mask=mask, max_new_tokens=args.decode + 1,
+                                   min_new_tokens=args.decode + 1, do_sample=False, pad_token_id=pad)
+                    decode.append(max(time.perf_counter() - started - prefill[-1], 1e-6))
+                    ids = model.generate(inputs_embeds=e, attention_mask=mask, max_new_tokens=args.answer_tokens,
+                                         do_sample=False, pad_token_id=pad)
+                    out.append(ids[0].tolist())
+            answers[(name, mode)] = out
+            tokens = [int(p.shape[1]) for p in prompts[mode]]
+            results[name][mode] = {
+                "prompt_tokens": statistics.median(tokens),
+                "prefill_s": statistics.median(prefill),
+                "prefill_tok_s": sum(tokens) / sum(prefill),
+                "decode_tok_s": args.decode * len(decode) / sum(decode),
+                "same_answer_as_float32": sum(a == b for a, b in zip(out, answers[("float32", mode)], strict=True)),
+                "questions": len(out),
+            }
+        del models
+    print(f"{args.collection}: {args.limit} questions, {torch.get_num_threads()} threads, {service.settings.decoder}; "
+          f"medians; ratios against float32")
+    print("| candidate | mode | prompt tokens | prefill tok/s | x fp32 | decode tok/s | x fp32 | answers = fp32 |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for name in CANDIDATES:
+        for mode in ("rag", "lloco"):
+            r, f = results[name][mode], results["float32"][mode]
+            print(f"| {name} | {mode} | {r['prompt_tokens']:.0f} | {r['prefill_tok_s']:.0f} | "
+                  f"{r['prefill_tok_s'] / f['prefill_tok_s']:.2f} | {r['decode_tok_s']:.1f} | "
+                  f"{r['decode_tok_s'] / f['decode_tok_s']:.2f} | {r['same_answer_as_float32']} of {r['questions']} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
