@@ -204,7 +204,7 @@ class CompressorTrainer:
         if resume:
             trainer.restore()
         elif config.init_from:
-            trainer.load_weights(Path(config.init_from))
+            trainer.load_weights(Path(config.init_from), widen=True)
         elif trainer.projection:
             trainer.scale_projection()
         return trainer
@@ -336,9 +336,12 @@ class CompressorTrainer:
         self.load_weights(self.out)
         ts.restore_state(self)  # the schedule of this run's config: stretched if --steps extended it
 
-    def load_weights(self, folder: Path) -> None:
+    def load_weights(self, folder: Path, *, widen: bool = False) -> None:
         """Summary embeddings, projection and LoRA from a lloco compressor checkpoint folder (this
-        run's own, or ``init_from``'s); refuses one trained with other shapes or without a projection."""
+        run's own, or ``init_from``'s); refuses one trained with other shapes or without a projection.
+        ``widen`` (``init_from``): a checkpoint with fewer summary tokens, kappa0 dividing this run's
+        kappa, starts this run's tokens as its own repeated kappa / kappa0 times, the copies told apart
+        by a little seeded noise (1 % of the embeddings' spread)."""
         import torch
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
@@ -350,9 +353,15 @@ class CompressorTrainer:
             raise NotFoundError(f"{folder} is not a lloco compressor checkpoint (needs {SUMMARY_FILE} and "
                                 f"{ts.LORA_DIR}/adapter_model.safetensors)")
         tensors = load_file(folder / SUMMARY_FILE, device=str(self.device))
+        learned, (kappa, d) = tensors[SUMMARY_KEY], tuple(self.summary.shape)  # (kappa0, d)
+        if widen and learned.shape[1] == d and learned.shape[0] < kappa and kappa % learned.shape[0] == 0:
+            generator = torch.Generator().manual_seed(self.config.seed)
+            noise = torch.randn(kappa, d, generator=generator).to(learned.device) * 0.01 * float(learned.float().std())
+            tensors[SUMMARY_KEY] = learned.repeat(kappa // learned.shape[0], 1) + noise.to(learned.dtype)  # (kappa, d)
         if tuple(tensors[SUMMARY_KEY].shape) != tuple(self.summary.shape):
             raise InvalidInputError(f"{folder}: summary embeddings {tuple(tensors[SUMMARY_KEY].shape)} do not fit "
-                                    f"this run's {tuple(self.summary.shape)} (kappa, d): train with its kappa")
+                                    f"this run's {tuple(self.summary.shape)} (kappa, d): train with its kappa "
+                                    "(or, from init_from, a multiple of it)")
         if self.projection and PROJ_WEIGHT not in tensors:
             raise InvalidInputError(f"{folder} has no output projection: start it with --no-projection")
         with torch.no_grad():

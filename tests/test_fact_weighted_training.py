@@ -124,6 +124,24 @@ def test_init_from_refuses_a_missing_or_misshapen_checkpoint(tiny_decoder, confi
         CompressorTrainer.create(tiny_decoder, replace(config, kappa=3, init_from=str(tmp_path / "k2")), tmp_path / "b")
 
 
+def test_init_from_a_smaller_kappa_repeats_its_summary_tokens(tiny_decoder, config, tmp_path):
+    CompressorTrainer.create(tiny_decoder, replace(config, steps=1), tmp_path / "k2").run()
+    small = CompressorTrainer.create(tiny_decoder, replace(config, init_from=str(tmp_path / "k2")), tmp_path / "same")
+    wide = CompressorTrainer.create(tiny_decoder, replace(config, kappa=2 * config.kappa, init_from=str(tmp_path / "k2")),
+                                    tmp_path / "wide")
+    learned, k = small.summary.detach(), config.kappa  # (kappa0, d)
+    assert wide.summary.shape == (2 * k, learned.shape[1])
+    for copy in (wide.summary[:k], wide.summary[k:]):  # each copy: the learned tokens, told apart by a little noise
+        assert torch.allclose(copy, learned, atol=0.1 * float(learned.std()))
+        assert not torch.equal(copy, learned)
+    assert not torch.equal(wide.summary[:k], wide.summary[k:])
+    assert all(torch.equal(a, b) for a, b in zip(wide.projection, small.projection, strict=True))
+    wide.run()  # trains, saves a kappa-4 checkpoint that a later kappa-4 run resumes exactly
+    again = CompressorTrainer.create(tiny_decoder, replace(config, kappa=2 * k, init_from=str(tmp_path / "wide")),
+                                     tmp_path / "again")
+    assert torch.equal(again.summary, wide.summary)
+
+
 def test_a_negative_fact_weight_is_refused(config):
     with pytest.raises(InvalidInputError, match="fact_weight"):
         replace(config, fact_weight=-1.0)
