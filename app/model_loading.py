@@ -3,6 +3,7 @@ use, and what a Ray worker loads to derive documents the same way (:mod:`app.ray
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,3 +55,54 @@ def load_compressor_from(settings: Settings, decoder: Decoder) -> Compressor:
     from model.compressor import load_compressor
 
     return load_compressor(compressor_source(settings), decoder, kappa=settings.summary_tokens)
+
+
+class LoadedModels:
+    """The models a settings object names, each loaded on first use and kept: the service's models
+    (``decoder``, ``embedder``, ``compressor``, ``reranker`` given here are used as they are: tests
+    inject tiny or fake ones). ``_lock`` (reentrant) guards the loading, and the subclass's own caches."""
+
+    def __init__(self, settings: Settings, *, decoder: Decoder | None = None, embedder: Embedder | None = None,
+                 compressor: Compressor | None = None, reranker: Reranker | None = None) -> None:
+        self.settings = settings
+        self._decoder, self._embedder, self._compressor = decoder, embedder, compressor
+        self._reranker, self._reranker_loaded = reranker, reranker is not None  # None is a loaded "no reranker"
+        self._lock = threading.RLock()
+
+    @property
+    def decoder(self) -> Decoder:
+        with self._lock:
+            if self._decoder is None:
+                self._decoder = load_decoder_from(self.settings)
+            return self._decoder
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder_from(self.settings)
+            return self._embedder
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder the ``reranker`` setting names, loaded on first use (None: no reranking)."""
+        with self._lock:
+            if not self._reranker_loaded:
+                self._reranker, self._reranker_loaded = load_reranker_from(self.settings), True
+            return self._reranker
+
+    @property
+    def compressor(self) -> Compressor:
+        with self._lock:
+            if self._compressor is None:
+                self._compressor = load_compressor_from(self.settings, self.decoder)
+            return self._compressor
+
+    @property
+    def compressor_ident(self) -> str:
+        """The compressor's identity (what collections record), without loading it if it is not loaded."""
+        if self._compressor is not None:
+            return self._compressor.ident
+        from model.compressor import compressor_ident
+
+        return compressor_ident(compressor_source(self.settings), kappa=self.settings.summary_tokens)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +20,7 @@ from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContex
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
 from app.config import ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings
-from app.model_loading import (compressor_source, load_compressor_from, load_decoder_from, load_embedder_from,
-                               load_reranker_from)
+from app.model_loading import LoadedModels
 from app.originals import OriginalStore
 from indexing import catalog_queries as cq
 from indexing.catalog import Collection, open_catalog
@@ -76,64 +74,24 @@ class DocumentInfo:
     created_at: datetime
 
 
-class LlocoService:
+class LlocoService(LoadedModels):
     """Collections, ingestion, questions and models, over one settings object.
 
-    ``decoder``, ``embedder`` and ``compressor`` may be given (tests inject tiny or fake ones);
-    otherwise they load on first use from the settings.
+    ``decoder``, ``embedder``, ``compressor`` and ``reranker`` may be given (tests inject tiny or fake
+    ones); otherwise they load on first use from the settings.
     """
 
     def __init__(self, settings: Settings | None = None, *, decoder: Decoder | None = None,
                  embedder: Embedder | None = None, compressor: Compressor | None = None,
                  reranker: Reranker | None = None) -> None:
-        self.settings = settings or Settings()
+        super().__init__(settings or Settings(), decoder=decoder, embedder=embedder, compressor=compressor,
+                         reranker=reranker)
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.sessions = open_catalog(self.settings.resolved_database_url)
         self.originals = OriginalStore(self.settings.originals_dir)  # PDFs' bytes, for page images
-        self._decoder, self._embedder, self._compressor = decoder, embedder, compressor
-        self._reranker, self._reranker_loaded = reranker, reranker is not None
         self._indexes: dict[int, CollectionIndex] = {}
-        self._lock = threading.RLock()
 
-    # Models ---------------------------------------------------------------------------------
-    @property
-    def decoder(self) -> Decoder:
-        with self._lock:
-            if self._decoder is None:
-                self._decoder = load_decoder_from(self.settings)
-            return self._decoder
-
-    @property
-    def embedder(self) -> Embedder:
-        with self._lock:
-            if self._embedder is None:
-                self._embedder = load_embedder_from(self.settings)
-            return self._embedder
-
-    @property
-    def reranker(self) -> Reranker | None:
-        """The cross-encoder the ``reranker`` setting names, loaded on first use (None: no reranking)."""
-        with self._lock:
-            if not self._reranker_loaded:
-                self._reranker, self._reranker_loaded = load_reranker_from(self.settings), True
-            return self._reranker
-
-    @property
-    def compressor(self) -> Compressor:
-        with self._lock:
-            if self._compressor is None:
-                self._compressor = load_compressor_from(self.settings, self.decoder)
-            return self._compressor
-
-    @property
-    def compressor_ident(self) -> str:
-        """The compressor's identity (what collections record), without loading it if it is not loaded."""
-        if self._compressor is not None:
-            return self._compressor.ident
-        from model.compressor import compressor_ident
-
-        return compressor_ident(compressor_source(self.settings), kappa=self.settings.summary_tokens)
-
+    # Models (loaded on first use: app.model_loading.LoadedModels) -----------------------------
     def models(self) -> list[ModelStatus]:
         from model.registry import list_models
 
