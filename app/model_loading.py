@@ -22,7 +22,7 @@ def load_decoder_from(settings: Settings) -> Decoder:
     device = resolve_device(settings.device)
     folder = resolve_decoder(settings.decoder, settings.resolved_model_cache)
     return load_decoder(folder, name=settings.decoder, device=device, dtype=resolve_dtype(settings.dtype, device),
-                        tokenizer_folder=settings.tokenizer)
+                        tokenizer_folder=settings.tokenizer, merge_adapters=settings.merge_reader)
 
 
 def load_embedder_from(settings: Settings) -> Embedder:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from model.errors import InvalidInputError, ModelNotAvailableError, NotFoundError
-from model.loading import Decoder
+from model.loading import Decoder, merged_copy
 
 if TYPE_CHECKING:
     import torch
@@ -197,12 +197,7 @@ def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
 
 def _merged_copy(decoder: Decoder, lora: Path) -> Decoder:
     """A private copy of the base model with the compressor's LoRA merged in (AutoCompressor style)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(decoder.folder, dtype=decoder.dtype)
-    merged = PeftModel.from_pretrained(base, str(lora)).merge_and_unload()
-    merged.to(decoder.device).eval()
+    merged = merged_copy(decoder.folder, lora, dtype=decoder.dtype, device=decoder.device)
     return Decoder(model=merged, tokenizer=decoder.tokenizer, name=f"{decoder.name}+compressor", folder=decoder.folder,
                    device=decoder.device, dtype=decoder.dtype)
 

@@ -44,6 +44,11 @@ class Decoder:
     # the fixed start of prompts (template, system prompt, instruction) prefilled once per adapter:
     # (adapter folder or None, prefix text) -> its KV cache; see model.generation.prefilled
     prefixes: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    # > 0: an adapter is read through a copy of the model with it merged in, this many copies kept
+    # (least recently used dropped): no per-call LoRA modules (decode 1.57x in bf16, docs/RESULTS.md
+    # §12) for a copy's memory. 0: peft switches the adapters on the one model.
+    merge_adapters: int = 0
+    merged: OrderedDict = field(default_factory=OrderedDict, repr=False)  # adapter folder -> merged model
 
     @property
     def hidden_size(self) -> int:
@@ -91,7 +96,8 @@ class Decoder:
     def session(self, adapter: str | Path | None = None) -> Iterator[Any]:
         """Hold the model for one forward/generation, with ``adapter`` (a LoRA folder) or none.
 
-        Yields the model to call. Adapters load once and are switched, not reloaded.
+        Yields the model to call. Adapters load once and are switched, not reloaded (with
+        ``merge_adapters``, the adapter's merged copy is the model yielded).
         """
         import torch
 
@@ -101,9 +107,35 @@ class Decoder:
                 with ctx:
                     yield self.model
                 return
-            name = self._adapter_name(str(Path(adapter).resolve()))
+            folder = str(Path(adapter).resolve())
+            if self.merge_adapters:
+                yield self._merged(folder)
+                return
+            name = self._adapter_name(folder)
             self.model.set_adapter(name)
             yield self.model
+
+    def _merged(self, folder: str) -> Any:
+        """A copy of the plain base model with the adapter at ``folder`` merged in (kept; LRU)."""
+        if folder in self.merged:
+            self.merged.move_to_end(folder)
+            return self.merged[folder]
+        if not (Path(folder) / "adapter_config.json").is_file():
+            raise NotFoundError(f"LoRA adapter folder {folder} has no adapter_config.json")
+        while len(self.merged) >= self.merge_adapters:  # free the oldest copy before loading the next
+            self.merged.popitem(last=False)
+        self.merged[folder] = merged_copy(self.folder, Path(folder), dtype=self.dtype, device=self.device)
+        return self.merged[folder]
+
+
+def merged_copy(model_folder: Path, lora: Path, *, dtype: torch.dtype, device: str) -> PreTrainedModel:
+    """The model of ``model_folder`` loaded afresh (no adapter injected) with the LoRA at ``lora``
+    merged into its weights, for inference."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_folder, dtype=dtype)
+    return PeftModel.from_pretrained(base, str(lora)).merge_and_unload().to(device).eval()
 
 
 def check_adapter(folder: str | Path, base_model: Any) -> Path:
@@ -143,8 +175,10 @@ def check_adapter(folder: str | Path, base_model: Any) -> Path:
     return path
 
 
-def load_decoder(folder: Path, *, name: str, device: str, dtype: torch.dtype, tokenizer_folder: Path | None = None) -> Decoder:
-    """Load a Hugging Face causal LM folder for inference on ``device`` in ``dtype``."""
+def load_decoder(folder: Path, *, name: str, device: str, dtype: torch.dtype, tokenizer_folder: Path | None = None,
+                 merge_adapters: int = 0) -> Decoder:
+    """Load a Hugging Face causal LM folder for inference on ``device`` in ``dtype``
+    (``merge_adapters``: see :attr:`Decoder.merge_adapters`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()
@@ -161,4 +195,4 @@ def load_decoder(folder: Path, *, name: str, device: str, dtype: torch.dtype, to
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return Decoder(model=model, tokenizer=tokenizer, name=name, folder=folder, device=device, dtype=dtype,
-                   load_seconds=time.perf_counter() - started)
+                   load_seconds=time.perf_counter() - started, merge_adapters=merge_adapters)
