@@ -29,23 +29,20 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def batches(chunks: list[list[int]], size: int) -> list[list[list[int]]]:
-    """The compressor's batching: chunks sorted by length, cut into groups of ``size``."""
-    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))
-    return [[chunks[i] for i in order[s:s + size]] for s in range(0, len(order), size)]
-
-
 def raw_pass(decoder, chunks: list[list[int]], size: int, *, head: bool) -> None:
     """The decoder over the chunks in the compressor's batches (left-padded, masked): body only, or
     body + LM head."""
     import torch
 
-    with torch.no_grad(), decoder.session(None):
+    from model.compressor import length_batches
+
+    pad = decoder.tokenizer.pad_token_id or 0
+    with decoder.session(None):  # inference mode
         model = decoder.base_model
         body = model.get_decoder()
-        for batch in batches(chunks, size):
+        for idx in length_batches(chunks, size):
+            batch = [chunks[i] for i in idx]
             longest = max(len(ids) for ids in batch)
-            pad = decoder.tokenizer.pad_token_id or 0
             ids = torch.tensor([[pad] * (longest - len(b)) + b for b in batch], device=decoder.device)  # (B, longest)
             mask = torch.tensor([[0] * (longest - len(b)) + [1] * len(b) for b in batch], device=decoder.device)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -69,7 +66,6 @@ def main() -> None:
     from app.config import Settings
     from app.service import LlocoService
     from indexing.chunking import chunk_pages
-
     from model.errors import InvalidInputError
 
     service = LlocoService(Settings(home=args.home))

@@ -58,7 +58,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from sqlalchemy import select
 
     from app.config import Settings
     from app.eval.datasets import read_dataset
@@ -69,6 +68,7 @@ def main() -> None:
     from indexing import lexical
     from indexing.catalog import Chunk
     from indexing.loaders import file_sha256
+    from indexing.retrieval import Retriever
 
     service = LlocoService(Settings(home=args.home))
     evalset = read_dataset("financebench", args.path)
@@ -83,17 +83,13 @@ def main() -> None:
                 chunks[cid] = session.get(Chunk, cid)
         return chunks[cid]
 
-    doc_chunks: dict[int, list[Chunk]] = {}
-
-    def chunks_of(docs: list[int]) -> list[Chunk]:
-        if docs[0] not in doc_chunks:
-            with service.sessions() as session:
-                doc_chunks[docs[0]] = list(session.scalars(select(Chunk).where(Chunk.document_id == docs[0])))
-        return doc_chunks[docs[0]]
+    retriever = Retriever(service.sessions, index, service.embedder)
+    allowed: dict[int, list[int]] = {}  # document id -> its chunk ids, asked once
 
     def dense(q: str, n: int, docs: list[int]) -> list[int]:
-        ids = [c.id for c in chunks_of(docs)]
-        return [cid for cid, _ in index.search(service.embedder.embed([q])[0], n, ids=ids)]
+        if docs[0] not in allowed:
+            allowed[docs[0]] = retriever.chunk_ids(docs)
+        return [cid for cid, _ in index.search(service.embedder.embed([q])[0], n, ids=allowed[docs[0]])]
 
     def bm25(q: str, n: int, docs: list[int]) -> list[int]:
         with service.sessions() as session:

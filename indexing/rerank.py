@@ -42,7 +42,7 @@ class CrossEncoderReranker:
         except (OSError, ValueError) as err:  # no such hub model, no network, unreadable weights
             raise ModelNotAvailableError(f"reranker {source!r} could not be loaded ({err}); give a local "
                                          "sentence-transformers CrossEncoder folder, or unset the reranker setting") from err
-        self.source, self.pool = source, pool
+        self.pool = pool
 
     def scores(self, question: str, texts: list[str]) -> list[float]:
         if not texts:

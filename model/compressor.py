@@ -61,10 +61,8 @@ class Compressor:
             return []
         if any(not ids for ids in chunks):
             raise InvalidInputError("cannot compress an empty chunk")
-        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))  # similar lengths batch together
         out: list[torch.Tensor | None] = [None] * len(chunks)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in length_batches(chunks, batch_size):
             vectors = self._compress_batch([chunks[i] for i in idx])  # (B, kappa, d)
             for row, i in enumerate(idx):
                 out[i] = vectors[row].to("cpu", torch.float16)
@@ -80,6 +78,13 @@ class Compressor:
             summary = self.summary_embeddings.to(self.runner.device, self.runner.dtype)
             rows = [self.runner.embed_ids(ids) for ids in batch]  # each (len_i, d)
             return project(summary_hidden_states(inner, rows, summary), self.projection)
+
+
+def length_batches(chunks: list[list[int]], size: int) -> list[list[int]]:
+    """Indices of ``chunks`` in batches of ``size``, sorted by length (similar lengths batch together:
+    little padding): how :meth:`Compressor.compress` batches."""
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))
+    return [order[start:start + size] for start in range(0, len(order), size)]
 
 
 def project(hidden: torch.Tensor, projection: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
