@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from app.cli_shared import _csv, out, service
+from model.compressor import Pooling
 from model.train_adapter import COLLECTION_STEPS, AdapterConfig
 from model.train_compressor import TrainConfig
 from model.train_state import option_help
@@ -30,6 +31,7 @@ def train_compressor(
     data_root: Annotated[Path | None, typer.Option(help=_c("data_root"))] = None,
     steps: Annotated[int | None, typer.Option(help=_c("steps"))] = None,
     kappa: Annotated[int | None, typer.Option(help=_c("kappa"))] = None,
+    pooling: Annotated[Pooling | None, typer.Option(help=_c("pooling"))] = None,
     min_segment: Annotated[int | None, typer.Option(help=_c("min_segment"))] = None,
     max_segment: Annotated[int | None, typer.Option(help=_c("max_segment"))] = None,
     next_segment: Annotated[int | None, typer.Option(help=_c("next_segment"))] = None,
@@ -53,7 +55,7 @@ def train_compressor(
 
     svc = service()
     given = {"sources": _csv(sources),
-             "data_root": str(data_root) if data_root else None, "steps": steps, "kappa": kappa,
+             "data_root": str(data_root) if data_root else None, "steps": steps, "kappa": kappa, "pooling": pooling,
              "min_segment": min_segment, "max_segment": max_segment, "next_segment": next_segment,
              "batch_size": batch_size, "grad_accum": grad_accum, "lr": lr, "summary_lr": summary_lr,
              "recon_weight": recon_weight, "fact_weight": fact_weight,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How the shipped artifacts in model/shipped/smollm2-135m/ were produced (issue: learn offline).
 # Each stage is resumable: re-running a stage whose run folder has a checkpoint continues it.
-# Usage: bench/train_shipped.sh compressor|compressor-more|compressor-cont|compressor-k16|eval-compressor|reader|reader-expand|
+# Usage: bench/train_shipped.sh compressor|compressor-more|compressor-cont|compressor-k16|compressor-mean|eval-compressor|reader|reader-expand|
 #        reader-facts|reader-distill|reader-distill-v2|ship|ship-reader|eval
 # (runs/ holds the runs)
 set -euo pipefail
@@ -45,6 +45,12 @@ compressor-k16)  # issue 10, session 19: kappa = 16 (16x on 256-token chunks) as
   # (--init-from widens); scored against runs/cont-plain by bench/fact_probe_ab.py
   $lloco train compressor --out runs/cont-k16 --init-from $shipped/compressor --kappa 16 --steps 60 --save-every 10 \
     --seed 1 --lr 2e-4 --projection-lr 1e-4 --summary-lr 5e-4 --fact-weight 0 $(resume runs/cont-k16) ;;
+compressor-mean)  # issue 10, session 20: local vectors (--pooling mean: the segment's hidden states averaged over
+  # kappa = 8 equal windows, one vector per 16-32 tokens) with the shipped compressor's own recipe, seed and steps
+  # from scratch, so the two differ only in where the 8 vectors come from; scored against the shipped one by
+  # bench/fact_probe_ab.py
+  $lloco train compressor --out runs/compressor-mean --pooling mean --steps 200 --save-every 10 --lr 4e-4 \
+    --projection-lr 2e-4 --summary-lr 1e-3 $(resume runs/compressor-mean) ;;
 reader-facts)  # issue 10: reader-expand's recipe on the vectors of the fact-weighted compressor (runs/cont-facts)
   LLOCO_COMPRESSOR=runs/cont-facts $lloco train adapter --out runs/reader-facts --examples 1200 --steps 150 \
     --batch-size 8 --save-every 25 $(resume runs/reader-facts) ;;

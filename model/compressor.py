@@ -11,6 +11,11 @@ A lloco checkpoint may carry a learned output projection (``projection.weight`` 
 ``projection.bias`` (d,)): the final hidden states are post-RMSNorm (norm ~50 on SmolLM2, vs ~3 for
 token embeddings), so a linear map puts the summary vectors where the frozen decoder can read them.
 Without one (AutoCompressor folders, untrained) the hidden states are used as they are.
+A lloco checkpoint's ``pooling`` (compressor.json) says where its kappa vectors come from: ``tokens``
+(the default; the summary-token positions above) or ``mean`` (local vectors: the chunk alone runs
+through the model and its hidden states are averaged over kappa equal windows, one vector per
+len/kappa tokens: 32 at 256-token chunks and kappa 8, REFRAG's 16-32; arXiv 2510.20797's
+mean-pooling), so both fill the same (kappa, d) slots of a collection.
 With no checkpoint the compressor is *untrained*: its summary embeddings are a fixed random draw,
 so lloco mode runs end to end but its answers carry no information from the context.
 """
@@ -22,7 +27,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from model.errors import InvalidInputError, ModelNotAvailableError, NotFoundError
 from model.loading import Decoder, merged_copy
@@ -37,6 +42,8 @@ SUMMARY_FILE = "summary_embeddings.safetensors"
 SUMMARY_KEY = "summary_embeddings"
 PROJ_WEIGHT, PROJ_BIAS = "projection.weight", "projection.bias"
 UNTRAINED_SEED = 0
+Pooling = Literal["tokens", "mean"]
+POOLINGS: tuple[Pooling, ...] = ("tokens", "mean")
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Compressor:
     trained: bool
     ident: str  # recorded with each collection: vectors from different compressors don't mix
     projection: tuple[torch.Tensor, torch.Tensor] | None = None  # (d, d) weight, (d,) bias, or None
+    pooling: Pooling = "tokens"  # summary-token positions, or means of kappa local windows
 
     @property
     def kappa(self) -> int:
@@ -77,7 +85,7 @@ class Compressor:
             inner = self.runner.base_model.get_decoder()
             summary = self.summary_embeddings.to(self.runner.device, self.runner.dtype)
             rows = [self.runner.embed_ids(ids) for ids in batch]  # each (len_i, d)
-            return project(summary_hidden_states(inner, rows, summary), self.projection)
+            return project(chunk_hidden_states(inner, rows, summary, pooling=self.pooling), self.projection)
 
 
 def length_batches(chunks: list[list[int]], size: int) -> list[list[int]]:
@@ -120,6 +128,40 @@ def summary_hidden_states(inner, token_embeds: list[torch.Tensor], summary: torc
     return hidden[:, -kappa:, :].float()  # (B, kappa, d)
 
 
+def mean_pooled_hidden_states(inner, token_embeds: list[torch.Tensor], kappa: int) -> torch.Tensor:
+    """Local vectors: each chunk's final hidden states averaged over kappa equal windows of its
+    tokens (window i: tokens [i*n//kappa, (i+1)*n//kappa), at least one token, so a chunk shorter
+    than kappa repeats tokens rather than averaging nothing): (B, kappa, d) float32. Same call
+    shape as :func:`summary_hidden_states`; differentiable when called with grad."""
+    import torch
+
+    longest = max(int(rows.shape[0]) for rows in token_embeds)
+    rows, masks, pool = [], [], torch.zeros(len(token_embeds), kappa, longest)
+    for b, embeds in enumerate(token_embeds):
+        n = int(embeds.shape[0])
+        offset = longest - n  # left padding, as summary_hidden_states
+        rows.append(torch.cat([embeds.new_zeros(offset, embeds.shape[1]), embeds]))  # (longest, d)
+        masks.append([0] * offset + [1] * n)
+        for i in range(kappa):
+            start = i * n // kappa
+            end = max((i + 1) * n // kappa, start + 1)
+            pool[b, i, offset + start:offset + end] = 1.0 / (end - start)
+    embeds = torch.stack(rows)  # (B, longest, d)
+    mask = torch.tensor(masks, device=embeds.device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+    return torch.bmm(pool.to(hidden.device), hidden.float())  # (B, kappa, longest) @ (B, longest, d)
+
+
+def chunk_hidden_states(inner, token_embeds: list[torch.Tensor], summary: torch.Tensor, *,
+                        pooling: Pooling) -> torch.Tensor:
+    """The compressor's (B, kappa, d) float32 hidden states under ``pooling``, before the projection:
+    what inference and training both call. ``summary`` (kappa, d) is read only for ``tokens``."""
+    if pooling == "mean":
+        return mean_pooled_hidden_states(inner, token_embeds, int(summary.shape[0]))
+    return summary_hidden_states(inner, token_embeds, summary)
+
+
 def untrained_summary_embeddings(decoder: Decoder, kappa: int) -> torch.Tensor:
     """A fixed random draw scaled like the token embeddings: (kappa, d)."""
     import torch
@@ -149,7 +191,7 @@ def compressor_ident(source: str | None, *, kappa: int) -> str:
         return f"untrained-s{UNTRAINED_SEED}-k{kappa}"
     folder = _checkpoint_folder(source)
     if (folder / META_FILE).is_file():
-        return _lloco_ident(*_lloco_tensors(folder, kappa), kappa)
+        return _lloco_ident(*_lloco_tensors(folder, kappa), kappa, pooling=_lloco_pooling(folder))
     return _autocompressor_ident(folder, _autocompressor_embedding(folder, kappa), kappa)
 
 
@@ -183,9 +225,19 @@ def _lloco_tensors(folder: Path, kappa: int) -> tuple[torch.Tensor, tuple[torch.
     return emb, projection
 
 
-def _lloco_ident(emb: torch.Tensor, projection: tuple[torch.Tensor, torch.Tensor] | None, kappa: int) -> str:
-    # from the weights only, so a copied or moved checkpoint keeps its collections usable
-    return f"lloco-{_digest(emb, *(projection or ()))}-k{kappa}"
+def _lloco_ident(emb: torch.Tensor, projection: tuple[torch.Tensor, torch.Tensor] | None, kappa: int, *,
+                 pooling: Pooling) -> str:
+    # from the weights only, so a copied or moved checkpoint keeps its collections usable; the
+    # pooling is named only when it is not the summary tokens, so older idents stay as they were
+    tag = "" if pooling == "tokens" else f"{pooling}-"
+    return f"lloco-{tag}{_digest(emb, *(projection or ()))}-k{kappa}"
+
+
+def _lloco_pooling(folder: Path) -> Pooling:
+    pooling = json.loads((folder / META_FILE).read_text()).get("pooling", "tokens")
+    if pooling not in POOLINGS:
+        raise ModelNotAvailableError(f"compressor {folder} has pooling {pooling!r}; this lloco knows {', '.join(POOLINGS)}")
+    return pooling
 
 
 def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
@@ -193,11 +245,13 @@ def _load_lloco(folder: Path, decoder: Decoder, *, kappa: int) -> Compressor:
     if meta.get("hidden_size") not in (None, decoder.hidden_size):
         raise ModelNotAvailableError(f"compressor {folder} was trained for hidden size {meta['hidden_size']}, decoder has {decoder.hidden_size}")
     emb, projection = _lloco_tensors(folder, kappa)
+    pooling = _lloco_pooling(folder)
     runner = decoder
     lora = folder / "lora"
     if lora.is_dir():
         runner = _merged_copy(decoder, lora)
-    return Compressor(runner, emb, trained=True, ident=_lloco_ident(emb, projection, kappa), projection=projection)
+    return Compressor(runner, emb, trained=True, ident=_lloco_ident(emb, projection, kappa, pooling=pooling),
+                      projection=projection, pooling=pooling)
 
 
 def _merged_copy(decoder: Decoder, lora: Path) -> Decoder:
@@ -237,8 +291,10 @@ def _load_autocompressor(folder: Path, decoder: Decoder, *, kappa: int) -> Compr
 
 
 def save_compressor(folder: Path, summary_embeddings: torch.Tensor, *, base: str, hidden_size: int,
-                    projection: tuple[torch.Tensor, torch.Tensor] | None = None, extra: dict | None = None) -> None:
-    """Write a lloco checkpoint (the LoRA, if any, is saved by the trainer into ``folder/lora``)."""
+                    projection: tuple[torch.Tensor, torch.Tensor] | None = None, pooling: Pooling = "tokens",
+                    extra: dict | None = None) -> None:
+    """Write a lloco checkpoint (the LoRA, if any, is saved by the trainer into ``folder/lora``).
+    ``summary_embeddings`` (kappa, d) are written whatever the pooling: they fix kappa and the ident."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,5 +302,6 @@ def save_compressor(folder: Path, summary_embeddings: torch.Tensor, *, base: str
     if projection is not None:
         tensors |= {PROJ_WEIGHT: projection[0], PROJ_BIAS: projection[1]}
     save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, folder / SUMMARY_FILE)
-    meta = {"base": base, "hidden_size": hidden_size, "kappa": int(summary_embeddings.shape[0]), **(extra or {})}
+    meta = {"base": base, "hidden_size": hidden_size, "kappa": int(summary_embeddings.shape[0]), "pooling": pooling,
+            **(extra or {})}
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))

@@ -7,8 +7,9 @@ that brings the post-norm hidden states (norm ~50) to the token embeddings' norm
 pair from the corpus:
 
 - S = W h + b, h = compressor(A): the copy *with* the LoRA reads [A ; summary tokens]; its final
-  hidden states at the kappa summary positions, via :func:`~model.compressor.summary_hidden_states`
-  and :func:`~model.compressor.project`, the very functions inference uses;
+  hidden states at the kappa summary positions (or, ``pooling='mean'``, the means of kappa equal
+  windows of A's own positions), via :func:`~model.compressor.chunk_hidden_states` and
+  :func:`~model.compressor.project`, the very functions inference uses;
 - next-segment LM: the same copy with the LoRA *disabled* (= the frozen decoder) reads [S ; B]
   and predicts B, so the gradient reaches only S (and through it the compressor);
 - reconstruction: the frozen decoder reads [S ; " Repeat:" ; A] and predicts A; with
@@ -34,9 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from model import train_state as ts
 from model.compressor import (
+    POOLINGS,
+    Pooling,
+    chunk_hidden_states,
     project,
     save_compressor,
-    summary_hidden_states,
     untrained_summary_embeddings,
 )
 from model.corpus import DEFAULT_SOURCES, HELDOUT_EVERY, SourceStats, iter_documents
@@ -72,6 +75,9 @@ class TrainConfig:
     data_root: str = ts.option("../shared/eval-data", "The eval-data folder.")
     steps: int = ts.option(1000, "Optimizer steps.")
     kappa: int = ts.option(8, "Summary vectors per segment (the CLI's default: the summary_tokens setting).")
+    pooling: Pooling = ts.option("tokens", "Where the kappa vectors come from: 'tokens' (hidden states at kappa learned "
+                                 "summary tokens after the segment) or 'mean' (local vectors: the segment's hidden "
+                                 "states averaged over kappa equal windows; the summary embeddings are then unused).")
     min_segment: int = ts.option(128, "Shortest segment A to compress, in tokens.")
     max_segment: int = ts.option(256, "Longest segment A, in tokens.")
     next_segment: int = ts.option(128, "Length of the next segment B, in tokens.")
@@ -98,7 +104,7 @@ class TrainConfig:
         checks = {"steps": self.steps >= 1, "kappa": self.kappa >= 1, "batch_size": self.batch_size >= 1,
                   "grad_accum": self.grad_accum >= 1, "save_every": self.save_every >= 1,
                   "lr": self.lr > 0 and self.summary_lr > 0 and self.projection_lr > 0, "recon_weight": self.recon_weight >= 0,
-                  "fact_weight": self.fact_weight >= 0,
+                  "fact_weight": self.fact_weight >= 0, "pooling": self.pooling in POOLINGS,
                   "warmup_steps": self.warmup_steps >= 0, "sources": bool(self.sources),
                   "min_segment/max_segment": 1 <= self.min_segment <= self.max_segment,
                   "next_segment": self.next_segment >= 2}
@@ -226,7 +232,8 @@ class CompressorTrainer:
     def summary_vectors(self, chunks: list[list[int]]) -> torch.Tensor:
         """S for token-id chunks, with the LoRA on: (B, kappa, d) float32 (differentiable under grad)."""
         inner = self.model.get_base_model().get_decoder()
-        return project(summary_hidden_states(inner, [self._embed(ids) for ids in chunks], self.summary), self.projection)
+        hidden = chunk_hidden_states(inner, [self._embed(ids) for ids in chunks], self.summary, pooling=self.config.pooling)
+        return project(hidden, self.projection)
 
     def scale_projection(self) -> None:
         """Start the projection at c * I, c = mean token-embedding norm / mean summary hidden-state norm
@@ -234,8 +241,9 @@ class CompressorTrainer:
         import torch
 
         with torch.no_grad():
-            hidden = summary_hidden_states(self.model.get_base_model().get_decoder(),
-                                           [self._embed(p.a) for p in self.micro_batches(0)[0]], self.summary)
+            hidden = chunk_hidden_states(self.model.get_base_model().get_decoder(),
+                                         [self._embed(p.a) for p in self.micro_batches(0)[0]], self.summary,
+                                         pooling=self.config.pooling)
             table = self.model.get_input_embeddings().weight.float()  # (V, d)
             scale = float(table.norm(dim=-1).mean() / hidden.norm(dim=-1).mean())
             self.projection[0].mul_(scale)
@@ -324,7 +332,7 @@ class CompressorTrainer:
         staged = ts.staging_dir(self.out)
         extra = {"trained_steps": self.step, "tokens_seen": self.tokens_seen, "training": asdict(self.config)}
         save_compressor(staged, self.summary.detach(), base=self.decoder.name, hidden_size=self.decoder.hidden_size,
-                        projection=self.projection, extra=extra)
+                        projection=self.projection, pooling=self.config.pooling, extra=extra)
         self.model.save_pretrained(str(staged / ts.LORA_DIR))
         ts.save_state(self, staged)
         ts.publish(self.out, staged)
