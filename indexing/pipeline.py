@@ -1,5 +1,9 @@
 """Ingestion: parse -> chunk -> embed -> compress -> index, one file at a time, all or nothing.
 
+With ``prefetch`` the next file is parsed on a thread while the current one is chunked, embedded,
+compressed and written (parsing is Python and pdfplumber; compression is torch, which releases the
+GIL), so a folder's parsing hides behind its compression.
+
 Each document is prepared entirely in memory, then written in one SQL transaction together with
 its FAISS and summary-store entries; a bad file, an exception or Ctrl-C leaves the collection as
 it was before that document. Bad files are recorded with status 'failed' and the reason.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -119,25 +124,45 @@ class Pipeline:
 
     index: CollectionIndex
     deriver: Deriver | None = None
+    prefetch: bool = True  # parse the next file on a thread while this one is derived and written
 
     def ingest(self, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
         """Ingest files and folders; returns one result per file, in order."""
+        if self.deriver is None:
+            raise ValueError("this pipeline has no deriver: it writes documents derived elsewhere")
         files = expand_paths(paths)
-        return [self._ingest_one(path, i, len(files), progress or (lambda _p: None)) for i, path in enumerate(files)]
+        progress = progress or (lambda _p: None)
+        if not self.prefetch or len(files) < 2:
+            return [self._ingest_one(path, i, len(files), progress, None) for i, path in enumerate(files)]
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lloco-parse")
+        try:
+            ahead = pool.submit(self._load, files[0])
+            results = []
+            for i, path in enumerate(files):
+                parsed, ahead = ahead, (pool.submit(self._load, files[i + 1]) if i + 1 < len(files) else None)
+                results.append(self._ingest_one(path, i, len(files), progress, parsed))
+            return results
+        finally:
+            # an interrupted ingest does not wait for the parse ahead of it
+            pool.shutdown(wait=False, cancel_futures=True)
 
-    def _ingest_one(self, path: Path, i: int, n: int, progress: ProgressCallback) -> IngestResult:
+    def _load(self, path: Path) -> LoadedDocument | DocumentError:
+        try:
+            return self.deriver.load(path)
+        except DocumentError as exc:
+            return exc
+
+    def _ingest_one(self, path: Path, i: int, n: int, progress: ProgressCallback,
+                    parsed: Future | None) -> IngestResult:
         started = time.perf_counter()
 
         def report(stage: Stage, done: int = 0, total: int = 0) -> None:
             progress(Progress(path.name, i, n, stage, done, total))
 
         report("parse")
-        if self.deriver is None:
-            raise ValueError("this pipeline has no deriver: it writes documents derived elsewhere")
-        try:
-            doc = self.deriver.load(path)
-        except DocumentError as exc:
-            return self.failed(path, str(exc), started, report)
+        doc = parsed.result() if parsed is not None else self._load(path)  # (re-raises what parsing raised)
+        if isinstance(doc, DocumentError):
+            return self.failed(path, str(doc), started, report)
         existing = self.existing(doc.content_hash)
         if existing is not None and existing.status == "ready":
             report("done")

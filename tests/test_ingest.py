@@ -177,3 +177,52 @@ def test_cli_ingest_json_lists_every_file_with_its_result(service, pdf_factory, 
     assert code == 1  # a file failed
     assert [(Path(r["path"]).name, r["status"]) for r in rows] == [("good.pdf", "ingested"), ("bad.pdf", "failed")]
     assert rows[0]["n_chunks"] >= 1 and rows[0]["n_pages"] == 1 and "not a PDF" in rows[1]["error"]
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_the_next_file_is_parsed_while_the_current_one_compresses(service, pdf_factory, tmp_path, monkeypatch,
+                                                                  prefetch):
+    import threading
+
+    from indexing.pipeline import Deriver, Pipeline
+
+    folder = tmp_path / "overlap"
+    folder.mkdir()
+    for name, page in zip(("a.pdf", "b.pdf", "c.pdf"), PAGES, strict=True):
+        pdf_factory(name, [page]).rename(folder / name)
+    (folder / "d.pdf").write_bytes(b"%PDF-1.4 broken")  # a bad file parsed ahead fails as it would in its turn
+    loaded = {name: threading.Event() for name in ("a.pdf", "b.pdf", "c.pdf", "d.pdf")}
+    seen_next: list[bool] = []
+    load, derive = Deriver.load, Deriver.derive
+
+    def recording_load(self, path):
+        try:
+            return load(self, path)
+        finally:
+            loaded[path.name].set()
+
+    def waiting_derive(self, doc, report=lambda *_a: None):
+        names = sorted(loaded)
+        following = names[names.index(doc.filename) + 1]
+        seen_next.append(loaded[following].wait(timeout=10 if prefetch else 0.3))
+        return derive(self, doc, report)
+
+    monkeypatch.setattr(Deriver, "load", recording_load)
+    monkeypatch.setattr(Deriver, "derive", waiting_derive)
+    service.create_collection("c")
+    row = service._collection("c")
+    results = Pipeline(service._index(row), service.deriver(row), prefetch=prefetch).ingest([folder])
+    assert [r.status for r in results] == ["ingested", "ingested", "ingested", "failed"]
+    assert "PDF" in results[3].error
+    assert seen_next == [prefetch] * 3  # b was parsed while a was being derived, c while b, d while c
+    monkeypatch.undo()
+    service.create_collection("plain")
+    plain = service.ingest("plain", [folder])
+    assert [r.n_chunks for r in plain] == [r.n_chunks for r in results]
+    index, other = service._index(service._collection("c")), service._index(service._collection("plain"))
+    with service.sessions() as s:
+        rows = {cid: [r for r in s.scalars(select(Chunk.summary_row).where(Chunk.collection_id == cid)
+                                           .order_by(Chunk.document_id, Chunk.ordinal))]
+                for cid in (index.collection_id, other.collection_id)}
+    np.testing.assert_array_equal(index.summaries.get(rows[index.collection_id]),
+                                  other.summaries.get(rows[other.collection_id]))
