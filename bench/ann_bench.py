@@ -65,6 +65,8 @@ def main() -> None:
                 t = time.perf_counter()
                 for start in range(0, n, 100_000):  # as ingestion adds them: in batches
                     store.add(ids[start:start + 100_000].tolist(), vectors[start:start + 100_000])
+                    if store.outgrown():  # as CollectionIndex.add_chunks does, from the exact vectors (SQL's)
+                        store.retrain(ids[:start + 100_000], vectors[:start + 100_000])
                 build = time.perf_counter() - t
                 store.save()
                 size = store.path.stat().st_size / 2**20

@@ -128,14 +128,19 @@ class CollectionIndex:
             out.append(f"ready documents without chunks: {', '.join(empty[:3])}")
         return out
 
-    def _rebuild_faiss(self, session: Session) -> None:
+    def _embeddings(self, session: Session) -> tuple[list[int], np.ndarray]:
+        """The collection's chunk ids and their exact embeddings, (n, dim) float32, as SQL holds them."""
         import numpy as np
 
         rows = session.execute(select(Chunk.id, Chunk.embedding).where(Chunk.collection_id == self.collection_id)).all()
+        vectors = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows]) if rows else None
+        return [r.id for r in rows], vectors
+
+    def _rebuild_faiss(self, session: Session) -> None:
+        ids, vectors = self._embeddings(session)
         self.faiss.reset()
-        if rows:
-            vectors = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])  # (n, dim)
-            self.faiss.add([r.id for r in rows], vectors)
+        if ids:
+            self.faiss.add(ids, vectors)
         self.faiss.save()
 
     def search(self, query: np.ndarray, k: int, *, ids: list[int] | None = None) -> list[tuple[int, float]]:
@@ -163,6 +168,8 @@ class CollectionIndex:
             session.flush()  # assigns the primary keys that are the FAISS ids
             add_postings(session, chunks)  # in the same transaction: SQL holds the lexical index too
             self.faiss.add([c.id for c in chunks], embeddings)
+            if self.faiss.outgrown():  # ~4x the vectors its cells were trained on: train it again, exactly
+                self.faiss.retrain(*self._embeddings(session))
             self.faiss.save()
 
     def discard(self, chunk_ids: list[int]) -> None:

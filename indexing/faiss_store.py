@@ -6,7 +6,9 @@ Exact search (IndexFlatIP) up to ``ann_threshold`` vectors; past it the index be
 (``IVF{nlist},SQ8``: a quarter of the flat index's memory, 384 bytes a 384-dim vector), trained on
 the vectors it holds — which are the embeddings SQL stores, so a rebuild trains it again — and
 searched in a sixth of its cells (:func:`ivf_shape`). The cells are those of the size at which it
-was trained: a collection that keeps growing keeps them until a rebuild. Deletes stay real: an IVF
+was trained, until the collection has grown to twice as many cells' worth (~4x the vectors,
+:meth:`FaissStore.outgrown`): then the collection trains it again from the exact embeddings SQL holds
+(:meth:`FaissStore.retrain`), as a rebuild would. Deletes stay real: an IVF
 index removes ids (IndexIDMap2 semantics), unlike HNSW, which could only hide them. A search restricted to some chunks (one
 document's) visits every cell, so no allowed chunk is missed."""
 
@@ -95,15 +97,28 @@ class FaissStore:
         return out
 
     def _to_ivf(self) -> None:
-        """Replace the exact index by an IVF-SQ8 one trained on the vectors it holds (same ids; an IVF
-        stores ids itself, so it is not wrapped in an IndexIDMap2, which would hand it plain search
-        parameters its restricted search refuses)."""
+        """Replace the exact index by an IVF-SQ8 one trained on the vectors it holds."""
         import faiss
         import numpy as np
 
-        n = self.size
         ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)  # (n,)
-        vectors = self.index.index.reconstruct_n(0, n)  # (n, dim) float32, in the id map's order
+        self.retrain(ids, self.index.index.reconstruct_n(0, self.size))  # (n, dim) float32, in the id map's order
+
+    def outgrown(self) -> bool:
+        """An approximate index whose size now calls for at least twice the cells it was trained with."""
+        return self.kind == "ivf" and ivf_shape(self.size)[0] >= 2 * self.index.nlist
+
+    def retrain(self, ids, vectors: np.ndarray) -> None:
+        """Replace the index by an IVF-SQ8 one trained on ``vectors`` (n, dim) float32 — exact ones: the
+        flat index's, or SQL's embeddings, never an IVF's 8-bit reconstructions — holding them under
+        ``ids``. An IVF stores ids itself, so it is not wrapped in an IndexIDMap2, which would hand it
+        plain search parameters its restricted search refuses."""
+        import faiss
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n = len(ids)
         nlist, nprobe = ivf_shape(n)
         ivf = faiss.index_factory(self.dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)  # IndexIVFScalarQuantizer
         # k-means on at most 64 points a cell (FAISS's own cap is 256): at 1M vectors, ~1/4 of them

@@ -102,3 +102,46 @@ def test_the_setting_reaches_a_collection_and_deletes_stay_real(service, pdf_fac
     assert index.faiss.size == b.n_chunks and service.check_collection("c") == []
     found = service.retrieve("c", "Where do honeybees find nectar?", top_k=3)
     assert found and all(c.document == "b.pdf" for c, _ in found)
+
+
+def test_an_index_outgrowing_its_cells_is_trained_again_on_exact_vectors(tmp_path, data):
+    vectors, ids = data
+    store = FaissStore(tmp_path, DIM, ann_threshold=1000)
+    store.add(ids[:1000].tolist(), vectors[:1000])
+    trained = store.index.nlist
+    assert store.kind == "ivf" and trained == ivf_shape(1000)[0] and not store.outgrown()
+    store.add(ids[1000:1500].tolist(), vectors[1000:1500])
+    assert not store.outgrown()  # 1.5x the vectors: still under twice the cells
+    store.add(ids[1500:].tolist(), vectors[1500:])
+    assert store.outgrown() and store.index.nlist == trained  # adding never retrains by itself
+    store.retrain(ids, vectors)
+    assert store.index.nlist == ivf_shape(6000)[0] >= 2 * trained and not store.outgrown()
+    assert store.ids() == set(ids.tolist())
+    queries = clustered(50, seed=9)
+    recall = np.mean([len(set(exact_top(vectors, ids, q, 10)) & {i for i, _ in store.search(q, 10)}) / 10
+                      for q in queries])
+    assert recall >= 0.9
+
+
+def test_a_growing_collection_retrains_its_index_from_sql(service, pdf_factory, monkeypatch):
+    import indexing.faiss_store as faiss_store
+
+    # cells by size scaled down so that a few small PDFs outgrow them: one cell per 20 vectors
+    monkeypatch.setattr(faiss_store, "ivf_shape", lambda n: (max(2, n // 20), max(2, n // 20)))
+    service.settings.ann_threshold = 40
+    service.create_collection("c")
+    pages = [" ".join(f"Lighthouse {i} stood on rock {i * 7} in the year {1700 + i}." for i in range(j, j + 30))
+             for j in range(0, 300, 30)]
+    [a] = service.ingest("c", [pdf_factory("a.pdf", pages)])
+    index = service._index(service._collection("c"))
+    first = index.faiss.index.nlist
+    assert index.faiss.kind == "ivf" and first >= 2
+    more = [pdf_factory(f"m{k}.pdf", [p.replace("Lighthouse", f"Tower{k}") for p in pages]) for k in range(4)]
+    results = service.ingest("c", more)
+    total = a.n_chunks + sum(r.n_chunks for r in results)
+    assert index.faiss.size == total and index.faiss.index.nlist >= 2 * first  # trained again as it grew
+    assert not index.faiss.outgrown() and service.check_collection("c") == []
+    with service.sessions() as s:
+        ids, vectors = index._embeddings(s)
+    found = index.search(vectors[-1], 1)
+    assert found[0][0] == ids[-1]  # the last chunk's own embedding finds it
