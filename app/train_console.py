@@ -31,8 +31,9 @@ def print_corpus(stats: list[SourceStats], sampler: PairSampler, config: TrainCo
     console.print(table)
     c = config
     pair_tokens = (c.min_segment + c.max_segment) / 2 + c.next_segment
+    kind = "local (mean-pooled)" if c.pooling == "mean" else "summary"
     console.print(f"pairs from {len(sampler.docs)} training documents ({sampler.tokens:,} tokens): A = {c.min_segment}-"
-                  f"{c.max_segment} tokens -> {c.kappa} {'local (mean-pooled)' if c.pooling == 'mean' else 'summary'} vectors ({c.min_segment / c.kappa:.0f}-"
+                  f"{c.max_segment} tokens -> {c.kappa} {kind} vectors ({c.min_segment / c.kappa:.0f}-"
                   f"{c.max_segment / c.kappa:.0f}x), B = {c.next_segment} tokens; {c.batch_size * c.grad_accum} pairs "
                   f"per step, ~{c.steps * c.batch_size * c.grad_accum * pair_tokens:,.0f} tokens over {c.steps} steps",
                   highlight=False)

@@ -128,8 +128,9 @@ class CollectionIndex:
             out.append(f"ready documents without chunks: {', '.join(empty[:3])}")
         return out
 
-    def _embeddings(self, session: Session) -> tuple[list[int], np.ndarray]:
-        """The collection's chunk ids and their exact embeddings, (n, dim) float32, as SQL holds them."""
+    def _embeddings(self, session: Session) -> tuple[list[int], np.ndarray | None]:
+        """The collection's chunk ids and their exact embeddings, (n, dim) float32, as SQL holds them
+        (None for an empty collection)."""
         import numpy as np
 
         rows = session.execute(select(Chunk.id, Chunk.embedding).where(Chunk.collection_id == self.collection_id)).all()
