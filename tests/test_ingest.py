@@ -204,7 +204,8 @@ def test_the_next_file_is_parsed_while_the_current_one_compresses(service, pdf_f
     def waiting_derive(self, doc, report=lambda *_a: None):
         names = sorted(loaded)
         following = names[names.index(doc.filename) + 1]
-        seen_next.append(loaded[following].wait(timeout=10 if prefetch else 0.3))
+        # with prefetch the parse ahead sets it (a generous bound, never reached); without, nothing can
+        seen_next.append(loaded[following].wait(timeout=60 if prefetch else 0.3))
         return derive(self, doc, report)
 
     monkeypatch.setattr(Deriver, "load", recording_load)
