@@ -103,6 +103,18 @@ def project(hidden: torch.Tensor, projection: tuple[torch.Tensor, torch.Tensor] 
     return hidden @ weight.to(hidden.device, hidden.dtype).T + bias.to(hidden.device, hidden.dtype)
 
 
+def left_padded_hidden_states(inner, rows: list[torch.Tensor]) -> torch.Tensor:
+    """``inner``'s final hidden states over input-embedding rows of different lengths, left-padded
+    into one batch (so every row ends at the last position): (B, longest, d)."""
+    import torch
+
+    longest = max(int(r.shape[0]) for r in rows)
+    embeds = torch.stack([torch.cat([r.new_zeros(longest - r.shape[0], r.shape[1]), r]) for r in rows])  # (B, longest, d)
+    mask = torch.tensor([[0] * (longest - int(r.shape[0])) + [1] * int(r.shape[0]) for r in rows], device=embeds.device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+
+
 def summary_hidden_states(inner, token_embeds: list[torch.Tensor], summary: torch.Tensor) -> torch.Tensor:
     """The compressor's forward pass, shared by inference and training: (B, kappa, d) float32.
 
@@ -112,20 +124,9 @@ def summary_hidden_states(inner, token_embeds: list[torch.Tensor], summary: torc
     """
     import torch
 
-    kappa, longest = summary.shape[0], max(int(rows.shape[0]) for rows in token_embeds)
-    summary = summary.to(token_embeds[0].dtype)
-    rows, masks = [], []
-    for embeds in token_embeds:
-        n = int(embeds.shape[0])
-        # left padding keeps the kappa summary positions at the end of every row
-        padding = embeds.new_zeros(longest - n, embeds.shape[1])
-        rows.append(torch.cat([padding, embeds, summary]))  # (longest + kappa, d)
-        masks.append([0] * (longest - n) + [1] * (n + kappa))
-    embeds = torch.stack(rows)  # (B, longest + kappa, d)
-    mask = torch.tensor(masks, device=embeds.device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
-    return hidden[:, -kappa:, :].float()  # (B, kappa, d)
+    kappa, summary = summary.shape[0], summary.to(token_embeds[0].dtype)
+    hidden = left_padded_hidden_states(inner, [torch.cat([embeds, summary]) for embeds in token_embeds])
+    return hidden[:, -kappa:, :].float()  # (B, kappa, d): the summary positions end every row
 
 
 def mean_pooled_hidden_states(inner, token_embeds: list[torch.Tensor], kappa: int) -> torch.Tensor:
@@ -135,21 +136,16 @@ def mean_pooled_hidden_states(inner, token_embeds: list[torch.Tensor], kappa: in
     shape as :func:`summary_hidden_states`; differentiable when called with grad."""
     import torch
 
-    longest = max(int(rows.shape[0]) for rows in token_embeds)
-    rows, masks, pool = [], [], torch.zeros(len(token_embeds), kappa, longest)
+    hidden = left_padded_hidden_states(inner, token_embeds)  # (B, longest, d)
+    longest = hidden.shape[1]
+    pool = torch.zeros(len(token_embeds), kappa, longest)
     for b, embeds in enumerate(token_embeds):
         n = int(embeds.shape[0])
-        offset = longest - n  # left padding, as summary_hidden_states
-        rows.append(torch.cat([embeds.new_zeros(offset, embeds.shape[1]), embeds]))  # (longest, d)
-        masks.append([0] * offset + [1] * n)
+        offset = longest - n  # the row's left padding
         for i in range(kappa):
             start = i * n // kappa
             end = max((i + 1) * n // kappa, start + 1)
             pool[b, i, offset + start:offset + end] = 1.0 / (end - start)
-    embeds = torch.stack(rows)  # (B, longest, d)
-    mask = torch.tensor(masks, device=embeds.device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
     return torch.bmm(pool.to(hidden.device), hidden.float())  # (B, kappa, longest) @ (B, longest, d)
 
 
