@@ -72,23 +72,20 @@ class LlamaCppRunner:
         return self._logits(-1)
 
     def generate(self, *, inputs_embeds, max_new_tokens: int, min_new_tokens: int = 0, **_):
-        import torch
+        from bench.onnx_graph import greedy
 
-        position = self._prefill(inputs_embeds)
-        logits, out = self._logits(-1), []
-        for step in range(max_new_tokens):
-            token = int(logits.argmax())
-            out.append(token)
-            if (token in self.eos and step + 1 >= min_new_tokens) or step + 1 == max_new_tokens:
-                break
+        position = [self._prefill(inputs_embeds)]
+
+        def step(token: int):
             b = self.tokens
-            b.n_tokens, b.token[0], b.pos[0], b.n_seq_id[0], b.seq_id[0][0], b.logits[0] = 1, token, position, 1, 0, 1
+            b.n_tokens, b.token[0], b.pos[0], b.n_seq_id[0], b.seq_id[0][0], b.logits[0] = 1, token, position[0], 1, 0, 1
             if self.lib.llama_decode(self.ctx, b) != 0:
                 raise RuntimeError("llama_decode failed on a step")
-            position += 1
-            logits = self._logits(-1)
-        return torch.tensor([out])
+            position[0] += 1
+            return self._logits(-1)
 
+        return greedy(self._logits(-1), step, eos=self.eos, max_new_tokens=max_new_tokens,
+                      min_new_tokens=min_new_tokens)
 
 def convert_model(model, tokenizer, folder: Path, *, script: Path, outtype: str) -> Path:
     """A transformers model in memory (e.g. with a reader merged in) saved with its tokenizer, then converted."""

@@ -111,6 +111,26 @@ def check_against(model, graph: LlamaGraph, ids: list[int]) -> float:
     return max(float((first[0] - ref[n - 1]).abs().max()), float((second[0] - ref[n]).abs().max()))
 
 
+def eos_ids(model) -> set[int]:
+    """The token ids that end a greedy answer of ``model`` (its generation config's)."""
+    eos = model.generation_config.eos_token_id
+    return set(eos if isinstance(eos, list) else [eos])
+
+
+def greedy(logits, step, *, eos: set[int], max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
+    """Greedy ids from the prompt's last ``logits`` (V,), calling ``step(token)`` -> the next logits:
+    stops at an end token once ``min_new_tokens`` are out, or at ``max_new_tokens``: (1, n), as the
+    candidates' ``generate`` returns them."""
+    out: list[int] = []
+    for n in range(1, max_new_tokens + 1):
+        token = int(logits.argmax())
+        out.append(token)
+        if (token in eos and n >= min_new_tokens) or n == max_new_tokens:
+            break
+        logits = step(token)
+    return torch.tensor([out])
+
+
 class GraphRunner:
     """A :class:`LlamaGraph` exported to ONNX, run by ONNX Runtime or OpenVINO with the call shapes
     bench/cpu_inference.py gives a transformers model: ``runner(inputs_embeds=...)`` (a prefill) and
@@ -122,8 +142,7 @@ class GraphRunner:
         graph = LlamaGraph(model)
         self.shape = (graph.n_layers, graph.n_kv, 0, graph.head_dim)
         self.table = model.get_input_embeddings().weight.detach().float().numpy()  # (V, d)
-        eos = model.generation_config.eos_token_id
-        self.eos = set(eos if isinstance(eos, list) else [eos])
+        self.eos = eos_ids(model)
         self.np = np
         if engine == "onnxruntime":
             import onnxruntime as ort
@@ -158,17 +177,13 @@ class GraphRunner:
         return self._step(inputs_embeds.float().numpy(), 0, empty, empty)
 
     def generate(self, *, inputs_embeds, max_new_tokens: int, min_new_tokens: int = 0, **_):
-        import torch
-
         logits, k, v = self(inputs_embeds=inputs_embeds)
-        position, out = int(inputs_embeds.shape[1]), []
-        for step in range(max_new_tokens):
-            token = int(logits[0].argmax())
-            out.append(token)
-            if token in self.eos and step + 1 >= min_new_tokens:
-                break
-            if step + 1 == max_new_tokens:
-                break
-            logits, k, v = self._step(self.table[token][None, None], position, k, v)
-            position += 1
-        return torch.tensor([out])
+        state = {"position": int(inputs_embeds.shape[1]), "k": k, "v": v}
+
+        def step(token: int):
+            logits, state["k"], state["v"] = self._step(self.table[token][None, None], state["position"],
+                                                        state["k"], state["v"])
+            state["position"] += 1
+            return logits[0]
+
+        return greedy(logits[0], step, eos=self.eos, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
