@@ -66,12 +66,14 @@ class AnswerStream:
     def __iter__(self) -> Iterator[str]:
         text = []
         for piece in self._pieces:
-            if self.answer.ttft_s is None:
-                self.answer.ttft_s = time.perf_counter() - self._started
+            if self.answer.ttft_s is None and self._pieces.first_token_at is not None:
+                self.answer.ttft_s = self._pieces.first_token_at - self._started
             text.append(piece)
             yield piece
         self.answer.text = "".join(text).strip()
         self.answer.generated_tokens = self._pieces.n_tokens
+        if self.answer.ttft_s is None and self._pieces.first_token_at is not None:  # an empty answer: its end token
+            self.answer.ttft_s = self._pieces.first_token_at - self._started
         self.answer.total_s = time.perf_counter() - self._started
 
     def read(self) -> Answer:

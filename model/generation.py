@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,11 +37,15 @@ def prefilled(decoder: Decoder, model, inputs_embeds: torch.Tensor, prefix: tupl
 
 
 class GenerationStream:
-    """Iterate for the answer's text pieces; ``n_tokens`` counts the generated token ids."""
+    """Iterate for the answer's text pieces, one per generated token (a piece is held back only while
+    it ends inside a multi-byte character); ``n_tokens`` counts the generated token ids (the end
+    token included), ``first_token_at`` is the ``time.perf_counter()`` at which the first was chosen."""
 
     def __init__(self, decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,
                  adapter: str | Path | None, prefix: tuple[str, int] | None = None) -> None:
         self.n_tokens = 0
+        self.first_token_at: float | None = None
+        self.token_ids: list[int] = []  # the answer's ids, without the end token
         self._pieces = self._run(decoder, inputs_embeds, max_new_tokens, adapter, prefix)
 
     def __iter__(self) -> Iterator[str]:
@@ -50,44 +53,85 @@ class GenerationStream:
 
     def _run(self, decoder: Decoder, inputs_embeds: torch.Tensor, max_new_tokens: int, adapter,
              prefix: tuple[str, int] | None) -> Iterator[str]:
-        import torch
-        from transformers import TextIteratorStreamer
+        import time
 
-        stream = self
-
-        class Counting(TextIteratorStreamer):
-            def put(self, value: torch.Tensor) -> None:
-                if not (self.skip_prompt and self.next_tokens_are_prompt):
-                    stream.n_tokens += int(value.numel())
-                super().put(value)
-
-        streamer = Counting(decoder.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        # Our own greedy loop rather than ``model.generate``: generate's per-call set-up costs a
+        # 135M decoder ~60 ms before the first token on a CPU (docs/RESULTS.md §8), and its text
+        # streamer holds pieces back to the end of a word. Greedy ids are generate's (tested).
+        pieces = TextPieces(decoder.tokenizer)
         with decoder.session(adapter) as model:
-            mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
-            errors: list[BaseException] = []
+            stop = end_token_ids(model, decoder.tokenizer)
+            penalty = repetition_penalty(model)
+            cache = prefilled(decoder, model, inputs_embeds, prefix, adapter)
+            rows = inputs_embeds if cache is None else inputs_embeds[:, cache.get_seq_length():]  # (1, n, d)
+            for _ in range(max_new_tokens):
+                out = model(inputs_embeds=rows, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                cache, logits = out.past_key_values, out.logits[0, -1].float()  # (vocab,)
+                if penalty != 1.0 and self.token_ids:
+                    logits = _penalised(logits, self.token_ids, penalty)
+                token = int(logits.argmax())
+                if self.first_token_at is None:
+                    self.first_token_at = time.perf_counter()
+                self.n_tokens += 1
+                if token in stop:
+                    break
+                self.token_ids.append(token)
+                if piece := pieces.push(token):
+                    yield piece
+                rows = decoder.embed_ids([token]).to(inputs_embeds.dtype).unsqueeze(0)  # (1, 1, d)
+            if piece := pieces.flush():
+                yield piece
 
-            def run() -> None:
-                try:
-                    # inference_mode is thread-local: the generation thread needs its own
-                    with torch.inference_mode():
-                        cache = prefilled(decoder, model, inputs_embeds, prefix, adapter)
-                        model.generate(inputs_embeds=inputs_embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                       do_sample=False, streamer=streamer, pad_token_id=decoder.tokenizer.pad_token_id,
-                                       past_key_values=cache)
-                except BaseException as exc:  # surfaced in the caller's thread below
-                    errors.append(exc)
-                    streamer.end()
 
-            worker = threading.Thread(target=run, name="lloco-generate", daemon=True)
-            worker.start()
-            try:
-                for piece in streamer:
-                    if piece:
-                        yield piece
-            finally:
-                worker.join()
-            if errors:
-                raise errors[0]
+class TextPieces:
+    """Incremental detokenization: each pushed token id yields the text it adds to the answer, held
+    back while the answer ends inside a multi-byte character (byte-level tokens split them)."""
+
+    def __init__(self, tokenizer) -> None:  # noqa: ANN001
+        self._tokenizer, self._ids, self._emitted = tokenizer, [], 0
+
+    def push(self, token: int) -> str:
+        self._ids.append(token)
+        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
+        if len(text) <= self._emitted or text.endswith("\ufffd"):
+            return ""
+        piece, self._emitted = text[self._emitted:], len(text)
+        return piece
+
+    def flush(self) -> str:
+        """What is still held back (an answer cut inside a character keeps its replacement mark)."""
+        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
+        piece, self._emitted = text[self._emitted:], len(text)
+        return piece
+
+
+def end_token_ids(model, tokenizer) -> set[int]:  # noqa: ANN001
+    """The ids that end an answer: the model's generation config's (an int or a list), else the
+    tokenizer's end-of-sequence token."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if configured is None:
+        configured = tokenizer.eos_token_id
+    if configured is None:
+        return set()
+    return {int(configured)} if isinstance(configured, int) else {int(i) for i in configured}
+
+
+def repetition_penalty(model) -> float:  # noqa: ANN001
+    """The generation config's repetition penalty (1.0 = none), which greedy ``generate`` applies."""
+    value = getattr(getattr(model, "generation_config", None), "repetition_penalty", None)
+    return float(value) if value else 1.0
+
+
+def _penalised(logits: torch.Tensor, ids: list[int], penalty: float) -> torch.Tensor:
+    """transformers' repetition penalty over the generated ids (the prompt is embeddings, not ids):
+    a seen token's logit is divided by ``penalty`` when positive, multiplied when negative."""
+    import torch
+
+    seen = torch.tensor(sorted(set(ids)), dtype=torch.long, device=logits.device)
+    scores = logits[seen]
+    logits = logits.clone()
+    logits[seen] = torch.where(scores < 0, scores * penalty, scores / penalty)
+    return logits
 
 
 def stream_generate(decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,

@@ -38,3 +38,91 @@ def test_greedy_answers_are_reproducible(service, tmp_path):
     service.create_collection("c")
     service.ingest("c", [doc])
     assert service.ask("c", "Where?", mode="rag").read().text == service.ask("c", "Where?", mode="rag").read().text
+
+
+@pytest.fixture
+def private_decoder(tiny_folder):
+    """A decoder of its own: adapters and generation settings changed here must not leak."""
+    import torch
+
+    from model.loading import load_decoder
+
+    return load_decoder(tiny_folder, name="tiny", device="cpu", dtype=torch.float32)
+
+
+def _generate_ids(decoder, embeds, adapter, max_new_tokens):
+    """transformers' own greedy generation, the reference: its ids without the end token."""
+    import torch
+
+    with decoder.session(adapter) as model:
+        out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+                             max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=decoder.tokenizer.pad_token_id)
+    ids = out[0].tolist()
+    eos = decoder.tokenizer.eos_token_id
+    return ids[: ids.index(eos)] if eos in ids else ids
+
+
+@pytest.mark.parametrize("penalty", [None, 1.3])
+@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("with_adapter", [False, True])
+def test_greedy_ids_are_transformers_generate_ids(private_decoder, tiny_folder, tmp_path, with_adapter, cached,
+                                                  penalty):
+    import torch
+
+    from model.generation import stream_generate
+    from tests.fakes import tiny_lora
+
+    decoder = private_decoder
+    if penalty:
+        decoder.model.generation_config.repetition_penalty = penalty
+    adapter = tiny_lora(tmp_path / "lora", tiny_folder, seed=5) if with_adapter else None
+    start = list(range(20, 31))  # the fixed start every prompt shares (its cache is computed once)
+    for seed in range(4):
+        rest = torch.randint(5, 300, (19,), generator=torch.Generator().manual_seed(seed)).tolist()
+        embeds = decoder.embed_ids(start + rest).unsqueeze(0).detach()  # (1, 30, d)
+        stream = stream_generate(decoder, embeds, max_new_tokens=12, adapter=adapter,
+                                 prefix=("a fixed start", len(start)) if cached else None)
+        text = "".join(stream)
+        reference = _generate_ids(decoder, embeds, adapter, 12)
+        assert stream.token_ids == reference
+        assert text == decoder.tokenizer.decode(reference, skip_special_tokens=True)
+        assert stream.n_tokens == len(reference) + (len(reference) < 12)  # the end token counts when it came
+    assert bool(decoder.prefixes) == cached
+
+
+def test_a_repetition_penalty_changes_the_answer(private_decoder):
+    """The penalty is applied, not only accepted: on some prompt it changes the greedy ids."""
+    import torch
+
+    from model.generation import stream_generate
+
+    decoder = private_decoder
+    prompts = [decoder.embed_ids(torch.randint(5, 300, (30,), generator=torch.Generator().manual_seed(s)).tolist())
+               .unsqueeze(0).detach() for s in range(8)]
+    before = []
+    for e in prompts:
+        stream = stream_generate(decoder, e, max_new_tokens=16)
+        list(stream)
+        before.append(stream.token_ids)
+    decoder.model.generation_config.repetition_penalty = 3.0
+    after = []
+    for e in prompts:
+        stream = stream_generate(decoder, e, max_new_tokens=16)
+        list(stream)
+        after.append(stream.token_ids)
+    assert before != after
+
+
+def test_pieces_stream_token_by_token_and_never_split_a_character(tiny_decoder):
+    from model.generation import TextPieces
+
+    text = "naïve café — 東京 at 5 p.m."
+    ids = tiny_decoder.encode(text)
+    pieces = TextPieces(tiny_decoder.tokenizer)
+    out = [pieces.push(i) for i in ids]
+    out.append(pieces.flush())
+    assert "".join(out) == text
+    assert not any("\ufffd" in p for p in out)
+    assert sum(1 for p in out if p) > len(text.split())  # finer than words: one piece per token that adds text
+    assert "" in out  # the bytes of a multi-byte character are held back until it is whole
