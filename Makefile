@@ -11,7 +11,7 @@ STAMP := $(VENV)/.lloco-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run api demo test test-fast browser ocr clean-venv
+.PHONY: setup run api demo test test-fast browser ocr llamacpp clean-venv
 
 setup: $(STAMP)
 
@@ -38,7 +38,7 @@ api: setup
 demo: setup
 	$(BIN)/lloco demo
 
-test: setup browser ocr
+test: setup browser ocr llamacpp
 	$(BIN)/python -m pytest -q
 
 # Headless Chromium and its driver for the browser test (Debian packages, installed as root);
@@ -63,6 +63,27 @@ ocr:
 		|| echo "could not install tesseract-ocr: scanned pages will be skipped"; \
 	else \
 		echo "tesseract missing (as root: apt-get install tesseract-ocr): scanned pages will be skipped"; \
+	fi
+
+# llama-cpp-python for the llama.cpp answer engine (answer_engine=llama-cpp), an optional extra: PyPI has
+# it only as source, so this compiles llama.cpp (~4 minutes on 2 cores) for the CPU it runs on, with
+# the instruction sets /proc/cpuinfo lists (AMX off: on VMs that list it without enabling it,
+# llama.cpp dies on an illegal instruction). Nothing to do when it imports; if the build fails the
+# engine's tests are skipped, not failed. (The built wheel stays in pip's cache for the next venv.)
+LLAMA_CPP_SPEC := llama-cpp-python==0.3.36
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
+	$(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON) \
+	$(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo -DGGML_AVX512=ON) \
+	$(shell grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && echo -DGGML_AVX512_VNNI=ON) \
+	$(shell grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null && echo -DGGML_AVX512_BF16=ON)
+llamacpp: setup
+	@if $(BIN)/python -c "import llama_cpp" >/dev/null 2>&1; then \
+		echo "llama-cpp-python: present"; \
+	else \
+		echo "compiling llama-cpp-python for the llama-cpp answer engine (a few minutes)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install --quiet "$(LLAMA_CPP_SPEC)" \
+		|| echo "could not build llama-cpp-python: answer_engine=llama-cpp is unavailable and its tests will be skipped"; \
 	fi
 
 test-fast: setup

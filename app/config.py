@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from model.gguf_export import GgufType
+
 # lloco: summary vectors (+ question-relevant sentences as text within expand_tokens);
 # lloco-pure: summary vectors only; rag: chunk text; rag+reader: chunk text read with a reader LoRA
 # (the control for "is lloco's gain the fine-tune's?"); full: the whole document
@@ -25,6 +27,7 @@ ExpandScoring = Literal["lexical", "hybrid"]
 Retrieval = Literal["dense", "bm25", "hybrid"]  # = indexing.retrieval.RetrievalMode
 CondenseMode = Literal["rule", "decoder", "off"]  # = app.condense.CondenseMode
 Engine = Literal["local", "ray"]  # where ingestion derives documents (app.ray_ingest)
+AnswerEngine = Literal["transformers", "llama-cpp"]  # what generates answers (model.generation, model.llamacpp)
 ENGINES: tuple[Engine, ...] = ("local", "ray")
 EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
 MAX_QUESTION_CHARS = 4000  # a longer "question" is a pasted document: refused before it costs a forward pass
@@ -68,6 +71,8 @@ class Settings(BaseSettings):
     lloco_extra_chunks: int = Field(0, ge=0, le=96, description="lloco mode: chunks retrieved as summary vectors beyond top_k (kappa tokens each); expansion sentences still come from the top_k best.")
     merge_reader: int = Field(0, ge=0, le=8, description="lloco and rag+reader modes: read with a copy of the decoder that has the reader adapter merged in, this many copies kept (one per adapter in use; ~270 MB each in bfloat16, ~540 MB in float32). Measured in bfloat16 on every question of three dev sets (RESULTS §12): the same answers' quality, lloco answers 1.37x and 1.20x faster on two, no faster on the third. 0 (default): peft switches adapters on the one model.")
     prefix_cache: bool = Field(False, description="Prefill the prompt's fixed start (chat template, system prompt, instruction) once per adapter and reuse its KV cache for every question. Off by default: measured on the demo (SmolLM2, CPU, float32), time to first token x0.94 in lloco mode and x1.10 in rag mode, and some rag answers differ (the prefix computed apart rounds differently, and greedy decoding can flip).")
+    answer_engine: AnswerEngine = Field("transformers", description="What generates answers: 'transformers' (the decoder as loaded, any device) or 'llama-cpp' (llama.cpp on the CPU through llama-cpp-python, an optional extra: `make llamacpp`; the decoder, or a copy with the reader merged in, is written once as a GGUF file under the model cache). Retrieval, prompts, compression and option scoring are the same for both; see docs/RESULTS.md §12 for speed and answer agreement.")
+    gguf_type: GgufType = Field("f32", description="answer_engine=llama-cpp: the weights' type in its GGUF files: f32 (answers as transformers' float32), f16, or q8_0 (8-bit, fastest; some answers differ).")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
     max_context_tokens: int | None = Field(None, ge=256, description="Prompt window for 'full' mode; default: the decoder's own maximum.")
     compress_batch_size: int = Field(8, ge=1, le=1024, description="Chunks compressed per forward pass at ingestion.")

@@ -21,8 +21,13 @@ def load_decoder_from(settings: Settings) -> Decoder:
 
     device = resolve_device(settings.device)
     folder = resolve_decoder(settings.decoder, settings.resolved_model_cache)
-    return load_decoder(folder, name=settings.decoder, device=device, dtype=resolve_dtype(settings.dtype, device),
-                        tokenizer_folder=settings.tokenizer, merge_adapters=settings.merge_reader)
+    decoder = load_decoder(folder, name=settings.decoder, device=device, dtype=resolve_dtype(settings.dtype, device),
+                           tokenizer_folder=settings.tokenizer, merge_adapters=settings.merge_reader)
+    if settings.answer_engine == "llama-cpp":
+        from model.llamacpp import LlamaCppEngine
+
+        decoder.engine = LlamaCppEngine(cache_dir=settings.resolved_model_cache / "gguf", gguf_type=settings.gguf_type)
+    return decoder
 
 
 def load_embedder_from(settings: Settings) -> Embedder:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,14 +60,12 @@ class GenerationStream:
         # 135M decoder ~60 ms before the first token on a CPU (docs/RESULTS.md §8), and its text
         # streamer holds pieces back to the end of a word. Greedy ids are generate's (tested).
         pieces = TextPieces(decoder.tokenizer)
-        with decoder.session(adapter) as model:
-            stop = end_token_ids(model, decoder.tokenizer)
-            penalty = repetition_penalty(model)
-            cache = prefilled(decoder, model, inputs_embeds, prefix, adapter)
-            rows = inputs_embeds if cache is None else inputs_embeds[:, cache.get_seq_length():]  # (1, n, d)
+        stop = end_token_ids(decoder.base_model, decoder.tokenizer)
+        penalty = repetition_penalty(decoder.base_model)
+        engine = decoder.engine if decoder.engine is not None else TorchSteps()
+        with engine.steps(decoder, inputs_embeds, adapter=adapter, prefix=prefix) as step:
+            logits = step(None)  # (vocab,) after the prompt
             for _ in range(max_new_tokens):
-                out = model(inputs_embeds=rows, past_key_values=cache, use_cache=True, logits_to_keep=1)
-                cache, logits = out.past_key_values, out.logits[0, -1].float()  # (vocab,)
                 if penalty != 1.0 and self.token_ids:
                     logits = _penalised(logits, self.token_ids, penalty)
                 token = int(logits.argmax())
@@ -78,9 +77,32 @@ class GenerationStream:
                 self.token_ids.append(token)
                 if piece := pieces.push(token):
                     yield piece
-                rows = decoder.embed_ids([token]).to(inputs_embeds.dtype).unsqueeze(0)  # (1, 1, d)
+                logits = step(token)
             if piece := pieces.flush():
                 yield piece
+
+
+class TorchSteps:
+    """The transformers engine: prefill and one-token steps on the decoder's model (a session: its
+    lock and adapter), the prompt's fixed start from the prefix cache when given."""
+
+    @contextlib.contextmanager
+    def steps(self, decoder: Decoder, inputs_embeds: torch.Tensor, *, adapter: str | Path | None,
+              prefix: tuple[str, int] | None) -> Iterator[Callable[[int | None], torch.Tensor]]:
+        with decoder.session(adapter) as model:
+            state = {"cache": prefilled(decoder, model, inputs_embeds, prefix, adapter)}
+
+            def step(token: int | None) -> torch.Tensor:
+                cache = state["cache"]
+                if token is not None:
+                    rows = decoder.embed_ids([token]).to(inputs_embeds.dtype).unsqueeze(0)  # (1, 1, d)
+                else:
+                    rows = inputs_embeds if cache is None else inputs_embeds[:, cache.get_seq_length():]  # (1, n, d)
+                out = model(inputs_embeds=rows, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                state["cache"] = out.past_key_values
+                return out.logits[0, -1].float()  # (vocab,)
+
+            yield step
 
 
 class TextPieces:

@@ -50,6 +50,9 @@ class Decoder:
     # on the one model.
     merge_adapters: int = 0
     merged: OrderedDict = field(default_factory=OrderedDict, repr=False)  # adapter folder -> merged model
+    # what answers are generated with: None = transformers on ``model`` (model.generation.TorchSteps),
+    # else an engine with the same ``steps`` method (model.llamacpp.LlamaCppEngine; the answer_engine setting)
+    engine: Any = field(default=None, repr=False)
 
     @property
     def hidden_size(self) -> int:
