@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import select
-
 from app.citations import Citation, make_citation
 from app.config import ExpandScoring, Mode
 from app.expansion import expanded_contexts, expansion_budget
-from indexing.catalog import Page
+from indexing.catalog_queries import document_page_texts
 from indexing.retrieval import Hit, RetrievalMode, Retriever
 from model.errors import InvalidInputError
 from model.generation import GenerationStream, stream_generate
@@ -254,17 +252,15 @@ class FullContextAnswerer(Answerer):
         budget = self.max_context_tokens - self.max_new_tokens - overhead
         doc_ids = list(dict.fromkeys(h.chunk.document_id for h in sorted(hits, key=lambda h: -h.score)))
         out: list[Context] = []
-        with self.sessions() as session:
-            for doc_id in doc_ids:
-                pages = session.scalars(select(Page.text).where(Page.document_id == doc_id).order_by(Page.page_no))
-                if out:
-                    budget -= SEPARATOR_ALLOWANCE
-                ids = self.decoder.encode("\n\n".join(pages))[: max(budget, 0)]
-                if ids:
-                    out.append(Context(token_ids=ids))
-                budget -= len(ids)
-                if budget <= 0:
-                    break
+        for doc_id in doc_ids:
+            if out:
+                budget -= SEPARATOR_ALLOWANCE
+            ids = self.decoder.encode("\n\n".join(document_page_texts(self.sessions, doc_id)))[: max(budget, 0)]
+            if ids:
+                out.append(Context(token_ids=ids))
+            budget -= len(ids)
+            if budget <= 0:
+                break
         return out
 
 

@@ -1,6 +1,6 @@
 """The catalog reads and writes the service layer needs, so that `app/service.py` orchestrates and
 holds no SQL: collection listing and counts, documents with their chunk counts, content hashes
-(the kept originals), adapter attachment."""
+(the kept originals), adapter attachment, and the pages full-context mode reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from indexing.catalog import Chunk, Collection, Document, collection_named
+from indexing.catalog import Chunk, Collection, Document, Page, collection_named
 
 
 def collection_row(sessions: sessionmaker, name: str) -> Collection:
@@ -83,3 +83,9 @@ def collection_of_document(sessions: sessionmaker, document_id: int) -> str | No
 def document_row(sessions: sessionmaker, document_id: int) -> Document | None:
     with sessions() as session:
         return session.get(Document, document_id)
+
+
+def document_page_texts(sessions: sessionmaker, document_id: int) -> list[str]:
+    """A document's pages' text, in page order (what full-context mode reads)."""
+    with sessions() as session:
+        return list(session.scalars(select(Page.text).where(Page.document_id == document_id).order_by(Page.page_no)))
