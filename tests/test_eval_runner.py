@@ -115,6 +115,11 @@ def test_resume_skips_answered_rows(service, quality_file, monkeypatch):
     service.settings.expand_tokens += 1  # answers with another expansion budget would not be comparable
     with pytest.raises(InvalidInputError, match="expand_tokens"):
         run_eval(service, EvalSpec("quality", str(quality_file), modes=THREE, top_k=2, run_name="r1"))
+    service.settings.expand_tokens -= 1
+    service.settings.answer_engine = "llama-cpp"  # nor answers of another engine (the run records its engine)
+    with pytest.raises(InvalidInputError, match="answer_engine 'transformers' \\(now 'llama-cpp'\\)"):
+        run_eval(service, EvalSpec("quality", str(quality_file), modes=THREE, top_k=2, run_name="r1"))
+    assert load_run(service, "r1").info.settings["answer_engine"] == "transformers"
 
 
 def test_limit_then_resume_with_more_questions(service, quality_file, monkeypatch):

@@ -184,7 +184,8 @@ def _open_run(service: LlocoService, spec: EvalSpec, evalset: EvalSet, resume: i
                 "max_new_tokens": s.max_new_tokens, "max_context_tokens": s.max_context_tokens,
                 "retrieval": s.retrieval,
                 "expand_tokens": s.expand_tokens, "expand_share": s.expand_share, "expand_scoring": s.expand_scoring,
-                "lloco_extra_chunks": s.lloco_extra_chunks}
+                "lloco_extra_chunks": s.lloco_extra_chunks, "answer_engine": s.answer_engine,
+                "gguf_type": s.gguf_type if s.answer_engine == "llama-cpp" else None}
     existing = None
     if resume is not None:
         existing = store.get_run(service.sessions, resume)
