@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 
 @pytest.mark.parametrize("mode", ["lloco", "rag", "full"])
@@ -126,3 +127,27 @@ def test_pieces_stream_token_by_token_and_never_split_a_character(tiny_decoder):
     assert not any("\ufffd" in p for p in out)
     assert sum(1 for p in out if p) > len(text.split())  # finer than words: one piece per token that adds text
     assert "" in out  # the bytes of a multi-byte character are held back until it is whole
+
+
+def test_the_flat_output_head_gives_the_same_logits(tiny_folder):
+    """model.loading.flat_output_head (a torch CPU slow path avoided): the same logits bit for bit on
+    1-row and many-row inputs, in float32 and bfloat16, with the weights and state dict untouched."""
+    from transformers import AutoModelForCausalLM
+
+    from model.loading import flat_output_head
+
+    for dtype in (torch.float32, torch.bfloat16):
+        plain = AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=dtype).eval()
+        flat = flat_output_head(AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=dtype).eval())
+        assert flat_output_head(flat) is flat and "forward" in vars(flat.get_output_embeddings())
+        assert list(flat.state_dict()) == list(plain.state_dict())
+        assert flat.get_output_embeddings().weight is flat.get_input_embeddings().weight  # still tied
+        for p in (*plain.parameters(), *flat.parameters()):
+            p.requires_grad_(False)  # frozen, as peft leaves them
+        for n in (1, 7):
+            embeds = torch.randn(1, n, plain.config.hidden_size, generator=torch.Generator().manual_seed(n)).to(dtype)
+            with torch.inference_mode():
+                for keep in (0, 1):
+                    want = plain(inputs_embeds=embeds, logits_to_keep=keep).logits
+                    got = flat(inputs_embeds=embeds, logits_to_keep=keep).logits
+                    assert got.shape == want.shape and torch.equal(got, want)
