@@ -54,10 +54,44 @@ class GenerationStream:
 
     def _run(self, decoder: Decoder, inputs_embeds: torch.Tensor, max_new_tokens: int, adapter,
              prefix: tuple[str, int] | None) -> Iterator[str]:
+        """The pieces of :meth:`_generate`, run on a thread of its own: the decoder's lock, inference
+        mode (thread-local) and every forward stay on one thread even when the consumer's ``next``
+        calls come from different ones (a web server iterates a stream from its thread pool). A
+        consumer that stops early stops the generation at its next token."""
+        import queue
+        import threading
+
+        items: queue.SimpleQueue = queue.SimpleQueue()
+        end, stop = object(), threading.Event()
+
+        def work() -> None:
+            try:
+                for piece in self._generate(decoder, inputs_embeds, max_new_tokens, adapter, prefix):
+                    if stop.is_set():
+                        break
+                    items.put(piece)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the consumer's thread
+                items.put(exc)
+            finally:
+                items.put(end)
+
+        worker = threading.Thread(target=work, name="lloco-generate", daemon=True)
+        worker.start()
+        try:
+            while (item := items.get()) is not end:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            worker.join()
+
+    def _generate(self, decoder: Decoder, inputs_embeds: torch.Tensor, max_new_tokens: int, adapter,
+                  prefix: tuple[str, int] | None) -> Iterator[str]:
         import time
 
         # Our own greedy loop rather than ``model.generate``: generate's per-call set-up costs a
-        # 135M decoder ~60 ms before the first token on a CPU (docs/RESULTS.md §8), and its text
+        # 135M decoder ~60 ms before the first token on a CPU (docs/RESULTS.md §14), and its text
         # streamer holds pieces back to the end of a word. Greedy ids are generate's (tested).
         pieces = TextPieces(decoder.tokenizer)
         stop = end_token_ids(decoder.base_model, decoder.tokenizer)

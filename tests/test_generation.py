@@ -151,3 +151,48 @@ def test_the_flat_output_head_gives_the_same_logits(tiny_folder):
                     want = plain(inputs_embeds=embeds, logits_to_keep=keep).logits
                     got = flat(inputs_embeds=embeds, logits_to_keep=keep).logits
                     assert got.shape == want.shape and torch.equal(got, want)
+
+
+def test_a_stream_read_from_many_threads_and_one_abandoned_release_the_decoder(private_decoder):
+    """A web server's thread pool calls ``next`` from different threads; a client may go away
+    mid-answer. Either way the answer is whole and the decoder's lock is free afterwards."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from model.generation import stream_generate
+
+    decoder = private_decoder
+    embeds = decoder.embed_ids(list(range(40, 70))).unsqueeze(0).detach()
+    whole = stream_generate(decoder, embeds, max_new_tokens=8)
+    expected = list(whole)
+    assert whole.n_tokens >= 1
+
+    stream = iter(stream_generate(decoder, embeds, max_new_tokens=8))
+    pieces = []
+    while True:
+        with ThreadPoolExecutor(max_workers=1) as pool:  # a fresh thread for every next()
+            piece = pool.submit(next, stream, None).result()
+        if piece is None:
+            break
+        pieces.append(piece)
+    assert pieces == expected
+
+    def lock_is_free() -> bool:  # probed from another thread, which releases what it takes
+        got = []
+
+        def probe() -> None:
+            taken = decoder.lock.acquire(blocking=False)
+            if taken:
+                decoder.lock.release()
+            got.append(taken)
+
+        t = threading.Thread(target=probe)
+        t.start()
+        t.join()
+        return got[0]
+
+    assert lock_is_free()
+    abandoned = iter(stream_generate(decoder, embeds, max_new_tokens=64))
+    next(abandoned, None)
+    abandoned.close()  # the consumer goes away after one piece: the generation stops, the lock is freed
+    assert lock_is_free()
