@@ -46,14 +46,22 @@ def import_llama_cpp() -> Any:
     return llama_cpp
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256: a 7B decoder is hashed once
+
+
 def _digest(paths: list[Path]) -> str:
     """A content hash of files (a changed adapter or decoder is a new GGUF)."""
     h = hashlib.sha256()
     for path in sorted(paths):
-        h.update(path.name.encode())
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _DIGESTS:
+            one = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    one.update(block)
+            _DIGESTS[key] = one.hexdigest()
+        h.update(path.name.encode() + _DIGESTS[key].encode())
     return h.hexdigest()
 
 

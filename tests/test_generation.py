@@ -44,8 +44,6 @@ def test_greedy_answers_are_reproducible(service, tmp_path):
 @pytest.fixture
 def private_decoder(tiny_folder):
     """A decoder of its own: adapters and generation settings changed here must not leak."""
-    import torch
-
     from model.loading import load_decoder
 
     return load_decoder(tiny_folder, name="tiny", device="cpu", dtype=torch.float32)
@@ -53,8 +51,6 @@ def private_decoder(tiny_folder):
 
 def _generate_ids(decoder, embeds, adapter, max_new_tokens):
     """transformers' own greedy generation, the reference: its ids without the end token."""
-    import torch
-
     with decoder.session(adapter) as model:
         out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
                              max_new_tokens=max_new_tokens, do_sample=False,
@@ -69,8 +65,6 @@ def _generate_ids(decoder, embeds, adapter, max_new_tokens):
 @pytest.mark.parametrize("with_adapter", [False, True])
 def test_greedy_ids_are_transformers_generate_ids(private_decoder, tiny_folder, tmp_path, with_adapter, cached,
                                                   penalty):
-    import torch
-
     from model.generation import stream_generate
     from tests.fakes import tiny_lora
 
@@ -94,8 +88,6 @@ def test_greedy_ids_are_transformers_generate_ids(private_decoder, tiny_folder, 
 
 def test_a_repetition_penalty_changes_the_answer(private_decoder):
     """The penalty is applied, not only accepted: on some prompt it changes the greedy ids."""
-    import torch
-
     from model.generation import stream_generate
 
     decoder = private_decoder
