@@ -174,7 +174,8 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
                       what="the file uploader")
     upload.send_keys(str(DEMO_DIR / "lighthouses.pdf"))
     button(d, "Ingest 1 file(s)").click()
-    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "[data-testid=stProgress]"), what="the ingestion progress bar")
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "[data-testid=stProgress]"), timeout=180,
+             what="the ingestion progress bar")  # generous: a loaded CPU once took > 60 s
     done = wait_for(lambda: next((t for t in texts(d, "[data-testid=stAlert]") if t.startswith("lighthouses.pdf: 6 page(s)")),
                                  None), timeout=300, what="the ingestion to finish")
     assert "chunks" in done
