@@ -49,12 +49,12 @@ def candidate_models(base_fp32, adapter: str, name: str, *, tokenizer=None, conv
 
     if name.startswith("llamacpp-"):
         from bench.llamacpp_runner import LlamaCppRunner, convert_model
-        from bench.onnx_graph import eos_ids
+        from model.generation import end_token_ids
 
         if convert is None:
             raise SystemExit(f"{name} needs --llama-cpp-convert (llama.cpp's convert_hf_to_gguf.py)")
         merged = PeftModel.from_pretrained(copy.deepcopy(base_fp32), adapter).merge_and_unload().eval()
-        eos = eos_ids(base_fp32)
+        eos = end_token_ids(base_fp32)
         outtype = name.split("-", 1)[1]
         return {mode: LlamaCppRunner(convert_model(model, tokenizer, work / f"{mode}-{outtype}", script=convert,
                                                    outtype=outtype), threads=torch.get_num_threads(), eos=eos)

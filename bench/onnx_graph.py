@@ -14,6 +14,8 @@ from pathlib import Path
 import torch  # the graph is a torch module: imported only by the candidates that use it
 from torch import nn
 
+from model.generation import end_token_ids
+
 
 class LlamaGraph(nn.Module):
     """``forward(embeds (1, T, d), positions (1, T) int64, past_k (L, kvh, P, hd), past_v)`` ->
@@ -111,12 +113,6 @@ def check_against(model, graph: LlamaGraph, ids: list[int]) -> float:
     return max(float((first[0] - ref[n - 1]).abs().max()), float((second[0] - ref[n]).abs().max()))
 
 
-def eos_ids(model) -> set[int]:
-    """The token ids that end a greedy answer of ``model`` (its generation config's)."""
-    eos = model.generation_config.eos_token_id
-    return set(eos if isinstance(eos, list) else [eos])
-
-
 def greedy(logits, step, *, eos: set[int], max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
     """Greedy ids from the prompt's last ``logits`` (V,), calling ``step(token)`` -> the next logits:
     stops at an end token once ``min_new_tokens`` are out, or at ``max_new_tokens``: (1, n), as the
@@ -142,7 +138,7 @@ class GraphRunner:
         graph = LlamaGraph(model)
         self.shape = (graph.n_layers, graph.n_kv, 0, graph.head_dim)
         self.table = model.get_input_embeddings().weight.detach().float().numpy()  # (V, d)
-        self.eos = eos_ids(model)
+        self.eos = end_token_ids(model)
         self.np = np
         if engine == "onnxruntime":
             import onnxruntime as ort

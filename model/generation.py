@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 PREFIXES_KEPT = 16  # prefilled prompt starts kept per decoder (one per instruction and adapter in use)
 
 
+def usable_prefix(prefix: tuple[str, int] | None, n_rows: int) -> tuple[str, int] | None:
+    """``prefix`` (text, rows) if it covers part of a prompt of ``n_rows`` rows — at least one row,
+    and not all of them (the last row's logits come from the answer's own prefill) — else None."""
+    return prefix if prefix is not None and 0 < prefix[1] < n_rows else None
+
+
 def prefilled(decoder: Decoder, model, inputs_embeds: torch.Tensor, prefix: tuple[str, int] | None,  # noqa: ANN001
               adapter: str | Path | None):
     """A copy of the KV cache of the prompt's first ``prefix[1]`` rows — the fixed text ``prefix[0]``
@@ -24,7 +30,8 @@ def prefilled(decoder: Decoder, model, inputs_embeds: torch.Tensor, prefix: tupl
     is the generation's to extend; the logits are those of a full prefill (tested)."""
     import copy
 
-    if prefix is None or prefix[1] <= 0 or prefix[1] >= inputs_embeds.shape[1]:
+    prefix = usable_prefix(prefix, int(inputs_embeds.shape[1]))
+    if prefix is None:
         return None
     key = (str(adapter) if adapter else None, prefix[0])
     cache = decoder.prefixes.get(key)
@@ -97,6 +104,7 @@ class GenerationStream:
         stop = end_token_ids(decoder.base_model, decoder.tokenizer)
         penalty = repetition_penalty(decoder.base_model)
         engine = decoder.engine if decoder.engine is not None else TorchSteps()
+        prefix = usable_prefix(prefix, int(inputs_embeds.shape[1]))
         with engine.steps(decoder, inputs_embeds, adapter=adapter, prefix=prefix) as step:
             logits = step(None)  # (vocab,) after the prompt
             for _ in range(max_new_tokens):
@@ -161,11 +169,11 @@ class TextPieces:
         return piece
 
 
-def end_token_ids(model, tokenizer) -> set[int]:  # noqa: ANN001
+def end_token_ids(model, tokenizer=None) -> set[int]:  # noqa: ANN001
     """The ids that end an answer: the model's generation config's (an int or a list), else the
     tokenizer's end-of-sequence token."""
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if configured is None:
+    if configured is None and tokenizer is not None:
         configured = tokenizer.eos_token_id
     if configured is None:
         return set()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from model.loading import Decoder
 
-INSTALL = ("the llama-cpp answer engine needs llama-cpp-python (compiled from source, ~10 minutes): "
+INSTALL = ("the llama-cpp answer engine needs llama-cpp-python (compiled from source, a few minutes): "
            "`make llamacpp`, or set answer_engine=transformers")
 BATCH_ROWS = 512  # prompt rows per llama_decode call (its compute buffer grows with the square of this)
 Step = Callable[[int | None], "torch.Tensor"]  # None: prefill the prompt; a token id: one step -> logits (vocab,)
@@ -76,7 +76,7 @@ class LlamaCppEngine:
         self.cache_dir, self.gguf_type, self.kept = Path(cache_dir), gguf_type, kept
         self.threads = threads or torch.get_num_threads()
         self.n_ctx = n_ctx
-        self.contexts: OrderedDict[str | None, _Context] = OrderedDict()  # adapter folder (None: base) -> context
+        self.contexts: OrderedDict[str | None, LlamaCppContext] = OrderedDict()  # adapter folder (None: base) -> context
         self._lock = threading.Lock()
 
     def gguf_path(self, decoder: Decoder, adapter: str | Path | None) -> Path:
@@ -105,7 +105,7 @@ class LlamaCppEngine:
             del model
         return path
 
-    def _context(self, decoder: Decoder, adapter: str | Path | None) -> _Context:
+    def _context(self, decoder: Decoder, adapter: str | Path | None) -> LlamaCppContext:
         key = None if adapter is None else str(Path(adapter).resolve())
         with self._lock:
             if key in self.contexts:
@@ -113,8 +113,8 @@ class LlamaCppEngine:
                 return self.contexts[key]
             while len(self.contexts) >= self.kept:
                 self.contexts.popitem(last=False)[1].close()
-            context = _Context(self.lib, self.export(decoder, key), threads=self.threads,
-                               n_ctx=min(self.n_ctx, decoder.max_context), n_vocab=int(decoder.base_model.config.vocab_size))
+            context = LlamaCppContext(self.lib, self.export(decoder, key), threads=self.threads,
+                                      n_ctx=min(self.n_ctx, decoder.max_context))
             self.contexts[key] = context
             return context
 
@@ -132,16 +132,18 @@ class LlamaCppEngine:
                 self.contexts.popitem(last=False)[1].close()
 
 
-class _Context:
-    """One GGUF loaded into a llama.cpp context, with batches for embeddings and for one token."""
+class LlamaCppContext:
+    """One GGUF loaded into a llama.cpp context, with batches for embeddings and for one token (also
+    what bench/llamacpp_runner.py times). ``batch_rows``: prompt rows per llama_decode call."""
 
-    def __init__(self, lib: Any, gguf: Path, *, threads: int, n_ctx: int, n_vocab: int) -> None:
-        self.lib, self.n_ctx, self.n_vocab = lib, n_ctx, n_vocab
-        self.llm = lib.Llama(model_path=str(gguf), n_ctx=n_ctx, n_batch=BATCH_ROWS, n_ubatch=BATCH_ROWS,
+    def __init__(self, lib: Any, gguf: Path, *, threads: int, n_ctx: int, batch_rows: int = BATCH_ROWS) -> None:
+        self.lib, self.n_ctx, self.batch_rows = lib, n_ctx, batch_rows
+        self.llm = lib.Llama(model_path=str(gguf), n_ctx=n_ctx, n_batch=batch_rows, n_ubatch=batch_rows,
                              n_threads=threads, n_threads_batch=threads, verbose=False)
         self.ctx = self.llm._ctx.ctx
+        self.n_vocab = int(self.llm.n_vocab())  # our GGUFs: the vocabulary size, as dummy tokens
         self.n_embd = int(lib.llama_n_embd(self.llm._model.model))
-        self.rows = lib.llama_batch_init(BATCH_ROWS, self.n_embd, 1)  # prompt rows as embeddings
+        self.rows = lib.llama_batch_init(batch_rows, self.n_embd, 1)  # prompt rows as embeddings
         self.token = lib.llama_batch_init(1, 0, 1)  # one answer token as an id
         self.kept_prefix: tuple[str, int] | None = None  # the prompt start whose KV the context holds
 
@@ -158,12 +160,12 @@ class _Context:
         return torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy())  # (vocab,)
 
     def _prefill(self, rows, start: int, *, last_logits: bool) -> None:  # noqa: ANN001
-        """Decode prompt rows (n, d) float32 at positions start.., BATCH_ROWS at a time."""
+        """Decode prompt rows (n, d) float32 at positions start.., ``batch_rows`` at a time."""
         import numpy as np
 
         n = rows.shape[0]
-        for offset in range(0, n, BATCH_ROWS):
-            part = np.ascontiguousarray(rows[offset: offset + BATCH_ROWS], dtype=np.float32)  # (m, d)
+        for offset in range(0, n, self.batch_rows):
+            part = np.ascontiguousarray(rows[offset: offset + self.batch_rows], dtype=np.float32)  # (m, d)
             m = part.shape[0]
             ctypes.memmove(self.rows.embd, part.ctypes.data, part.nbytes)
             self.rows.n_tokens = m
@@ -177,8 +179,9 @@ class _Context:
 
     def stepper(self, inputs_embeds: torch.Tensor, prefix: tuple[str, int] | None) -> Step:
         """``step(None)`` prefills ``inputs_embeds`` (1, n, d) and returns the next-token logits;
-        ``step(token)`` feeds one answer token. With ``prefix`` (text, rows), the prompt's first rows are
-        prefilled as a batch of their own and kept for the next prompt that starts with the same text."""
+        ``step(token)`` feeds one answer token. With ``prefix`` (text, rows; a usable one:
+        model.generation.usable_prefix), the prompt's first rows are prefilled as a batch of their own
+        and kept for the next prompt that starts with the same text."""
         rows = inputs_embeds[0].detach().float().cpu().numpy()  # (n, d)
         if rows.shape[0] > self.n_ctx:
             raise RuntimeError(f"a prompt of {rows.shape[0]} rows exceeds llama.cpp's context of {self.n_ctx}")
@@ -188,13 +191,13 @@ class _Context:
             if token is None:
                 memory = self.lib.llama_get_memory(self.ctx)
                 start = 0
-                if prefix is not None and 0 < prefix[1] < rows.shape[0] and self.kept_prefix == prefix:
+                if prefix is not None and self.kept_prefix == prefix:
                     self.lib.llama_memory_seq_rm(memory, 0, prefix[1], -1)  # keep the start, drop the last answer
                     start = prefix[1]
                 else:
                     self.lib.llama_memory_clear(memory, True)
                     self.kept_prefix = None
-                    if prefix is not None and 0 < prefix[1] < rows.shape[0]:
+                    if prefix is not None:
                         self._prefill(rows[: prefix[1]], 0, last_logits=False)
                         self.kept_prefix, start = prefix, prefix[1]
                 self._prefill(rows[start:], start, last_logits=True)
