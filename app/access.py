@@ -83,6 +83,8 @@ class ActingService:
         if not any(resolved.is_relative_to(root) for root in roots):
             raise self._refuse(f"use {what} at {str(path)!r}", InvalidInputError(
                 f"{what} must be under a configured server root: {', '.join(map(str, roots))} (the server_roots setting)"))
+        if (state := self.settings.home_state(resolved)) is not None:  # the home is a root, its state is not input
+            raise self._refuse(f"use {what} at {str(path)!r}", InvalidInputError(f"{what} may not be {state}"))
         return resolved
 
     def _readable_ids(self) -> set[int] | None:

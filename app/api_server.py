@@ -29,8 +29,23 @@ def serve(service: LlocoService, *, host: str | None = None, port: int | None = 
         say(f"first admin: {first[0]!r}, one-time password {first[1]} (shown once: change it with "
             f"`lloco users passwd {first[0]}`; make API keys with `lloco users key {first[0]}`)")
     say(f"lloco API on http://{host}:{port} (OpenAPI docs at /docs; Ctrl-C stops it)")
-    with announced(service.settings, f"http://{_local(host)}:{port}") as token:  # `lloco ask` then asks this server
+    with _sigterm_exits(), announced(service.settings, f"http://{_local(host)}:{port}") as token:  # `lloco ask` asks it
         uvicorn.run(create_app(service, local_token=token), host=host, port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM ends the process through ``finally`` blocks (the run file is removed): uvicorn shuts
+    down gracefully on it, then raises the signal again for the handler it found, which by default
+    kills the process on the spot."""
+    import signal
+    import sys
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from model.errors import InvalidInputError
 from model.gguf_export import GgufType
 
 # lloco: summary vectors (+ question-relevant sentences as text within expand_tokens);
@@ -131,6 +132,11 @@ class Settings(BaseSettings):
         return self.home / "originals"
 
     @property
+    def run_file(self) -> Path:
+        """A running `lloco api`'s pid, URL and local token (:mod:`app.local_server`)."""
+        return self.home / "api-server.json"
+
+    @property
     def uploads_dir(self) -> Path:
         """Uploaded files waiting for (or under) their ingestion job; removed when the job ends."""
         return self.home / "uploads"
@@ -138,6 +144,74 @@ class Settings(BaseSettings):
     def collection_dir(self, collection_id: int) -> Path:
         """Derived files of one collection (FAISS index, summary store)."""
         return self.home / "collections" / str(collection_id)
+
+    @property
+    def catalog_file(self) -> Path | None:
+        """The SQLite catalog's file (None for a server database such as PostgreSQL, or in memory)."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite") or "///" not in url:
+            return None
+        name = url.split("///", 1)[1].split("?", 1)[0]
+        return None if name in ("", ":memory:") else Path(name).expanduser()
+
+    def home_state(self, path: str | Path) -> str | None:
+        """What of this home's own state ``path`` is (or holds, for a folder), or None.
+
+        The one owner of "files no user may name as input": the catalog and its SQLite side files,
+        the collections' indexes and summary stores, kept originals, uploads in flight, the model
+        cache, the API server's run file and the settings file. The catalog matters most: POSIX locks
+        belong to a process, so a process that opens and closes *any* descriptor of the catalog file
+        other than through SQLite drops SQLite's locks on it, and the next process to close its own
+        connection deletes the WAL this one still writes into (issue 26; SQLite's "How To Corrupt An
+        SQLite Database File", section 2.2). Only ``stat`` is used here: nothing is opened."""
+        resolved = Path(path).expanduser().resolve()
+        home = self.home.expanduser().resolve()
+        catalog = self.catalog_file
+        if catalog is not None:
+            db = catalog.expanduser().resolve()
+            sides = [db.with_name(db.name + suffix) for suffix in _SQLITE_SIDE_FILES]
+            if resolved in sides or _same_file(resolved, sides):
+                return "the catalog (its database file or SQLite's -wal, -shm and -journal files beside it)"
+        if home.is_relative_to(resolved):
+            return "the home folder, which holds lloco's state"
+        places = {home / "collections": "the collections' indexes and summary stores",
+                  self.originals_dir.resolve(): "the kept original documents",
+                  self.uploads_dir.resolve(): "uploads in flight",
+                  self.resolved_model_cache.expanduser().resolve(): "the model cache",
+                  self.run_file.resolve(): "the API server's run file",
+                  home / "lloco.toml": "the settings file"}
+        for place, what in places.items():
+            if resolved.is_relative_to(place):
+                return what
+        if catalog is not None and catalog.expanduser().resolve().is_relative_to(resolved):
+            return "a folder holding the catalog"
+        return None
+
+    def refuse_state(self, path: str | Path, what: str) -> Path:
+        """``path`` resolved, or InvalidInputError if it is (or holds) this home's own state
+        (:meth:`home_state`): no command, request or job reads those files as input."""
+        if (state := self.home_state(path)) is not None:
+            raise InvalidInputError(f"{what} may not be {state}: {path}")
+        return Path(path).expanduser().resolve()
+
+
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _same_file(path: Path, files: list[Path]) -> bool:
+    """Whether ``path`` is one of ``files`` by another name (a hard link, a bind mount)."""
+    try:
+        mine = path.stat()
+    except OSError:
+        return False
+    for f in files:
+        try:
+            other = f.stat()
+        except OSError:
+            continue
+        if (mine.st_dev, mine.st_ino) == (other.st_dev, other.st_ino):
+            return True
+    return False
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -26,11 +26,8 @@ if TYPE_CHECKING:
     from app.answerers import Answer
     from app.config import Settings
 
-RUN_FILE = "api-server.json"
-
-
 def run_file(settings: Settings) -> Path:
-    return settings.home / RUN_FILE
+    return settings.run_file
 
 
 @contextlib.contextmanager
@@ -46,9 +43,14 @@ def announced(settings: Settings, url: str) -> Iterator[str]:
     try:
         yield token
     finally:
-        with contextlib.suppress(OSError):
-            if json.loads(path.read_text()).get("token") == token:  # not a newer server's file
-                path.unlink()
+        _remove_if_token(path, token)
+
+
+def _remove_if_token(path: Path, token: str) -> None:
+    """Remove the run file if it is still the one with ``token`` (not a newer server's)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("token") == token:
+            path.unlink()
 
 
 def find_server(settings: Settings, *, timeout: float = 0.5) -> tuple[str, str] | None:
@@ -61,7 +63,8 @@ def find_server(settings: Settings, *, timeout: float = 0.5) -> tuple[str, str] 
         return None
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except ProcessLookupError:  # a server that died without cleaning up (SIGKILL, power loss): its file goes
+        _remove_if_token(run_file(settings), token)
         return None
     except PermissionError:
         pass

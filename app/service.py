@@ -141,6 +141,8 @@ class LlocoService(LoadedModels):
         from model.loading import check_adapter
 
         row = self._collection(name)
+        if adapter is not None:
+            adapter = self.settings.refuse_state(adapter, "an adapter folder")
         checked = None if adapter is None else check_adapter(adapter, self.decoder.base_model)  # before anything is stored
         cq.set_adapter_path(self.sessions, row.id, str(checked) if checked else None)
 
@@ -154,6 +156,8 @@ class LlocoService(LoadedModels):
         ``save_every`` defaults to one checkpoint at the end."""
         from app.adapter_training import train_collection_adapter
 
+        qa_file = None if qa_file is None else self.settings.refuse_state(qa_file, "a QA file")
+        out = None if out is None else self.settings.refuse_state(out, "an adapter's output folder")
         return train_collection_adapter(self, name, qa_file=qa_file, synthetic=synthetic, steps=steps,
                                         batch_size=batch_size, lr=lr, seed=seed, save_every=save_every, out=out,
                                         progress=progress)
@@ -206,7 +210,7 @@ class LlocoService(LoadedModels):
         self._check_models(row)
         if not paths:
             raise InvalidInputError("no files given to ingest")
-        files = [Path(p) for p in paths]
+        files, refused = self._ingestible(paths)
         if engine == "ray":
             from app.ray_ingest import ray_ingest
 
@@ -214,7 +218,27 @@ class LlocoService(LoadedModels):
         else:
             results = Pipeline(self._index(row), self.deriver(row)).ingest(files, progress=progress)
         self._keep_originals(results)
-        return results
+        return refused + results
+
+    def _ingestible(self, paths: list[Path]) -> tuple[list[Path], list[IngestResult]]:
+        """The files to ingest (folders expanded) and a failed result for each file of the home's own
+        state found in a folder; one named outright refuses the whole request (nothing is opened:
+        see :meth:`Settings.home_state`). Uploads in flight are what an upload's job ingests."""
+        from indexing.loaders import expand_paths
+        from indexing.pipeline import IngestResult
+
+        uploads, home = self.settings.uploads_dir.resolve(), self.settings.home.resolve()
+        for path in (Path(p).resolve() for p in paths):  # a folder above the home: its state is left out below
+            if not path.is_relative_to(uploads) and (path == home or not home.is_relative_to(path)):
+                self.settings.refuse_state(path, "a file or folder to ingest")
+        files, refused = [], []
+        for file in expand_paths([Path(p) for p in paths]):
+            state = None if file.resolve().is_relative_to(uploads) else self.settings.home_state(file)
+            if state is None:
+                files.append(file)
+            else:
+                refused.append(IngestResult(str(file), "failed", error=f"{file.name}: {state}; not ingested"))
+        return files, refused
 
     def deriver(self, row: Collection) -> Deriver:
         """How this process turns a file into a collection's chunks and vectors (its models, the

@@ -73,3 +73,31 @@ def test_a_dead_or_corrupt_run_file_is_ignored(settings):
     assert find_server(settings) is None  # its process is gone
     path.write_text(json.dumps({"pid": os.getpid(), "url": "http://127.0.0.1:9", "token": "local_x"}))
     assert find_server(settings, timeout=0.2) is None  # alive, but nothing answers there
+
+
+def test_sigterm_removes_the_run_file_and_a_dead_servers_file_is_removed(settings):
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:  # a free port for the server to announce
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LLOCO_HOME": str(settings.home), "LLOCO_DECODER": settings.decoder,
+           "LLOCO_EMBEDDER": settings.embedder, "LLOCO_COMPRESSOR": settings.compressor}
+    server = subprocess.Popen([sys.executable, "-m", "app", "api", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while find_server(settings) is None:
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()[-2000:]
+            time.sleep(0.2)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    finally:
+        server.kill()
+    assert not run_file(settings).exists()  # a clean exit removes it
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    run_file(settings).write_text(json.dumps({"pid": child.pid, "url": "http://127.0.0.1:9", "token": "local_x"}))
+    assert find_server(settings) is None and not run_file(settings).exists()  # stale: ignored and removed

@@ -118,6 +118,9 @@ def run_eval(service: LlocoService, spec: EvalSpec, *, resume: int | str | None 
     is resumed too. Resuming skips (question, mode) pairs already answered.
     """
     spec = spec.validate()
+    service.settings.refuse_state(spec.path, "a dataset file")  # read with open(): never the catalog (issue 26)
+    if spec.adapter:
+        service.settings.refuse_state(spec.adapter, "an adapter folder")
     evalset = read_dataset(spec.dataset, spec.path, limit=spec.limit,  # type: ignore[arg-type]
                            skip_documents=spec.skip_documents)
     if not evalset.questions:
