@@ -229,7 +229,7 @@ def ask(
 ) -> None:
     """Ask a question: streams the answer, then prints citations, prompt tokens and timings. A running
     `lloco api` on the same home answers it (no model load), else this process does."""
-    from app.local_server import ask_server, find_server
+    from app.api.local import ask_server, find_server
     from app.progress import print_answer
 
     svc = service()
@@ -269,7 +269,7 @@ def api(
     port: Annotated[int | None, typer.Option(help="Port (default: the api_port setting, 8000).")] = None,
 ) -> None:
     """Serve the REST API (/api) and the OpenAI-compatible endpoints (/v1); OpenAPI docs at /docs."""
-    from app.api_server import serve
+    from app.api.server import serve
 
     serve(service(), host=host, port=port, console=out)
 

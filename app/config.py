@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Interval
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -30,9 +31,23 @@ CondenseMode = Literal["rule", "decoder", "off"]  # = app.condense.CondenseMode
 Engine = Literal["local", "ray"]  # where ingestion derives documents (app.ray_ingest)
 AnswerEngine = Literal["transformers", "llama-cpp"]  # what generates answers (model.generation, model.llamacpp)
 ENGINES: tuple[Engine, ...] = ("local", "ray")
+MODES: tuple[Mode, ...] = ("lloco", "lloco-pure", "rag", "rag+reader", "full")
+COMPARED_MODES: tuple[Mode, ...] = ("lloco", "lloco-pure", "rag")  # what Compare and an API evaluation run ask by default
+EVAL_MODES: tuple[Mode, ...] = ("lloco", "lloco-pure", "rag", "full")  # `lloco eval run`'s default (rag+reader on request)
+TOP_K_MAX = 100  # chunks one question may retrieve: the one range every door checks (check_top_k, TopK)
+TopK = Annotated[int, Interval(ge=1, le=TOP_K_MAX)]
 EXPAND_TOKENS = 128  # default expansion budget, chosen by measurement (docs/RESULTS.md, section 5)
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # letters, digits, '_', '-', '.'; at most 100
+QUESTION_PATTERN = r"[^\s\x00-\x1f\x7f-\x9f]"  # a question holds one character that is neither space nor control
 MAX_QUESTION_CHARS = 4000  # a longer "question" is a pasted document: refused before it costs a forward pass
 EVAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data"  # the evaluation datasets beside the repo
+
+
+def check_top_k(k: int, *, what: str = "top-k") -> int:
+    """``k`` if it is a valid number of chunks to retrieve, else InvalidInputError."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= TOP_K_MAX:
+        raise InvalidInputError(f"{what} must be between 1 and {TOP_K_MAX}, got {k}")
+    return k
 
 
 def default_home() -> Path:
@@ -65,7 +80,7 @@ class Settings(BaseSettings):
     rerank_pool: int = Field(20, ge=1, le=200, description="With a reranker: how many chunks the first stage (the retrieval setting) hands it per question.")
     condense: CondenseMode = Field("rule", description="Follow-up questions in a conversation ('and in 2022?') are made standalone before retrieval: 'rule' (a year, quarter, number or name takes the place of the same in the previous question; pronouns get its subject), 'decoder' (the decoder rewrites it; the rule's rewrite when the decoder's does not look like a question) or 'off'.")
     ann_threshold: int | None = Field(100_000, ge=1, description="A collection's FAISS index becomes approximate (IVF with 8-bit vectors, trained on the stored embeddings; deletes stay real) once it holds this many chunks; below it search is exact. None: always exact.")
-    top_k: int = Field(4, ge=1, le=100, description="Chunks retrieved per question.")
+    top_k: int = Field(4, ge=1, le=TOP_K_MAX, description="Chunks retrieved per question.")
     expand_tokens: int = Field(EXPAND_TOKENS, ge=0, le=2048, description="lloco mode: token budget for the question-relevant sentences of the retrieved chunks, put in the prompt as text beside their summary vectors (selective expansion; 0 = summary vectors only, as mode lloco-pure).")
     expand_share: float = Field(0.125, gt=0, le=1, description="lloco mode: the expansion stops where the prompt's context (summary vectors + sentences) would exceed this share of the retrieved chunks' text tokens, what plain RAG reads (1/8 by default).")
     expand_scoring: ExpandScoring = Field("lexical", description="lloco mode: how expansion sentences are chosen: 'lexical' (question words weighted by rarity, as citation snippets) or 'hybrid' (plus each sentence's cosine with the question under the retrieval embedder).")
@@ -133,7 +148,7 @@ class Settings(BaseSettings):
 
     @property
     def run_file(self) -> Path:
-        """A running `lloco api`'s pid, URL and local token (:mod:`app.local_server`)."""
+        """A running `lloco api`'s pid, URL and local token (:mod:`app.api.local`)."""
         return self.home / "api-server.json"
 
     @property

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from app.config import EVAL_MODES
 from model.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -60,6 +61,6 @@ def run_demo(service: LlocoService, console: Console, *, question: str | None = 
     question = question or demo_questions()[0]["question"]
     if not service.compressor.trained:
         console.print("[yellow]note: the compressor is untrained, so lloco-mode answers cannot use the context yet[/]")
-    for mode in ("lloco", "lloco-pure", "rag", "full"):
+    for mode in EVAL_MODES:
         console.rule(f"{mode}: {question}")
         print_answer(service.ask(name, question, mode=mode), console)

@@ -19,12 +19,12 @@ from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContex
                            ReaderRagAnswerer)
 from app.chats import ChatInfo, ChatMessageInfo, Role
 from app.citations import Citation
-from app.config import ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings
+from app.config import COLLECTION_NAME, ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings, check_top_k
 from app.model_loading import LoadedModels
 from app.originals import OriginalStore
 from indexing import catalog_queries as cq
 from indexing.catalog import Collection, open_catalog
-from model.errors import InvalidInputError, NotFoundError
+from model.errors import ConflictError, InvalidInputError, NotFoundError
 from model.train_adapter import COLLECTION_STEPS, AdapterConfig
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from model.registry import ModelStatus
 
 log = logging.getLogger(__name__)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_RE = re.compile(COLLECTION_NAME)
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,14 @@ class LlocoService(LoadedModels):
     # Collections ----------------------------------------------------------------------------
     def create_collection(self, name: str) -> CollectionInfo:
         """A new empty collection built with the current decoder, embedder, compressor and chunking."""
-        if not NAME_RE.match(name or ""):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise InvalidInputError(f"invalid collection name {name!r}: use letters, digits, '_', '-', '.' (at most 100)")
         s, compressor = self.settings, self.compressor
         row = Collection(name=name, decoder=s.decoder, embedder=s.embedder, compressor=compressor.ident,
                          kappa=compressor.kappa, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
                          embed_dim=self.embedder.dim, hidden_size=self.decoder.hidden_size)
         if not cq.insert_collection(self.sessions, row):
-            raise InvalidInputError(f"collection {name!r} already exists")
+            raise ConflictError(f"collection {name!r} already exists")
         return self.get_collection(name)
 
     def _collection(self, name: str) -> Collection:
@@ -424,10 +424,7 @@ class LlocoService(LoadedModels):
         if len(question) > MAX_QUESTION_CHARS:
             raise InvalidInputError(f"the question is too long ({len(question):,} characters): at most "
                                     f"{MAX_QUESTION_CHARS:,}; put long text into a document instead")
-        k = self.settings.top_k if top_k is None else top_k
-        if not 1 <= k <= 100:
-            raise InvalidInputError(f"top-k must be between 1 and 100, got {k}")
-        return question.strip(), k
+        return question.strip(), check_top_k(self.settings.top_k if top_k is None else top_k)
 
     def answerer(self, name: str, mode: Mode, *, instruction: str | None = None) -> Answerer:
         """The answerer that :meth:`ask` uses for ``mode`` on a collection (same retrieval, contexts,
@@ -439,7 +436,7 @@ class LlocoService(LoadedModels):
         self._check_models(row)
         index = self._index(row)
         if index.is_empty():  # the decoder would answer from nothing: a fluent, uncited guess
-            raise InvalidInputError(f"collection {name!r} has no documents yet: ingest some before asking")
+            raise ConflictError(f"collection {name!r} has no documents yet: ingest some before asking")
         s, cls = self.settings, ANSWERERS[mode]
         options: dict[str, Any] = {}
         if issubclass(cls, LlocoAnswerer):  # lloco-pure zeroes the expansion itself

@@ -190,7 +190,7 @@ def run(service: LlocoService, folder: Path, *, rounds: int = 3, via: tuple[Via,
         say: Callable[[str], None] = print) -> list[RoundResult]:
     """Set up, take the sequential reference, then ``rounds`` rounds per way in; the results."""
     from app.accounts import Accounts
-    from app.api_server import serve_in_thread
+    from app.api.server import serve_in_thread
 
     stable = setup(service, folder)
     service.ingest("harbour", [folder / VICTIM[0]])

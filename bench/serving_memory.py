@@ -38,7 +38,7 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 def main() -> None:
     from app.config import Settings
-    from app.local_server import ask_server, find_server
+    from app.api.local import ask_server, find_server
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True)

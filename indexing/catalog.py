@@ -33,6 +33,22 @@ DocStatus = Literal["queued", "ready", "failed"]  # queued: its ingestion job ha
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+# The largest id any door takes: the catalog's ids are 64-bit, and JSON clients hold integers exactly
+# up to 2**53 - 1 (JavaScript's Number.MAX_SAFE_INTEGER; a float near 2**63 rounds past the catalog's).
+# A larger one names nothing (not found, or refused as malformed), never an overflow in the driver.
+MAX_ID = 2**53 - 1
+
+
+def id_or_name(ref: int | str) -> int | str:
+    """A reference to a row by id (an int, or ASCII digits, in range) or else by name; digits out of
+    the id range name nothing and are looked up as a name (so: not found)."""
+    if isinstance(ref, int):
+        return ref
+    if ref.isascii() and ref.isdigit() and 1 <= int(ref) <= MAX_ID:
+        return int(ref)
+    return ref
+
+
 def utc_now() -> datetime:
     """Now in UTC, naive (what every timestamp column of the catalog stores, on SQLite and PostgreSQL)."""
     return datetime.now(UTC).replace(tzinfo=None)

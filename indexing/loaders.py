@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class LoadedDocument:
 
     @property
     def filename(self) -> str:
-        return self.path.name
+        return clean_filename(self.path.name)
 
 
 def content_hash(data: bytes) -> str:
@@ -121,6 +122,13 @@ def strip_control(text: str) -> str:
     """``text`` without control characters (NUL, escape, C1 codes...), keeping tab, newline, form feed
     and carriage return: what no document or question needs and PostgreSQL refuses (NUL)."""
     return text.translate(_CONTROL)
+
+
+def clean_filename(name: str) -> str:
+    """A file's name as the catalog stores and shows it: without control or format characters (a
+    newline, an escape, a right-to-left override), runs of whitespace as one space; '_' if nothing is left."""
+    kept = "".join(" " if c.isspace() else c for c in name if unicodedata.category(c)[0] != "C" or c.isspace())
+    return " ".join(kept.split()) or "_"
 
 
 def _bomless_utf16(data: bytes) -> str | None:

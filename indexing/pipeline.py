@@ -23,7 +23,8 @@ from sqlalchemy import delete, select, update
 from indexing.catalog import Chunk, Document, Page
 from indexing.chunking import Chunk as DocChunk
 from indexing.chunking import chunk_pages, join_pages
-from indexing.loaders import DocumentError, LoadedDocument, expand_paths, file_sha256, load_document
+from indexing.loaders import (DocumentError, LoadedDocument, clean_filename, expand_paths, file_sha256,
+                              load_document)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -238,7 +239,7 @@ class Pipeline:
                 return row.id
             if row is None:
                 row = Document(collection_id=self.index.collection_id, content_hash=digest,
-                               filename=path.name, source_path=str(path.resolve()), status="failed")
+                               filename=clean_filename(path.name), source_path=str(path.resolve()), status="failed")
                 session.add(row)
             row.size_bytes, row.error, row.status = path.stat().st_size, error, "failed"
             session.flush()
@@ -262,7 +263,7 @@ def queue_documents(sessions: sessionmaker, collection_id: int, paths: list[Path
             if row is None:
                 row = Document(collection_id=collection_id, content_hash=digest, filename="", source_path="")
                 session.add(row)
-            row.filename = path.name
+            row.filename = clean_filename(path.name)
             row.source_path, row.size_bytes, row.status, row.error = str(path.resolve()), path.stat().st_size, "queued", None
             session.flush()
             out.append(row.id)

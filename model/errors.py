@@ -13,6 +13,11 @@ class InvalidInputError(LlocoError):
     """A bad argument: empty question, absurd parameter, wrong type."""
 
 
+class ConflictError(InvalidInputError):
+    """Refused for the state things are in, not for the request itself: a name taken, a collection
+    with nothing to ask yet (the API's 409)."""
+
+
 class ModelNotAvailableError(LlocoError):
     """A model whose weights are not installed or not readable here."""
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.accounts import Accounts
-from app.api import create_app
-from app.api_server import serve_in_thread as live_api
+from app.api.app import create_app
+from app.api.server import serve_in_thread as live_api
 
 QUESTION = "What did the keeper light?"
 
@@ -77,8 +77,8 @@ def test_collections_list_per_user_and_admin_changes(api):
     assert client.delete("/api/collections/alpha", headers=keys["granted"]).status_code == 403  # may read, not delete
     assert client.delete("/api/collections/beta", headers=keys["granted"]).status_code == 404  # may not even read
     assert client.delete("/api/collections/alpha", headers=keys["stranger"]).status_code == 404  # not even its name
-    assert client.post("/api/collections", headers=keys["admin"], json={"name": "bad name!"}).status_code == 400
-    assert client.post("/api/collections", headers=keys["admin"], json={"name": "beta"}).status_code == 400
+    assert client.post("/api/collections", headers=keys["admin"], json={"name": "bad name!"}).status_code == 422  # the schema's pattern
+    assert client.post("/api/collections", headers=keys["admin"], json={"name": "beta"}).status_code == 409  # exists
     assert client.delete("/api/collections/beta", headers=keys["admin"]).status_code == 204
     assert [c["name"] for c in client.get("/api/collections", headers=keys["admin"]).json()] == ["alpha"]
 
@@ -172,7 +172,7 @@ def test_bad_questions_get_422_or_400_with_a_message(api):
         assert response.json()["error"]["message"].startswith("malformed request")
     response = client.post(url, headers={**keys["admin"], "content-type": "application/json"}, content=b"{not json")
     assert response.status_code == 422
-    assert client.post(url, headers=keys["admin"], json={"question": "   "}).status_code == 400  # blank
+    assert client.post(url, headers=keys["admin"], json={"question": "   "}).status_code == 422  # blank: the schema's pattern
 
 
 def test_eval_runs_are_for_admins_on_server_paths_under_the_roots(api, service):

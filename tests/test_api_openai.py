@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.accounts import Accounts
-from app.api import create_app
-from app.api_server import serve_in_thread as live_api
+from app.api.app import create_app
+from app.api.server import serve_in_thread as live_api
 
 QUESTION = "What did the keeper light?"
 

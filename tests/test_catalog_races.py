@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from app.accounts import Accounts
-from app.api import create_app
+from app.api.app import create_app
 from indexing.catalog import busy_message
 from model.errors import NotFoundError
 from tests.cli_runner import flat, run_cli

@@ -93,7 +93,7 @@ def test_cli_doc_and_history(demo, monkeypatch, capsys):
 
 def test_rest_and_openai_endpoints_read_the_conversation(demo):
     from app.accounts import Accounts
-    from app.api import create_app
+    from app.api.app import create_app
 
     accounts = Accounts(demo.sessions)
     accounts.create_user("ann", "correct horse", role="admin")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.accounts import Accounts
-from app.api_server import serve_in_thread
+from app.api.server import serve_in_thread
 from model.errors import InvalidInputError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ import os
 import subprocess
 import sys
 
-from app.api_server import serve_in_thread
-from app.local_server import announced, find_server, run_file
+from app.api.server import serve_in_thread
+from app.api.local import announced, find_server, run_file
 from tests.cli_runner import flat, run_cli
 
 
@@ -50,7 +50,7 @@ def _answer(stdout: str) -> str:
 def test_the_local_token_is_the_local_admin_and_only_for_that_server(service, tmp_path):
     from fastapi.testclient import TestClient
 
-    from app.api import create_app
+    from app.api.app import create_app
 
     _fill(service, tmp_path)
     with TestClient(create_app(service, local_token="local_secret")) as client:

@@ -98,7 +98,7 @@ def test_the_web_app_and_the_api_share_one_process(tmp_path):
     import urllib.request
 
     from app.config import Settings
-    from app.local_server import find_server, run_file
+    from app.api.local import find_server, run_file
 
     home, web, api = tmp_path / "home", _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLOCO_") or k.startswith("LLOCO_TEST_")}

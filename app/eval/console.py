@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from app.config import MODES
 from app.eval.report import comparison_table, fmt, paired_table, ratio_table, summarize, summary_table
 
 if TYPE_CHECKING:
@@ -55,8 +56,6 @@ def print_summary(run: RunData, console: Console, *, vs: RunData | None = None) 
 
 def runs_table(runs: list[RunData]) -> Table:
     """One line per run: its headline metric's mean per mode (with the number of answers)."""
-    from app.eval.runner import MODES
-
     table = Table("id", "name", "dataset", "status", "questions", "metric", *MODES, "created")
     for run in runs:
         s = summarize(run)

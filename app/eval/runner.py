@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal
 
-from app.config import Mode
+from app.config import EVAL_MODES, MODES, Mode, check_top_k
 from app.eval import store
 from app.eval.datasets import DATASET_NAMES, EvalDocument, EvalQuestion, EvalSet, read_dataset
 from app.eval.store import RowData
@@ -29,8 +29,7 @@ if TYPE_CHECKING:
     from app.service import LlocoService
 
 log = logging.getLogger(__name__)
-MODES: tuple[str, ...] = get_args(Mode)
-DEFAULT_MODES: tuple[str, ...] = ("lloco", "lloco-pure", "rag", "full")  # rag+reader on request
+DEFAULT_MODES = EVAL_MODES
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -64,8 +63,7 @@ class EvalSpec:
             raise InvalidInputError(f"--skip-docs must be at least 0, got {self.skip_documents}")
         if self.skip_documents and self.dataset == "needle":
             raise InvalidInputError("--skip-docs does not apply to needle (it builds its own contexts)")
-        if not 1 <= self.top_k <= 100:
-            raise InvalidInputError(f"--top-k must be between 1 and 100, got {self.top_k}")
+        check_top_k(self.top_k, what="--top-k")
         if self.run_name is not None and (not _NAME_RE.match(self.run_name) or self.run_name.isdigit()):
             raise InvalidInputError(f"invalid run name {self.run_name!r}: use letters, digits, '_', '-', '.' "
                                     "(at most 200, not only digits)")

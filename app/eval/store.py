@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from indexing.catalog import utc_now
+from indexing.catalog import MAX_ID, id_or_name, utc_now
 from indexing.eval_catalog import EvalRow, EvalRun
 from model.errors import InvalidInputError, NotFoundError
 
@@ -93,9 +93,10 @@ class RunData:
 def find_run(sessions: sessionmaker, ref: int | str) -> EvalRun | None:
     """The run with this id (an int or a string of digits) or this name."""
     with sessions() as session:
-        if isinstance(ref, int) or str(ref).isdigit():
-            return session.get(EvalRun, int(ref))
-        return session.scalars(select(EvalRun).where(EvalRun.name == str(ref))).first()
+        ref = id_or_name(ref)
+        if isinstance(ref, int):
+            return session.get(EvalRun, ref) if 1 <= ref <= MAX_ID else None
+        return session.scalars(select(EvalRun).where(EvalRun.name == ref)).first()
 
 
 def get_run(sessions: sessionmaker, ref: int | str) -> EvalRun:

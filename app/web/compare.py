@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from app.compare import COSTS, cost_ratios, describe_ratio
+from app.config import COMPARED_MODES
 from app.web.auth import get_acting
 from app.web.common import (
     MODE_LABELS,
@@ -117,7 +118,7 @@ def compare_page() -> None:
         st.error("Type a question first.")
         return
     st.session_state.pop(RESULT_KEY, None)
-    modes = ["lloco", "lloco-pure", "rag", *(["full"] if with_full else [])]
+    modes = [*COMPARED_MODES, *(["full"] if with_full else [])]
     answers: dict[str, Answer] = {}
     for column, mode in zip(st.columns(len(modes)), modes, strict=True):
         with column:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from app.config import EVAL_DATA
+from app.config import COMPARED_MODES, EVAL_DATA, MODES
 from app.web.auth import require_admin_page
 from app.web.common import fmt_s, get_jobs, get_service, job_panel, remember
 from model.errors import LlocoError
@@ -37,8 +37,6 @@ def default_path(dataset: str) -> str:
 
 def runs_table(runs: list[RunData]) -> None:
     from app.eval.report import fmt, summarize
-    from app.eval.runner import MODES
-
     rows = []
     for run in runs:
         s = summarize(run)
@@ -57,14 +55,12 @@ def runs_table(runs: list[RunData]) -> None:
 
 def start_form(service: LlocoService) -> None:
     from app.eval.datasets import DATASET_NAMES
-    from app.eval.runner import MODES
-
     dataset = st.selectbox("Dataset", DATASET_NAMES, key="eval-dataset")
     with st.form("eval-start"):
         path = st.text_input("Dataset file (or essay folder for needle)", value=default_path(dataset),
                              key=f"eval-path-{dataset}")
         left, mid, right = st.columns(3)
-        modes = left.multiselect("Modes", MODES, default=["lloco", "lloco-pure", "rag"])
+        modes = left.multiselect("Modes", MODES, default=list(COMPARED_MODES))
         limit = mid.number_input("Questions (limit)", 1, 100000, 5)
         top_k = right.number_input("Top-k", 1, 100, service.settings.top_k)
         run_name = st.text_input("Run name (optional; an existing name resumes that run)")

@@ -102,7 +102,7 @@ def run_with_api(host: str, port: int, *, api_host: str | None, api_port: int | 
     thread (announced to `lloco ask` like `lloco api`), Streamlit in the main thread until it stops."""
     from streamlit.web import bootstrap
 
-    from app.api_server import serve_in_thread
+    from app.api.server import serve_in_thread
     from app.jobs import JobRunner
     from app.service import LlocoService
     from app.web.common import use_service

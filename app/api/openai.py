@@ -7,7 +7,7 @@
   answer's sources (document, page, snippet, score) come once: in the final chunk of a stream
   (``sources``, beside ``usage``) and in the non-streaming body.
 
-Authentication and the access policy are the REST API's (:mod:`app.api`): ``Authorization: Bearer KEY``.
+Authentication and the access policy are the REST API's (:mod:`app.api.common`): ``Authorization: Bearer KEY``.
 """
 
 from __future__ import annotations
@@ -20,27 +20,27 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from app.api import Acting, costs, source
+from app.api.common import ERROR_RESPONSES, Acting, ApiTopK, Body, costs, source
 from app.config import Mode
 from model.errors import InvalidInputError, LlocoError
 
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Message(Body):
+    model_config = ConfigDict(extra="allow", strict=True)
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatBody(BaseModel):
-    model_config = ConfigDict(extra="allow")  # temperature, max_tokens, ...: accepted, not used
+class ChatBody(Body):
+    model_config = ConfigDict(extra="allow", strict=True)  # temperature, max_tokens, ...: accepted, not used
     model: str = Field(description="The collection to ask.")
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     mode: Mode = Field("lloco", description="lloco's answering mode (an extra field).")
-    top_k: int | None = Field(None, ge=1, le=100, description="Chunks retrieved (an extra field).")
+    top_k: ApiTopK | None = Field(None, description="Chunks retrieved (an extra field).")
 
 
 def _text(message: Message) -> str:
@@ -59,9 +59,9 @@ def question_of(messages: list[Message]) -> tuple[str, list[str]]:
 
 
 def openai_router() -> APIRouter:
-    """The /v1 routes, as the API key's user (the REST API's :data:`app.api.Acting` dependency)."""
+    """The /v1 routes, as the API key's user (:data:`app.api.common.Acting`)."""
 
-    router = APIRouter(prefix="/v1", tags=["openai"])
+    router = APIRouter(prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)
 
     @router.get("/models", summary="One model per collection you may read")
     def models(svc: Acting) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Running the API server (what `lloco api` and `make run API=1` do): uvicorn in the foreground, or in
 a thread of this process (tests, the load suite, the web app with the API in one process), announced
-in the home's run file so that `lloco ask` asks it (:mod:`app.local_server`)."""
+in the home's run file so that `lloco ask` asks it (:mod:`app.api.local`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from app.accounts import Accounts
-from app.api import create_app
-from app.local_server import announced
+from app.api.app import create_app
+from app.api.local import announced
 from model.errors import InvalidInputError
 
 if TYPE_CHECKING:
