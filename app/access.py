@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.accounts import Accounts, Principal
+from app.config import as_path
 from indexing.catalog import missing_collection
 from model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
@@ -78,7 +79,7 @@ class ActingService:
         server_roots setting) and the principal is an admin: web and API users never name other
         server paths, nor learn by the error whether one exists."""
         self.require_admin(f"choose {what}")
-        resolved = Path(path).expanduser().resolve()
+        resolved = as_path(path).resolve()
         roots = [r.expanduser().resolve() for r in self.settings.resolved_server_roots]
         if not any(resolved.is_relative_to(root) for root in roots):
             raise self._refuse(f"use {what} at {str(path)!r}", InvalidInputError(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import func, select
 
 from app.citations import Citation
-from indexing.catalog import utc_now
+from indexing.catalog import row_by_id, utc_now
 from indexing.chat_catalog import ChatMessage, ChatSession
 from model.errors import InvalidInputError, NotFoundError
 
@@ -111,7 +111,7 @@ def list_chats(sessions: sessionmaker, collection_id: int, *, owner: int | None 
 
 def get_chat(sessions: sessionmaker, chat_id: int) -> ChatInfo:
     with sessions() as session:
-        chat = session.get(ChatSession, chat_id)
+        chat = row_by_id(session, ChatSession, chat_id)
         if chat is None:
             raise NotFoundError(f"no chat #{chat_id} (was it or its collection deleted?)")
         return _info(session, chat)
@@ -134,7 +134,7 @@ def record_message(sessions: sessionmaker, chat_id: int, role: Role, text: str, 
     if role not in ("user", "assistant"):
         raise InvalidInputError(f"unknown chat role {role!r}: use 'user' or 'assistant'")
     with sessions.begin() as session:
-        chat = session.get(ChatSession, chat_id)
+        chat = row_by_id(session, ChatSession, chat_id)
         if chat is None:
             raise NotFoundError(f"no chat #{chat_id} (was it or its collection deleted?)")
         row = ChatMessage(chat_id=chat_id, role=role, text=text, top_k=top_k, citations=[])
@@ -154,7 +154,7 @@ def record_message(sessions: sessionmaker, chat_id: int, role: Role, text: str, 
 def delete_chat(sessions: sessionmaker, chat_id: int) -> None:
     """Delete a conversation and its messages."""
     with sessions.begin() as session:
-        chat = session.get(ChatSession, chat_id)
+        chat = row_by_id(session, ChatSession, chat_id)
         if chat is None:
             raise NotFoundError(f"no chat #{chat_id} (was it already deleted?)")
         session.delete(chat)

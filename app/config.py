@@ -43,6 +43,13 @@ MAX_QUESTION_CHARS = 4000  # a longer "question" is a pasted document: refused b
 EVAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data"  # the evaluation datasets beside the repo
 
 
+def as_path(value: str | Path) -> Path:
+    """A path a user gave, ``~`` expanded; InvalidInputError for one no file can have (a NUL in it)."""
+    if "\x00" in str(value):
+        raise InvalidInputError("a path may not contain a NUL character")
+    return Path(value).expanduser()
+
+
 def check_top_k(k: int, *, what: str = "top-k") -> int:
     """``k`` if it is a valid number of chunks to retrieve, else InvalidInputError."""
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= TOP_K_MAX:
@@ -179,7 +186,7 @@ class Settings(BaseSettings):
         other than through SQLite drops SQLite's locks on it, and the next process to close its own
         connection deletes the WAL this one still writes into (issue 26; SQLite's "How To Corrupt An
         SQLite Database File", section 2.2). Only ``stat`` is used here: nothing is opened."""
-        resolved = Path(path).expanduser().resolve()
+        resolved = as_path(path).resolve()
         home = self.home.expanduser().resolve()
         catalog = self.catalog_file
         if catalog is not None:
@@ -207,7 +214,7 @@ class Settings(BaseSettings):
         (:meth:`home_state`): no command, request or job reads those files as input."""
         if (state := self.home_state(path)) is not None:
             raise InvalidInputError(f"{what} may not be {state}: {path}")
-        return Path(path).expanduser().resolve()
+        return as_path(path).resolve()
 
 
 _SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")

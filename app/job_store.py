@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from indexing.catalog import utc_now
+from indexing.catalog import row_by_id, utc_now
 from indexing.job_catalog import JobRecord
 from model.errors import NotFoundError
 
@@ -123,7 +123,7 @@ def claim(sessions: sessionmaker) -> JobInfo | None:
 def record_progress(sessions: sessionmaker, job_id: int, fraction: float | None, message: str) -> bool:
     """Write a job's progress (its heartbeat); whether someone asked to cancel it."""
     with sessions.begin() as session:
-        row = session.get(JobRecord, job_id)
+        row = row_by_id(session, JobRecord, job_id)
         if row is None:
             return False
         row.fraction, row.message, row.updated_at = fraction, message[:5000], utc_now()
@@ -132,7 +132,7 @@ def record_progress(sessions: sessionmaker, job_id: int, fraction: float | None,
 
 def record_end(sessions: sessionmaker, job_id: int, *, status: str, error: str | None, result: Any) -> None:
     with sessions.begin() as session:
-        row = session.get(JobRecord, job_id)
+        row = row_by_id(session, JobRecord, job_id)
         if row is not None:
             row.status, row.error, row.result = status, error, result
             if status == "done":  # the last progress line may predate the end (heartbeats are throttled)
@@ -143,7 +143,7 @@ def record_end(sessions: sessionmaker, job_id: int, *, status: str, error: str |
 def requeue(sessions: sessionmaker, job_id: int, message: str) -> None:
     """A running job whose worker stopped (Ctrl-C): queued again, for the next worker to resume."""
     with sessions.begin() as session:
-        row = session.get(JobRecord, job_id)
+        row = row_by_id(session, JobRecord, job_id)
         if row is not None and row.status == "running":
             row.status, row.message, row.fraction, row.updated_at = "queued", message[:5000], None, utc_now()
 
@@ -152,7 +152,7 @@ def request_cancel(sessions: sessionmaker, job_id: int) -> JobInfo:
     """Ask a running job to stop (it stops at its next progress report); a queued one is cancelled at
     once (no worker will take it); a finished one is left as it is. Returns the job as it was."""
     with sessions.begin() as session:
-        row = session.get(JobRecord, job_id)
+        row = row_by_id(session, JobRecord, job_id)
         if row is None:
             raise NotFoundError(f"no job #{job_id} (see `lloco jobs list`)")
         before = JobInfo.of(row)
@@ -165,7 +165,7 @@ def request_cancel(sessions: sessionmaker, job_id: int) -> JobInfo:
 
 def get_job(sessions: sessionmaker, job_id: int) -> JobInfo:
     with sessions() as session:
-        row = session.get(JobRecord, job_id)
+        row = row_by_id(session, JobRecord, job_id)
         if row is None:
             raise NotFoundError(f"no job #{job_id} (see `lloco jobs list`)")
         return JobInfo.of(row)

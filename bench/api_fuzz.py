@@ -91,7 +91,15 @@ def fuzz_stateful(app: Any, key: str, *, steps: int = 500) -> FuzzReport:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=schema_config())
     calls = 0
 
+    service = app.state.service
+    keep = {c.name for c in service.list_collections()}
+
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:  # every sequence starts from the same catalog (Hypothesis replays them)
+            for c in service.list_collections():
+                if c.name not in keep:
+                    service.delete_collection(c.name)
+
         def get_call_kwargs(self, case):  # noqa: ANN001, ANN201 - Schemathesis' hook
             return {"headers": {"Authorization": f"Bearer {key}"}}
 
@@ -107,7 +115,9 @@ def fuzz_stateful(app: Any, key: str, *, steps: int = 500) -> FuzzReport:
             max_examples=max(1, steps // per_run), stateful_step_count=per_run, deadline=None, database=None,
             suppress_health_check=list(HealthCheck)))
     except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - reported with the failing sequence
-        report.failures.append(f"stateful: {exc}")
+        import traceback
+
+        report.failures.append(f"stateful: {exc}\n{''.join(traceback.format_exception(exc)[-8:])}")
     report.examples = calls
     return report
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -37,6 +37,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # up to 2**53 - 1 (JavaScript's Number.MAX_SAFE_INTEGER; a float near 2**63 rounds past the catalog's).
 # A larger one names nothing (not found, or refused as malformed), never an overflow in the driver.
 MAX_ID = 2**53 - 1
+T = TypeVar("T")
 
 
 def id_or_name(ref: int | str) -> int | str:
@@ -47,6 +48,14 @@ def id_or_name(ref: int | str) -> int | str:
     if ref.isascii() and ref.isdigit() and 1 <= int(ref) <= MAX_ID:
         return int(ref)
     return ref
+
+
+def row_by_id(session: Session, model: type[T], row_id: int) -> T | None:
+    """``session.get(model, row_id)``, or None for an id no row can have (below 1, past :data:`MAX_ID`:
+    a driver would overflow on it)."""
+    if isinstance(row_id, bool) or not isinstance(row_id, int) or not 1 <= row_id <= MAX_ID:
+        return None
+    return session.get(model, row_id)
 
 
 def utc_now() -> datetime:

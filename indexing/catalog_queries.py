@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from indexing.catalog import Chunk, Collection, Document, Page, collection_named
+from indexing.catalog import Chunk, Collection, Document, Page, collection_named, row_by_id
 
 
 def collection_row(sessions: sessionmaker, name: str) -> Collection:
@@ -82,7 +82,7 @@ def collection_of_document(sessions: sessionmaker, document_id: int) -> str | No
 
 def document_row(sessions: sessionmaker, document_id: int) -> Document | None:
     with sessions() as session:
-        return session.get(Document, document_id)
+        return row_by_id(session, Document, document_id)
 
 
 def document_page_texts(sessions: sessionmaker, document_id: int) -> list[str]:

@@ -56,6 +56,17 @@ def test_malformed_ask_bodies_get_a_4xx_in_the_one_error_shape(app_and_keys, hea
     assert set(reply.json()) == {"error"} and reply.json()["error"]["code"] == reply.status_code
 
 
+def test_a_path_with_a_nul_is_a_400_not_a_crash(app_and_keys):
+    """Found by the stateful fuzz run: os.stat raised ValueError on a dataset path holding a NUL."""
+    from fastapi.testclient import TestClient
+
+    app, keys = app_and_keys
+    with TestClient(app) as client:
+        reply = client.post("/api/eval/runs", headers={"Authorization": f"Bearer {keys['admin']}"},
+                            json={"dataset": "squad", "path": "/tmp/a\u0000b.json"})
+    assert reply.status_code == 400 and "NUL" in reply.json()["error"]["message"]
+
+
 def test_huge_ids_unknown_routes_and_methods_are_4xx_in_the_one_error_shape(app_and_keys):
     from fastapi.testclient import TestClient
 

@@ -99,3 +99,16 @@ def test_cli_rejects_bad_settings(monkeypatch, capsys, tmp_path):
     assert code == 2 and "top_k" in flat(err)
     code, _, err = run_cli(monkeypatch, capsys, "--home", str(tmp_path), "--set", "nonsense=1", "collections", "list")
     assert code != 0 and "nonsense" in flat(err)
+
+
+def test_ids_past_the_catalogs_range_are_not_found_never_an_overflow(service, monkeypatch, capsys):
+    """Issue 26: a huge id reached SQLite's driver (OverflowError, a traceback)."""
+    from app import chats, job_store
+    from model.errors import NotFoundError
+
+    huge = 99999999999999999999999
+    for lookup in (lambda: job_store.get_job(service.sessions, huge), lambda: chats.get_chat(service.sessions, huge)):
+        with pytest.raises(NotFoundError):
+            lookup()
+    code, _, stderr = run_cli(monkeypatch, capsys, "jobs", "cancel", str(huge), service=service)
+    assert code != 0 and "no job" in flat(stderr)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from app.config import EVAL_MODES, MODES, Mode, check_top_k
+from app.config import EVAL_MODES, MODES, Mode, as_path, check_top_k
 from app.eval import store
 from app.eval.datasets import DATASET_NAMES, EvalDocument, EvalQuestion, EvalSet, read_dataset
 from app.eval.store import RowData
@@ -67,10 +67,10 @@ class EvalSpec:
         if self.run_name is not None and (not _NAME_RE.match(self.run_name) or self.run_name.isdigit()):
             raise InvalidInputError(f"invalid run name {self.run_name!r}: use letters, digits, '_', '-', '.' "
                                     "(at most 200, not only digits)")
-        adapter = str(Path(self.adapter).expanduser().resolve()) if self.adapter else None
+        adapter = str(as_path(self.adapter).resolve()) if self.adapter else None
         if adapter and not (Path(adapter) / "adapter_config.json").is_file():
             raise NotFoundError(f"--adapter {self.adapter}: not a LoRA adapter folder (no adapter_config.json)")
-        return replace(self, modes=modes, path=str(Path(self.path).expanduser().resolve()), adapter=adapter)
+        return replace(self, modes=modes, path=str(as_path(self.path).resolve()), adapter=adapter)
 
 
 def parse_modes(modes: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:

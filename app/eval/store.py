@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from indexing.catalog import MAX_ID, id_or_name, utc_now
+from indexing.catalog import id_or_name, row_by_id, utc_now
 from indexing.eval_catalog import EvalRow, EvalRun
 from model.errors import InvalidInputError, NotFoundError
 
@@ -95,7 +95,7 @@ def find_run(sessions: sessionmaker, ref: int | str) -> EvalRun | None:
     with sessions() as session:
         ref = id_or_name(ref)
         if isinstance(ref, int):
-            return session.get(EvalRun, ref) if 1 <= ref <= MAX_ID else None
+            return row_by_id(session, EvalRun, ref)
         return session.scalars(select(EvalRun).where(EvalRun.name == ref)).first()
 
 
@@ -141,7 +141,7 @@ def reopen_run(sessions: sessionmaker, run: EvalRun, *, values: dict[str, Any], 
         raise InvalidInputError(f"evaluation run {run.name!r} was made with " + ", ".join(diff)
                                 + ": resume it with the same settings, or start a new run (another --run-name)")
     with sessions.begin() as session:
-        row = session.get(EvalRun, run.id)
+        row = row_by_id(session, EvalRun, run.id)
         row.modes = ",".join(dict.fromkeys([*row.modes.split(","), *modes]))
         row.settings = {**(row.settings or {}), **settings}
         row.status, row.error, row.finished_at = "running", None, None
@@ -172,7 +172,7 @@ def save_row(sessions: sessionmaker, run_id: int, data: RowData) -> None:
 
 def finish_run(sessions: sessionmaker, run_id: int, status: str, error: str | None = None) -> None:
     with sessions.begin() as session:
-        run = session.get(EvalRun, run_id)
+        run = row_by_id(session, EvalRun, run_id)
         run.status, run.error, run.finished_at = status, error, utc_now()
 
 
