@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from app.accounts import Principal
+from app.accounts.store import Principal
 
 from app.web.auth import account_sidebar, current_principal, login_page
 from app.web.chat import chat_page

@@ -138,7 +138,7 @@ def _files_named(settings: Settings, connection: Connection) -> _Plan:
     store it names and its adapters; the kept originals of its PDFs."""
     from sqlalchemy import func, select
 
-    from app.originals import KEPT_SUFFIXES, OriginalStore
+    from app.core.originals import KEPT_SUFFIXES, OriginalStore
     from indexing.catalog import Chunk, Collection, Document
     from indexing.faiss_store import INDEX_FILE
     from indexing.summary_store import STORE_FILE

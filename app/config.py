@@ -27,8 +27,8 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
 ExpandScoring = Literal["lexical", "hybrid"]
 Retrieval = Literal["dense", "bm25", "hybrid"]  # = indexing.retrieval.RetrievalMode
-CondenseMode = Literal["rule", "decoder", "off"]  # = app.condense.CondenseMode
-Engine = Literal["local", "ray"]  # where ingestion derives documents (app.ray_ingest)
+CondenseMode = Literal["rule", "decoder", "off"]  # = app.core.condense.CondenseMode
+Engine = Literal["local", "ray"]  # where ingestion derives documents (app.core.ray_ingest)
 AnswerEngine = Literal["transformers", "llama-cpp"]  # what generates answers (model.generation, model.llamacpp)
 ENGINES: tuple[Engine, ...] = ("local", "ray")
 MODES: tuple[Mode, ...] = ("lloco", "lloco-pure", "rag", "rag+reader", "full")
@@ -150,8 +150,13 @@ class Settings(BaseSettings):
 
     @property
     def originals_dir(self) -> Path:
-        """Kept original PDFs, by content hash (see :mod:`app.originals`)."""
+        """Kept original PDFs, by content hash (see :mod:`app.core.originals`)."""
         return self.home / "originals"
+
+    @property
+    def max_file_bytes(self) -> int:
+        """Files larger than this are refused at ingestion (the max_file_mb setting in bytes)."""
+        return int(self.max_file_mb * 2**20)
 
     @property
     def run_file(self) -> Path:
@@ -202,6 +207,9 @@ class Settings(BaseSettings):
                   self.resolved_model_cache.expanduser().resolve(): "the model cache",
                   self.run_file.resolve(): "the API server's run file",
                   home / "lloco.toml": "the settings file"}
+        collections = home / "collections"
+        if resolved.is_relative_to(collections) and resolved.relative_to(collections).parts[1:2] == ("adapters",):
+            return None  # <collection>/adapters/: the adapters trained for it, read as any adapter folder
         for place, what in places.items():
             if resolved.is_relative_to(place):
                 return what

@@ -15,11 +15,11 @@ from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from app.citations import Citation
+from app.core.citations import Citation
 
 if TYPE_CHECKING:
     from app.config import Mode
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 
 def citation_node(citation: Citation, text: str | None = None) -> NodeWithScore:

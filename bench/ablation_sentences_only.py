@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from app import answerers
+from app.core import answerers
 from indexing.retrieval import Hit
 from model.prompts import Context
 
@@ -28,7 +28,7 @@ class SentencesOnlyAnswerer(answerers.LlocoAnswerer):
 
 
 def main() -> None:
-    from app import cli
+    from app.cli import main as cli
 
     answerers.ANSWERERS["lloco"] = SentencesOnlyAnswerer  # the service looks answerers up in this dict
     sys.argv = ["lloco", "eval", "run", *sys.argv[1:]]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-from app.eval.report import fmt, summarize, summarize_mode
+from app.eval.report import fmt
+from app.eval.summary import summarize, summarize_mode
 from app.eval.runner import load_run
 from app.eval.stats import paired_diff, scores_by_question
-from app.service import LlocoService
+from app.core.service import LlocoService
 
 
 def rows_for(label: str, run, baseline=None) -> list[list[str]]:

@@ -17,8 +17,8 @@ import statistics
 
 def main() -> None:
     from app.config import Settings
-    from app.demo import demo_questions, ensure_demo_collection
-    from app.service import LlocoService
+    from app.core.demo import demo_questions, ensure_demo_collection
+    from app.core.service import LlocoService
     from model.llamacpp import LlamaCppEngine
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -126,10 +126,10 @@ def _world(home: Path) -> tuple[Any, dict[str, str | None]]:
     """A service on a tiny random decoder with one small collection, an admin and an analyst."""
     import torch
 
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.api.app import create_app
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from model.loading import load_decoder
     from tests.fakes import HashEmbedder, make_pdf, tiny_llama_folder
 

@@ -64,7 +64,7 @@ def main() -> None:
     import torch
 
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from indexing.chunking import chunk_pages
     from model.errors import InvalidInputError
 
@@ -73,7 +73,7 @@ def main() -> None:
         service.create_collection("bench")
     except InvalidInputError:
         pass  # there from an earlier run
-    deriver = service.deriver(service._collection("bench"))
+    deriver = service.deriver(service.collection_row("bench"))
     doc = deriver.load(args.pdf)
     chunks = [c.token_ids for c in chunk_pages(doc.pages, encode=deriver.encode, chunk_tokens=deriver.chunk_tokens,
                                                overlap=deriver.chunk_overlap)][:args.chunks]

@@ -86,7 +86,7 @@ def main() -> None:
     import torch
 
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     figures = {"threads": torch.get_num_threads(), **load_times(args.model_cache)}
     with tempfile.TemporaryDirectory(prefix="lloco-bench-") as home:

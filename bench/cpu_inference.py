@@ -116,7 +116,7 @@ def main() -> None:
 
     from app.config import Settings
     from app.eval.datasets import read_dataset
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     service = LlocoService(Settings(home=args.home, dtype="float32", prefix_cache=False))
     decoder = service.decoder

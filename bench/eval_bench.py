@@ -37,9 +37,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from app.config import Settings
-    from app.eval.report import summarize
+    from app.eval.summary import summarize
     from app.eval.runner import EvalSpec, load_run, run_eval
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from bench.faiss_latency import measure
 
     out: dict = {}

@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
 
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from model.eval_compressor import evaluate_compressor, open_compressor, spec_for
 
     svc = LlocoService()

@@ -25,22 +25,22 @@ def main() -> None:
     args = parser.parse_args()
 
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from indexing.pipeline import Pipeline
 
     files = sorted(args.folder.glob("*.pdf"), key=lambda p: p.stat().st_size)[: args.files]
     with tempfile.TemporaryDirectory() as home:
         service = LlocoService(Settings(home=Path(home)))
         warm = service.create_collection("warm-up")
-        Pipeline(service._index(service._collection(warm.name)), service.deriver(service._collection(warm.name)),
+        Pipeline(service.index(service.collection_row(warm.name)), service.deriver(service.collection_row(warm.name)),
                  prefetch=False).ingest(files[:1])
         seconds: dict[bool, list[float]] = {False: [], True: []}
         chunks = 0
         for run in range(2 * args.rounds):
             prefetch = run % 4 in (1, 2)  # off, on, on, off, ...
-            row = service._collection(service.create_collection(f"run-{run}").name)
+            row = service.collection_row(service.create_collection(f"run-{run}").name)
             started = time.perf_counter()
-            results = Pipeline(service._index(row), service.deriver(row), prefetch=prefetch).ingest(files)
+            results = Pipeline(service.index(row), service.deriver(row), prefetch=prefetch).ingest(files)
             seconds[prefetch].append(time.perf_counter() - started)
             chunks = sum(r.n_chunks for r in results)
             assert all(r.status == "ingested" for r in results), [r.error for r in results if r.error]

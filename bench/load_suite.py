@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 Via = Literal["service", "http"]
 TOPICS = {  # collection -> {document: text}
@@ -189,7 +189,7 @@ def one_round(service: LlocoService, stable: dict[str, list[int]], reference: li
 def run(service: LlocoService, folder: Path, *, rounds: int = 3, via: tuple[Via, ...] = ("service", "http"),
         say: Callable[[str], None] = print) -> list[RoundResult]:
     """Set up, take the sequential reference, then ``rounds`` rounds per way in; the results."""
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.api.server import serve_in_thread
 
     stable = setup(service, folder)
@@ -220,7 +220,7 @@ def main() -> int:
     parser.add_argument("--home", type=Path, help="a new folder for the suite's home (default: a temporary one)")
     args = parser.parse_args()
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     home = args.home or Path(tempfile.mkdtemp(prefix="lloco-load-"))
     service = LlocoService(Settings(home=home))

@@ -6,9 +6,9 @@
 Runs here, where the corpus, app/ and the tokenizer are: tokenizes with the decoder's tokenizer (no
 weights are loaded) the compressor's training documents (model.corpus, train split; at most
 --max-tokens, whole documents drawn in a seeded order, the last one cut), held-out (A, B) pairs drawn
-like `lloco train eval-compressor`'s, and the reader mix (app.adapter_data.reader_raw_examples): each
+like `lloco train eval-compressor`'s, and the reader mix (app.training.data.reader_raw_examples): each
 example's context windows cut as compress_examples cuts them and, per window, the token ids of the
-expansion sentences lloco mode adds after its vectors (app.adapter_data.window_sentences, at the
+expansion sentences lloco mode adds after its vectors (app.training.data.window_sentences, at the
 expand_tokens / expand_share / summary_tokens / chunk_tokens defaults of app.config.Settings).
 Writes pack.json + tokens.npz (model.budget_data) and refuses a folder over --max-mib.
 """
@@ -53,7 +53,7 @@ def pack(out: Path, *, data_root: Path, tokenizer, sources: tuple[str, ...], max
          heldout_pairs: int, seed: int = 0, kappa: int, chunk_tokens: int, expand_tokens: int, expand_share: float,
          unanswerable_share: float = 0.1, reader_sources: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Write the data folder ``out``; returns its meta (with ``sizes``: bytes per file)."""
-    from app.adapter_data import READER_SOURCES, cut_windows, reader_raw_examples, window_sentences
+    from app.training.data import READER_SOURCES, cut_windows, reader_raw_examples, window_sentences
     from model.budget_data import Pack, ReaderExample, tokenizer_fingerprint, write_pack
     from model.corpus import HELDOUT_EVERY, iter_documents
     from model.eval_compressor import EvalSpec

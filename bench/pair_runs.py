@@ -14,7 +14,7 @@ import argparse
 def load(spec: str):
     """(label, rows of one mode, metric names) of HOME:RUN:MODE."""
     from app.eval import store
-    from app.eval.report import summarize
+    from app.eval.summary import summarize
     from indexing.catalog import open_catalog
 
     home, run, mode = spec.rsplit(":", 2)

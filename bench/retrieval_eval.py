@@ -24,7 +24,7 @@ def measure(service, dataset: str, path: Path, *, k: int = 4, limit: int | None 
 
     from app.eval.datasets import read_dataset
     from app.eval.runner import document_file
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from indexing.catalog import Chunk
     from indexing.loaders import file_sha256
 
@@ -55,7 +55,7 @@ def measure(service, dataset: str, path: Path, *, k: int = 4, limit: int | None 
 def main() -> None:
     from app.config import Settings
     from app.eval.stats import paired_diff
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True, choices=["hotpotqa", "financebench"])

@@ -64,7 +64,7 @@ def main() -> None:
     from app.eval.evidence import RetrievedChunk, evidence
     from app.eval.runner import document_file
     from app.eval.stats import paired_diff
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from indexing import lexical
     from indexing.catalog import Chunk
     from indexing.loaders import file_sha256
@@ -72,8 +72,8 @@ def main() -> None:
 
     service = LlocoService(Settings(home=args.home))
     evalset = read_dataset("financebench", args.path)
-    row = service._collection("eval-financebench")
-    index = service._index(row)
+    row = service.collection_row("eval-financebench")
+    index = service.index(row)
     by_hash = {d.content_hash: d.id for d in service.list_documents("eval-financebench") if d.status == "ready"}
     chunks: dict[int, Chunk] = {}
 

@@ -39,7 +39,7 @@ def build(home: Path, *, tables: bool, path: Path) -> object:
     from app.config import Settings
     from app.eval.datasets import read_dataset
     from app.eval.runner import document_file
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from model.errors import InvalidInputError
 
     settings = Settings(home=home, pdf_tables=tables)

@@ -1,7 +1,7 @@
 """SQL models of accounts (schema: migration 0005): users with a role and an argon2 password hash,
 their API keys (stored as SHA-256 digests, never in clear) and per-collection read grants.
 
-Imported at the end of :mod:`indexing.catalog`, so ``Base.metadata`` holds these tables too.
+Imported by :mod:`indexing.schema`, so ``Base.metadata`` holds these tables too.
 Deleting a user deletes their keys, grants and conversations; deleting a collection its grants
 (``ON DELETE CASCADE``).
 """

@@ -237,6 +237,3 @@ def open_catalog(url: str) -> sessionmaker:
     upgrade(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
-
-# The evaluation, chat and account tables live in their own modules; importing them here registers them on Base.metadata.
-from indexing import account_catalog, chat_catalog, eval_catalog, job_catalog, lexical  # noqa: E402,F401

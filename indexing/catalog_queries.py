@@ -1,4 +1,4 @@
-"""The catalog reads and writes the service layer needs, so that `app/service.py` orchestrates and
+"""The catalog reads and writes the service layer needs, so that `app/core/service.py` orchestrates and
 holds no SQL: collection listing and counts, documents with their chunk counts, content hashes
 (the kept originals), adapter attachment, and the pages full-context mode reads."""
 

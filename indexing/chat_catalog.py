@@ -1,6 +1,6 @@
 """SQL models of chat sessions and their messages, per collection (schema: migration 0003).
 
-Imported at the end of :mod:`indexing.catalog`, so ``Base.metadata`` (which Alembic compares the
+Imported by :mod:`indexing.schema`, so ``Base.metadata`` (which Alembic compares the
 migrations against) always holds these tables too. Deleting a collection deletes its chats and
 deleting a chat its messages, deleting a user their chats (``ON DELETE CASCADE``). A chat belongs to
 its user (``user_id``; NULL for the local admin, who acts through the CLI).
@@ -41,7 +41,7 @@ class ChatMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     mode: Mapped[str | None] = mapped_column(String(20), default=None)  # lloco, rag or full (answers)
     top_k: Mapped[int | None] = mapped_column(Integer, default=None)
-    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # app.citations.Citation fields
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # app.core.citations.Citation fields
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     generated_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     retrieval_s: Mapped[float | None] = mapped_column(Float, default=None)

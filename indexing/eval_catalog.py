@@ -1,6 +1,6 @@
 """SQL models of evaluation runs and their per-question rows (schema: migration 0002).
 
-Imported at the end of :mod:`indexing.catalog`, so ``Base.metadata`` (which Alembic compares the
+Imported by :mod:`indexing.schema`, so ``Base.metadata`` (which Alembic compares the
 migrations against) always holds these tables too.
 """
 

@@ -3,7 +3,7 @@ evaluation, with their progress, so a job outlives the page that started it, is 
 cancelled from any process, and one interrupted by a crash or restart is marked failed with its
 reason on the next start (never left "running").
 
-Imported at the end of :mod:`indexing.catalog`, so ``Base.metadata`` holds this table too.
+Imported by :mod:`indexing.schema`, so ``Base.metadata`` holds this table too.
 """
 
 from __future__ import annotations

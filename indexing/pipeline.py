@@ -80,7 +80,7 @@ class Derived:
 @dataclass(frozen=True)
 class Deriver:
     """What turns a file into a :class:`Derived` document: the models and the chunking. The same on
-    the machine that writes the catalog and on a Ray worker (`app.ray_ingest`), so both
+    the machine that writes the catalog and on a Ray worker (`app.core.ray_ingest`), so both
     engines derive the same chunks and vectors."""
 
     embedder: Embedder

@@ -144,7 +144,7 @@ def read_pack(folder: Path) -> Pack:
 def reader_items(pack: Pack, vectors: list[torch.Tensor], embed: Callable[[list[int]], torch.Tensor]) -> list[QAItem]:
     """The reader's training examples: ``vectors[i]`` (kappa, d) are window i's summary vectors, and
     each window is followed by its expansion sentences' input-embedding rows (``embed``), as in
-    :func:`app.adapter_data.compress_examples`."""
+    :func:`app.training.data.compress_examples`."""
     from model.train_adapter import QAItem, window_contexts
 
     return [QAItem(e.question, e.answer, e.instruction, window_contexts([vectors[w] for w in e.windows], e.sentences, embed),

@@ -22,7 +22,8 @@ def run_cli(monkeypatch, capsys, *args: str, service=None) -> tuple[int, str, st
     """``lloco ARGS`` -> (exit code, stdout, stderr), printed at a fixed, very wide console width.
 
     ``service``: the LlocoService the commands use (e.g. one on a tiny model); default: a new one."""
-    from app import cli, cli_shared
+    from app.cli import main as cli
+    from app.cli import shared as cli_shared
 
     monkeypatch.setattr(sys, "argv", ["lloco", *args])
     for console in (cli_shared.out, cli_shared.err):

@@ -71,7 +71,7 @@ def pg_url():
 def any_backend_service(request, settings, tiny_decoder):
     """The tiny-model service on SQLite, then on PostgreSQL (where a server is set): for the catalog,
     job and concurrency tests that must hold on both."""
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     if request.param == "postgresql":
@@ -81,7 +81,7 @@ def any_backend_service(request, settings, tiny_decoder):
 
 @pytest.fixture
 def service(settings, tiny_decoder):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     return LlocoService(settings, decoder=tiny_decoder, embedder=HashEmbedder())
@@ -101,7 +101,7 @@ def pdf_factory(tmp_path):
 def real_service(tmp_path_factory):
     """The real default decoder and embedder (SmolLM2-135M + MiniLM), on a fresh home."""
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     home = tmp_path_factory.mktemp("real-home")
     return LlocoService(Settings(home=home, model_cache=MODEL_CACHE))
@@ -112,7 +112,7 @@ def web_service(service):
     """The web UI's pages served by the tiny-model ``service`` (AppTest runs them in this process)."""
     import streamlit as st
 
-    from app.accounts import Principal
+    from app.accounts.store import Principal
     from app.web.auth import use_principal
     from app.web.common import use_service
 

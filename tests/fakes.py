@@ -99,7 +99,7 @@ def tiny_lora(folder: Path, tiny_folder: Path, seed: int = 0) -> Path:
 
 @dataclass(frozen=True)
 class TinyDeriver:
-    """What a Ray worker of the tests derives documents with (``app.ray_ingest``): the tiny Llama in
+    """What a Ray worker of the tests derives documents with (``app.core.ray_ingest``): the tiny Llama in
     ``folder``, its untrained compressor and the hashing embedder, as the ``service`` fixture has them.
     ``kill_marker``: the first worker to compress creates this file and kills its own process mid-document
     (Ray restarts it; the file stops the second attempt from dying too)."""

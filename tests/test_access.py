@@ -1,4 +1,4 @@
-"""The access policy (issue 11; app/access.py) through the service layer: every action x {admin,
+"""The access policy (issue 11; app/accounts/access.py) through the service layer: every action x {admin,
 analyst with a grant, analyst without}, allowed or refused as it should, refusals logged, and
 conversations private to their user."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.access import ActingService
-from app.accounts import Accounts
+from app.accounts.access import ActingService
+from app.accounts.store import Accounts
 from model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
 
@@ -57,7 +57,7 @@ def test_reading_a_collection_needs_admin_or_a_grant(world, action, caplog):
     svcs, _ = world
     READS[action](svcs["admin"])
     READS[action](svcs["granted"])
-    with caplog.at_level(logging.WARNING, logger="app.access"), \
+    with caplog.at_level(logging.WARNING, logger="app.accounts.access"), \
             pytest.raises(NotFoundError, match="no collection named 'alpha'"):  # as if it did not exist
         READS[action](svcs["stranger"])
     assert any("refused: eve (analyst)" in r.getMessage() and "'alpha'" in r.getMessage() for r in caplog.records)
@@ -71,7 +71,7 @@ def test_changing_collections_is_for_admins_only(world, action, caplog):
     stranger_error = (PermissionDeniedError, "only an admin may") if action == "create_collection" else \
         (NotFoundError, "no collection named 'alpha'")
     for who, (error, message) in (("granted", (PermissionDeniedError, "only an admin may")), ("stranger", stranger_error)):
-        with caplog.at_level(logging.WARNING, logger="app.access"), pytest.raises(error, match=message):
+        with caplog.at_level(logging.WARNING, logger="app.accounts.access"), pytest.raises(error, match=message):
             ADMIN_ONLY[action](svcs[who], make_pdf)
     assert svcs["admin"].service.list_documents("alpha") == before  # nothing changed
     assert [c.name for c in svcs["admin"].service.list_collections()] == ["alpha"]

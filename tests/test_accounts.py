@@ -1,4 +1,4 @@
-"""Accounts (issue 11; app/accounts.py, migration 0005): users and roles, argon2 passwords, sign-in
+"""Accounts (issue 11; app/accounts/store.py, migration 0005): users and roles, argon2 passwords, sign-in
 lockout, API keys shown once and stored as digests, grants, the first admin, and `lloco users`."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select, text
 
-from app.accounts import KEY_PREFIX, LOCKOUT_AFTER, Accounts, key_digest
+from app.accounts.store import KEY_PREFIX, LOCKOUT_AFTER, Accounts, key_digest
 from indexing.account_catalog import ApiKey, User
 from indexing.catalog import open_catalog
 from model.errors import AuthenticationError, InvalidInputError, NotFoundError

@@ -43,7 +43,7 @@ def test_hot_swap_under_concurrent_questions(decoder, tiny_folder, tmp_path):
 
 def _lamps(service, decoder, tmp_path):
     """A service on the private ``decoder`` with collection "c" holding one short text."""
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     svc = LlocoService(service.settings, decoder=decoder, embedder=HashEmbedder())

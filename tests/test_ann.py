@@ -95,7 +95,7 @@ def test_the_setting_reaches_a_collection_and_deletes_stay_real(service, pdf_fac
              for j in range(0, 300, 30)]
     [a] = service.ingest("c", [pdf_factory("a.pdf", pages)])
     [b] = service.ingest("c", [pdf_factory("b.pdf", ["Honeybees dance to show where the nectar is. " * 40])])
-    index = service._index(service._collection("c"))
+    index = service.index(service.collection_row("c"))
     assert a.n_chunks + b.n_chunks >= 40 and index.faiss.kind == "ivf"
     assert service.check_collection("c") == []
     service.delete_document("c", "a.pdf")
@@ -133,7 +133,7 @@ def test_a_growing_collection_retrains_its_index_from_sql(service, pdf_factory, 
     pages = [" ".join(f"Lighthouse {i} stood on rock {i * 7} in the year {1700 + i}." for i in range(j, j + 30))
              for j in range(0, 300, 30)]
     [a] = service.ingest("c", [pdf_factory("a.pdf", pages)])
-    index = service._index(service._collection("c"))
+    index = service.index(service.collection_row("c"))
     first = index.faiss.index.nlist
     assert index.faiss.kind == "ivf" and first >= 2
     more = [pdf_factory(f"m{k}.pdf", [p.replace("Lighthouse", f"Tower{k}") for p in pages]) for k in range(4)]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.accounts import Accounts
+from app.accounts.store import Accounts
 from app.api.app import create_app
 from app.api.server import serve_in_thread as live_api
 
@@ -214,7 +214,7 @@ def test_a_live_server_on_loopback_serves_docs_and_questions(service, api):
 def test_jobs_are_cancelled_by_admins_and_readable_from_the_catalog(service, api):
     import threading
 
-    from app.jobs import JobRunner
+    from app.jobs.runner import JobRunner
 
     _, keys, _ = api
     runner, started = JobRunner(sessions=service.sessions), threading.Event()

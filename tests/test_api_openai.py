@@ -8,7 +8,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from app.accounts import Accounts
+from app.accounts.store import Accounts
 from app.api.app import create_app
 from app.api.server import serve_in_thread as live_api
 

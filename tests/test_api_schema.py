@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.accounts import Accounts
+from app.accounts.store import Accounts
 from app.api.app import create_app
 from bench.api_fuzz import fuzz_operations
 

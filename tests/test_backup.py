@@ -15,7 +15,7 @@ from tests.cli_runner import run_cli
 
 def _fill(svc, pdf_factory, tmp_path):
     """Two collections: PDFs (kept originals), a text file, an attached adapter inside the home, a user."""
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
 
     svc.create_collection("docs")
     svc.create_collection("notes")
@@ -47,14 +47,14 @@ def _answers(svc):
 
 
 def _restored(settings, home, tiny_decoder, **update):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     return LlocoService(settings.model_copy(update={"home": home, **update}), decoder=tiny_decoder, embedder=HashEmbedder())
 
 
 def test_round_trip_keeps_rows_files_and_answers(service, settings, tiny_decoder, pdf_factory, tmp_path):
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.backup import backup_home, restore_home
 
     adapter = _fill(service, pdf_factory, tmp_path)

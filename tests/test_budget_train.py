@@ -82,7 +82,7 @@ def test_the_packed_folder_reads_back_as_token_ids(packed, tiny_decoder):
 
 
 def test_packed_reader_examples_are_the_prompts_compress_examples_builds(data_root, tiny_decoder, tmp_path):
-    from app.adapter_data import compress_examples, reader_raw_examples
+    from app.training.data import compress_examples, reader_raw_examples
 
     pack_tiny(data_root, tmp_path / "data", tiny_decoder.tokenizer, examples=12)
     data = read_pack(tmp_path / "data")

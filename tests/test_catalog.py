@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from indexing.catalog import Base, Chunk, Collection, Document, Page, open_catalog
+from indexing.catalog import Chunk, Collection, Document, Page, open_catalog
+from indexing.schema import metadata
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_migrated_schema_matches_the_models(sessions):
     engine = sessions.kw["bind"]
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-        diff = compare_metadata(context, Base.metadata)
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 
@@ -74,7 +75,7 @@ def test_compare_metadata_would_notice_a_difference(sessions):
     with engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_chunks_document_id"))
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert any(d[0] == "add_index" and d[1].name == "ix_chunks_document_id" for d in diff)
 
 

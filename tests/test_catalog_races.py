@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from app.accounts import Accounts
+from app.accounts.store import Accounts
 from app.api.app import create_app
 from indexing.catalog import busy_message
 from model.errors import NotFoundError

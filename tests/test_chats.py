@@ -1,4 +1,4 @@
-"""Chat history in SQL (app/chats.py through LlocoService; migration 0003): conversations per
+"""Chat history in SQL (app/core/chats.py through LlocoService; migration 0003): conversations per
 collection, messages with citations and costs, titles, ordering, deletion and cascades."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, inspect, select, text
 
-from app.chats import NEW_CHAT_TITLE, title_of
+from app.core.chats import NEW_CHAT_TITLE, title_of
 from indexing.catalog import open_catalog
 from indexing.chat_catalog import ChatMessage, ChatSession
 from model.errors import InvalidInputError, NotFoundError

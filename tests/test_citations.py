@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.citations import SNIPPET_CHARS, best_span, make_citation
+from app.core.citations import SNIPPET_CHARS, best_span, make_citation
 
 TEXT = ("Lighthouses guided ships for centuries. The Fresnel lens was first installed at Cordouan in 1823. "
         "Keepers trimmed the wicks every night. Bees are not lighthouses.")

@@ -11,8 +11,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from app.condense import condense, condense_rule, is_follow_up
-from app.demo import DEMO_DIR
+from app.core.condense import condense, condense_rule, is_follow_up
+from app.core.demo import DEMO_DIR
 from tests.cli_runner import flat, run_cli
 
 REVENUE = "What was PepsiCo's organic revenue growth in the first quarter of 2023?"
@@ -92,7 +92,7 @@ def test_cli_doc_and_history(demo, monkeypatch, capsys):
 
 
 def test_rest_and_openai_endpoints_read_the_conversation(demo):
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.api.app import create_app
 
     accounts = Accounts(demo.sessions)
@@ -118,7 +118,7 @@ def test_the_chat_page_shows_the_standalone_question_and_restricts_documents(dem
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from app.accounts import Principal
+    from app.accounts.store import Principal
     from app.web.auth import use_principal
     from app.web.common import use_service
 

@@ -1,4 +1,4 @@
-"""Jobs in the catalog (issue 12; app/job_store.py, migration 0006): recorded with progress and
+"""Jobs in the catalog (issue 12; app/jobs/store.py, migration 0006): recorded with progress and
 result, listed and cancelled from any process (`lloco jobs`), a cancelled ingest keeps the
 documents finished before it and rolls back the one under way, and a job whose process died is
 marked failed with its reason when a runner starts, never left running."""
@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from app import job_store
-from app.jobs import JobCancelled, JobRunner, ingest_reporter
+from app.jobs import store as job_store
+from app.jobs.runner import JobCancelled, JobRunner, ingest_reporter
 from tests.cli_runner import run_cli
 
 

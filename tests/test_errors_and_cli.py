@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import cli
+from app.cli import main as cli
 from tests.cli_runner import flat, run_cli
 from model.errors import InvalidInputError, NotFoundError
 
@@ -43,7 +43,7 @@ def test_service_rejects_bad_requests(service, tmp_path):
 
 
 def test_collection_built_with_other_models_is_refused(service, settings, tiny_decoder):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     service.create_collection("c")
@@ -103,7 +103,8 @@ def test_cli_rejects_bad_settings(monkeypatch, capsys, tmp_path):
 
 def test_ids_past_the_catalogs_range_are_not_found_never_an_overflow(service, monkeypatch, capsys):
     """Issue 26: a huge id reached SQLite's driver (OverflowError, a traceback)."""
-    from app import chats, job_store
+    from app.core import chats
+    from app.jobs import store as job_store
     from model.errors import NotFoundError
 
     huge = 99999999999999999999999

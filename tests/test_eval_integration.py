@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from app.demo import DEMO_DIR
-from app.eval.report import summarize, write_report
+from app.core.demo import DEMO_DIR
+from app.eval.report import write_report
+from app.eval.summary import summarize
 from app.eval.runner import EvalSpec, load_run, run_eval
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from app import cli
+from app.cli import main as cli
 from tests.cli_runner import flat, run_cli
-from app.eval.report import summarize, write_report
+from app.eval.report import write_report
+from app.eval.summary import summarize
 from app.eval.store import RowData, RunData, RunInfo
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -265,7 +265,7 @@ def test_needle_run_from_a_folder_of_essays(service, tmp_path):
 def test_adapter_is_used_for_lloco_mode_and_recorded(settings, tiny_folder, quality_file, tmp_path):
     import torch
 
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from model.loading import load_decoder
     from tests.fakes import HashEmbedder
     from tests.test_adapters import _adapter

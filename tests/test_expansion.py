@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.expansion import select_sentences
+from app.core.expansion import select_sentences
 from tests.cli_runner import flat, run_cli
 
 CHUNKS = [

@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.accounts import Accounts
+from app.accounts.store import Accounts
 from app.api.server import serve_in_thread
+from app.training.train import train_collection_adapter
 from model.errors import InvalidInputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +44,8 @@ def test_every_kind_of_state_file_is_named_and_ordinary_files_are_not(service, t
     assert "catalog" in settings.home_state(tmp_path / "link.db")
     assert "catalog" in settings.home_state(tmp_path / "hard.db")
     assert settings.home_state(tmp_path) is not None  # a folder above the home holds it
-    for fine in (settings.home / "adapters" / "c", settings.home / "eval-docs" / "q.txt", tmp_path / "data.jsonl"):
+    trained = settings.collection_dir(1) / "adapters" / "20261207-120000"  # where collection adapters are trained
+    for fine in (settings.home / "adapters" / "c", settings.home / "eval-docs" / "q.txt", tmp_path / "data.jsonl", trained):
         assert settings.home_state(fine) is None, fine
 
 
@@ -60,7 +62,7 @@ def test_the_service_refuses_state_as_input_and_a_folder_above_the_home_leaves_i
     for call in (lambda: service.ingest("c", [db]),
                  lambda: service.ingest("c", [settings.home]),
                  lambda: service.set_adapter("c", settings.home / "lloco.db-wal"),
-                 lambda: service.train_adapter("c", qa_file=db, steps=1)):
+                 lambda: train_collection_adapter(service, "c", qa_file=db, steps=1)):
         with pytest.raises(InvalidInputError, match="may not be"):
             call()
     (tmp_path / "note.txt").write_text("The keeper lit the lamp at dusk every evening of the year. " * 6)

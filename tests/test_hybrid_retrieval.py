@@ -66,7 +66,7 @@ def test_bm25_finds_the_exact_figure(filled):
 
 
 def _with(service, mode):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     return LlocoService(service.settings.model_copy(update={"retrieval": mode}), decoder=service.decoder,
                         embedder=service.embedder)

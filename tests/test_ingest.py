@@ -21,7 +21,7 @@ def _counts(service, name):
         docs = s.scalar(select(func.count()).select_from(Document).where(Document.collection_id == cid))
         chunks = s.scalar(select(func.count()).select_from(Chunk).where(Chunk.collection_id == cid))
         pages = s.scalar(select(func.count()).select_from(Page))
-    index = service._index(service._collection(name))
+    index = service.index(service.collection_row(name))
     return {"docs": docs, "chunks": chunks, "pages": pages, "faiss": index.faiss.size}
 
 
@@ -34,7 +34,7 @@ def test_ingest_pdf_keeps_pages_and_indexes_every_chunk(service, pdf_factory):
     assert counts == {"docs": 1, "chunks": result.n_chunks, "pages": 3, "faiss": result.n_chunks}
     hits = service.retrieve("c", "honeybees flowers", top_k=1)
     assert hits[0][0].page == 2 and "honeybees" in hits[0][1]
-    index = service._index(service._collection("c"))
+    index = service.index(service.collection_row("c"))
     with service.sessions() as s:
         rows = [r for r in s.scalars(select(Chunk.summary_row))]
     assert index.summaries.get(rows).shape == (len(rows), service.compressor.kappa, service.decoder.hidden_size)
@@ -89,7 +89,7 @@ def test_crash_mid_ingest_leaves_collection_as_before(service, pdf_factory, monk
     service.create_collection("c")
     service.ingest("c", [pdf_factory("first.pdf", PAGES[:2])])
     before = _counts(service, "c")
-    index = service._index(service._collection("c"))
+    index = service.index(service.collection_row("c"))
     real_save = index.faiss.save
 
     def crash_after_faiss_write():
@@ -108,25 +108,25 @@ def test_crash_mid_ingest_leaves_collection_as_before(service, pdf_factory, monk
 
 
 def test_faiss_out_of_step_with_sql_is_rebuilt_from_sql(service, pdf_factory, settings, tiny_decoder):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     service.create_collection("c")
     service.ingest("c", [pdf_factory("a.pdf", PAGES)])
-    index = service._index(service._collection("c"))
+    index = service.index(service.collection_row("c"))
     ids = sorted(index.faiss.ids())
     index.faiss.remove(ids[:2])
     index.faiss.add([999_999], np.ones((1, index.faiss.dim), dtype=np.float32) / 8)
     index.faiss.save()
     reopened = LlocoService(settings, decoder=tiny_decoder, embedder=HashEmbedder())
-    assert sorted(reopened._index(reopened._collection("c")).faiss.ids()) == ids
+    assert sorted(reopened.index(reopened.collection_row("c")).faiss.ids()) == ids
 
 
 def test_delete_document_removes_chunks_vectors_and_summaries(service, pdf_factory, tmp_path):
     service.create_collection("c")
     keep = service.ingest("c", [pdf_factory("keep.pdf", PAGES[:1])])[0]
     gone = service.ingest("c", [pdf_factory("gone.pdf", PAGES[1:])])[0]
-    index = service._index(service._collection("c"))
+    index = service.index(service.collection_row("c"))
     with service.sessions() as s:
         rows = list(s.scalars(select(Chunk.summary_row).where(Chunk.document_id == gone.document_id)))
     info = service.delete_document("c", "gone.pdf")
@@ -211,8 +211,8 @@ def test_the_next_file_is_parsed_while_the_current_one_compresses(service, pdf_f
     monkeypatch.setattr(Deriver, "load", recording_load)
     monkeypatch.setattr(Deriver, "derive", waiting_derive)
     service.create_collection("c")
-    row = service._collection("c")
-    results = Pipeline(service._index(row), service.deriver(row), prefetch=prefetch).ingest([folder])
+    row = service.collection_row("c")
+    results = Pipeline(service.index(row), service.deriver(row), prefetch=prefetch).ingest([folder])
     assert [r.status for r in results] == ["ingested", "ingested", "ingested", "failed"]
     assert "PDF" in results[3].error
     assert seen_next == [prefetch] * 3  # b was parsed while a was being derived, c while b, d while c
@@ -220,7 +220,7 @@ def test_the_next_file_is_parsed_while_the_current_one_compresses(service, pdf_f
     service.create_collection("plain")
     plain = service.ingest("plain", [folder])
     assert [r.n_chunks for r in plain] == [r.n_chunks for r in results]
-    index, other = service._index(service._collection("c")), service._index(service._collection("plain"))
+    index, other = service.index(service.collection_row("c")), service.index(service.collection_row("plain"))
     with service.sessions() as s:
         rows = {cid: [r for r in s.scalars(select(Chunk.summary_row).where(Chunk.collection_id == cid)
                                            .order_by(Chunk.document_id, Chunk.ordinal))]

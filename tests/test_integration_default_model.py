@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.demo import DEMO_DIR, demo_questions, ensure_demo_collection
+from app.core.demo import DEMO_DIR, demo_questions, ensure_demo_collection
 from indexing.catalog import Chunk, Page
 from tests.cli_runner import flat
 from tests.conftest import MODEL_CACHE
@@ -81,7 +81,7 @@ def test_delete_removes_everything(real_service, tmp_path):
     svc.create_collection("scratch")
     [result] = svc.ingest("scratch", [DEMO_DIR / "honeybees.pdf"])
     assert result.status == "ingested"
-    index = svc._index(svc._collection("scratch"))
+    index = svc.index(svc.collection_row("scratch"))
     assert index.faiss.size == result.n_chunks
     svc.delete_document("scratch", "honeybees.pdf")
     assert index.faiss.size == 0 and svc.list_documents("scratch") == []

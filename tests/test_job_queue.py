@@ -1,4 +1,4 @@
-"""The durable queue (issue 12; migration 0008, app/job_handlers.py, app/worker.py): a queued job is
+"""The durable queue (issue 12; migration 0008, app/jobs/handlers.py, app/jobs/worker.py): a queued job is
 listed with its files as 'queued' documents, run by exactly one worker (a thread of the server or a
 `lloco worker` process), cancelled while queued without a trace, resumed by the next worker when its
 worker dies (a few times at most, then failed with the reason), and reports the time left."""
@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from app import job_store
-from app.job_handlers import queue_ingest, queue_rebuild
-from app.jobs import JobRunner
-from app.worker import Worker
+from app.jobs import store as job_store
+from app.jobs.handlers import queue_ingest, queue_rebuild
+from app.jobs.runner import JobRunner
+from app.jobs.worker import Worker, start_worker
 from tests.cli_runner import run_cli
 from tests.conftest import MODEL_CACHE
 from tests.fakes import make_pdf
@@ -178,7 +178,7 @@ def test_a_killed_worker_process_is_resumed_by_the_next(tmp_path, tiny_folder):
     """Two real `lloco worker` processes on one home: the first is killed with SIGKILL mid-ingest; the
     second resumes the job, skips the documents already in, and the collection checks clean."""
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     env = {**os.environ, "LLOCO_HOME": str(tmp_path / "home"), "LLOCO_DECODER": str(tiny_folder),
            "LLOCO_MODEL_CACHE": str(MODEL_CACHE), "LLOCO_COMPRESSOR": "untrained", "LLOCO_CHUNK_TOKENS": "48",
@@ -248,7 +248,7 @@ def test_waiting_on_a_queued_job_survives_its_worker_taking_it_over(service, tmp
     service.create_collection("c")
     runner = JobRunner(sessions=service.sessions)
     jobs = [queue_ingest(runner, service, "c", [path]) for path in _files(tmp_path, 3)]
-    runner.start_worker(service)
+    start_worker(runner, service)
     try:
         assert all(job.wait(120) and job.status == "done" for job in jobs)
     finally:

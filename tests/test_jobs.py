@@ -1,10 +1,10 @@
-"""Background jobs for the web UI (app/jobs.py) and the ingestion progress they report."""
+"""Background jobs for the web UI (app/jobs/runner.py) and the ingestion progress they report."""
 
 from __future__ import annotations
 
 import threading
 
-from app.jobs import JobRunner
+from app.jobs.runner import JobRunner
 from model.errors import InvalidInputError
 
 
@@ -53,7 +53,7 @@ def test_fractions_are_clamped_and_old_finished_jobs_forgotten():
 
 
 def test_ingestion_progress_names_the_file_and_its_stage():
-    from app.jobs import ingest_reporter, stage_line
+    from app.jobs.runner import ingest_reporter, stage_line
     from indexing.pipeline import Progress
 
     seen = []

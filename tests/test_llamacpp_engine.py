@@ -201,7 +201,7 @@ def test_gguf_files_are_written_once_per_decoder_and_adapter(engine_decoder, tin
 
 @needs_llama_cpp
 def test_the_service_answers_with_llama_cpp(settings, tiny_folder, tmp_path):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     settings.answer_engine = "llama-cpp"

@@ -11,7 +11,7 @@ import pytest
 
 from sqlalchemy import select
 
-from app.service import LlocoService
+from app.core.service import LlocoService
 from indexing.catalog import Chunk
 from indexing.faiss_store import FaissStore
 from tests.fakes import HashEmbedder

@@ -1,4 +1,4 @@
-"""Page images of citations (app/page_images.py) and the kept original PDFs (app/originals.py):
+"""Page images of citations (app/core/page_images.py) and the kept original PDFs (app/core/originals.py):
 rendering real PDFs, locating the snippet, highlighting it, and the files' lifecycle."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.citations import Citation
-from app.demo import DEMO_DIR
-from app.page_images import _line_boxes, match_spans, render_citation, render_page
+from app.core.citations import Citation
+from app.core.demo import DEMO_DIR
+from app.core.page_images import _line_boxes, match_spans, render_citation, render_page
 from tests.fakes import make_pdf
 
 LIGHTHOUSES = DEMO_DIR / "lighthouses.pdf"
@@ -134,7 +134,7 @@ def test_a_giant_declared_page_renders_at_a_bounded_size(tmp_path):
     """Issue 12, bug 10: a tiny PDF declaring a 14,400-pt page rendered to 5.4 GB in 34 s."""
     from fpdf import FPDF
 
-    from app.page_images import MAX_SIDE_PX, render_page
+    from app.core.page_images import MAX_SIDE_PX, render_page
 
     pdf = FPDF(unit="pt", format=(14_400, 14_400))
     pdf.add_page()

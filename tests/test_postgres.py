@@ -16,16 +16,17 @@ def test_migrations_match_models_on_postgres(pg_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from indexing.catalog import Base, open_catalog
+    from indexing.catalog import open_catalog
+    from indexing.schema import metadata
 
     sessions = open_catalog(pg_url)
     open_catalog(pg_url)  # a second upgrade is a no-op
     with sessions().bind.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 
 
 def test_ingest_ask_delete_on_postgres(pg_url, settings, tiny_decoder, pdf_factory, tmp_path):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     svc = LlocoService(settings.model_copy(update={"database_url": pg_url}), decoder=tiny_decoder, embedder=HashEmbedder())
@@ -44,9 +45,9 @@ def test_ingest_ask_delete_on_postgres(pg_url, settings, tiny_decoder, pdf_facto
 
 
 def test_accounts_grants_and_private_chats_on_postgres(pg_url, settings, tiny_decoder, pdf_factory):
-    from app.access import ActingService
-    from app.accounts import Accounts
-    from app.service import LlocoService
+    from app.accounts.access import ActingService
+    from app.accounts.store import Accounts
+    from app.core.service import LlocoService
     from model.errors import AuthenticationError, NotFoundError
     from tests.fakes import HashEmbedder
 
@@ -74,7 +75,7 @@ def test_accounts_grants_and_private_chats_on_postgres(pg_url, settings, tiny_de
 
 def test_text_with_nul_bytes_is_stored_on_postgres(pg_url, settings, tiny_decoder, tmp_path):
     """Issue 12, bug 5: PostgreSQL refuses NUL in text; the loader drops it, so the file goes in."""
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     svc = LlocoService(settings.model_copy(update={"database_url": pg_url}), decoder=tiny_decoder, embedder=HashEmbedder())
@@ -88,7 +89,7 @@ def test_text_with_nul_bytes_is_stored_on_postgres(pg_url, settings, tiny_decode
 
 def test_backup_from_sqlite_restores_on_postgres_and_back(pg_url, settings, tiny_decoder, pdf_factory, tmp_path):
     from app.backup import backup_home, restore_home
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     svc = LlocoService(settings, decoder=tiny_decoder, embedder=HashEmbedder())

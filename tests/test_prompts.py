@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.answerers import LlocoAnswerer, RagAnswerer
+from app.core.answerers import LlocoAnswerer, RagAnswerer
 from model.generation import prompt_logits
 from model.prompts import Context, build_prompt, embed_prompt
 
@@ -31,8 +31,8 @@ def collection(service, tmp_path):
 
 
 def _answerer(cls, service, name):
-    row = service._collection(name)
-    return cls(sessions=service.sessions, index=service._index(row), embedder=service.embedder, decoder=service.decoder)
+    row = service.collection_row(name)
+    return cls(sessions=service.sessions, index=service.index(row), embedder=service.embedder, decoder=service.decoder)
 
 
 def test_identity_compressor_gives_rag_logits(service, collection):

@@ -38,8 +38,8 @@ def _contents(service, name):
 
     from indexing.catalog import Chunk, Document, Page
 
-    row = service._collection(name)
-    index = service._index(row)
+    row = service.collection_row(name)
+    index = service.index(row)
     out = {}
     with service.sessions() as session:
         for doc in session.scalars(select(Document).where(Document.collection_id == row.id)):
@@ -55,24 +55,30 @@ def _contents(service, name):
 def _deriver(service, settings, tiny_folder, **kw):
     from tests.fakes import TinyDeriver
 
-    row = service._collection("ray")
+    row = service.collection_row("ray")
     return TinyDeriver(str(tiny_folder), row.chunk_tokens, row.chunk_overlap, settings.summary_tokens, **kw)
 
 
-def test_a_ray_cluster_ingests_a_folder_like_the_local_engine(local_ray, service, settings, tiny_folder, folder):
-    from app.ray_ingest import ray_ingest
+def _ray_ingest(service, paths, **options):
+    from app.core.ray_ingest import ray_ingest
+    from indexing.pipeline import Pipeline
 
+    row = service.collection_row("ray")
+    return ray_ingest(service.settings, Pipeline(service.index(row)), row, paths, **options)
+
+
+def test_a_ray_cluster_ingests_a_folder_like_the_local_engine(local_ray, service, settings, tiny_folder, folder):
     service.create_collection("local")
     service.create_collection("ray")
     local = service.ingest("local", [folder])
-    remote = ray_ingest(service, service._collection("ray"), [folder], make_deriver=_deriver(service, settings, tiny_folder))
+    remote = _ray_ingest(service, [folder], make_deriver=_deriver(service, settings, tiny_folder))
     assert [(r.path, r.status, r.n_chunks, r.n_pages) for r in remote] == [(r.path, r.status, r.n_chunks, r.n_pages) for r in local]
     assert [r.status for r in remote] == ["ingested", "failed", "ingested", "ingested"]  # bees, broken, lighthouses, notes
     assert remote[1].error == local[1].error and "corrupt or unreadable PDF" in remote[1].error
     assert _contents(service, "ray") == _contents(service, "local")  # byte-identical vectors
     assert service.check_collection("ray") == []
     # again: every ready file is skipped before any worker starts
-    again = ray_ingest(service, service._collection("ray"), [folder], make_deriver=_deriver(service, settings, tiny_folder))
+    again = _ray_ingest(service, [folder], make_deriver=_deriver(service, settings, tiny_folder))
     assert [r.status for r in again] == ["skipped", "failed", "skipped", "skipped"]
     # and questions find the same chunks in both
     question = "When was the lighthouse lit?"
@@ -82,14 +88,12 @@ def test_a_ray_cluster_ingests_a_folder_like_the_local_engine(local_ray, service
 
 def test_a_worker_killed_mid_document_is_restarted_and_nothing_half_written(local_ray, service, settings, tiny_folder,
                                                                            folder, tmp_path):
-    from app.ray_ingest import ray_ingest
-
     service.create_collection("local")
     service.create_collection("ray")
     service.ingest("local", [folder])
     service.settings.ray_workers = 1  # one worker: it dies, is restarted, and derives every document
     marker = tmp_path / "killed"
-    results = ray_ingest(service, service._collection("ray"), [folder],
+    results = _ray_ingest(service, [folder],
                          make_deriver=_deriver(service, settings, tiny_folder, kill_marker=str(marker)))
     assert marker.exists()  # a worker did die mid-document
     assert [r.status for r in results] == ["ingested", "failed", "ingested", "ingested"]

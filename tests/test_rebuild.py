@@ -13,7 +13,7 @@ PAGES = ["Alpha page about lighthouses and lamps. " * 12, "Beta page about honey
 
 
 def test_rebuild_with_new_chunking_and_kappa(service, settings, tiny_decoder, pdf_factory, tmp_path):
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from tests.fakes import HashEmbedder
 
     service.create_collection("c")
@@ -32,7 +32,7 @@ def test_rebuild_with_new_chunking_and_kappa(service, settings, tiny_decoder, pd
     assert (after.kappa, after.chunk_tokens, after.chunk_overlap) == (2, 32, 0)
     assert result.documents == 1 and result.chunks == after.n_chunks > before.n_chunks
     assert [d.status for d in changed.list_documents("c")] == ["ready", "failed"]  # failed rows are kept
-    index = changed._index(changed._collection("c"))
+    index = changed.index(changed.collection_row("c"))
     with changed.sessions() as s:
         chunks = s.scalars(select(Chunk).where(Chunk.collection_id == after.id).order_by(Chunk.id)).all()
     assert index.faiss.ids() == {c.id for c in chunks}
@@ -53,7 +53,7 @@ def test_rebuild_unknown_collection(service):
 
 
 def test_cli_rebuild(service, monkeypatch, capsys, tmp_path):
-    from app import cli
+    from app.cli import main as cli
     from tests.cli_runner import flat, run_cli
 
     monkeypatch.setattr(cli, "service", lambda: service)
@@ -72,7 +72,7 @@ def test_a_rebuild_killed_before_its_commit_leaves_the_collection_as_it_was(serv
     collection used to read *shifted* summary vectors (and one chunk an IndexError)."""
     from sqlalchemy import select
 
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from indexing.catalog import Chunk
     from indexing.faiss_store import FaissStore
     from tests.fakes import HashEmbedder
@@ -82,7 +82,7 @@ def test_a_rebuild_killed_before_its_commit_leaves_the_collection_as_it_was(serv
     service.delete_document("c", "d0.pdf")  # its summary rows stay, zeroed: a rebuild compacts (renumbers) them
 
     def vectors(svc):
-        index = svc._index(svc._collection("c"))
+        index = svc.index(svc.collection_row("c"))
         with svc.sessions() as session:
             rows = session.execute(select(Chunk.id, Chunk.summary_row).order_by(Chunk.id)).all()
         return {cid: index.summary_vectors([row]).tobytes() for cid, row in rows}

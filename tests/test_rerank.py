@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.service import LlocoService
+from app.core.service import LlocoService
 from model.errors import ModelNotAvailableError
 from tests.fakes import HashEmbedder
 
@@ -61,7 +61,7 @@ def test_reranker_with_summaries_keeps_each_hits_vectors(settings, tiny_decoder,
     _collection(service, pdf_factory)
     hits = service.answerer("c", "lloco").retrieve("lamps and bees", 2)
     assert "harbour" in hits[0].chunk.text
-    store = service._index(service._collection("c"))
+    store = service.index(service.collection_row("c"))
     for hit in hits:  # reordered hits carry their own chunk's vectors, not their old position's
         expected = store.summary_vectors([hit.chunk.summary_row])[0]
         assert (hit.summary == expected).all()

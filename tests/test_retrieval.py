@@ -16,8 +16,8 @@ def test_every_mode_and_the_service_retrieve_the_same_chunks(service, pdf_factor
     for mode in ("lloco", "lloco-pure", "rag", "rag+reader"):
         answerer = service.answerer("c", mode)
         assert [h.chunk.id for h in answerer.retrieve(question, 2)] == by_service
-    row = service._collection("c")
-    retriever = Retriever(service.sessions, service._index(row), service.embedder)
+    row = service.collection_row("c")
+    retriever = Retriever(service.sessions, service.index(row), service.embedder)
     assert [h.chunk.id for h in retriever.search(question, 2)] == by_service
     assert {h.document for h in retriever.search(question, 2)} == {"lamps.pdf", "bees.pdf"}
 

@@ -28,8 +28,8 @@ def test_the_default_service_loads_them(real_service):
     assert compressor.trained and compressor.projection is not None and compressor.kappa == 8
     assert Path(compressor.runner.name).name != real_service.decoder.name  # the LoRA-merged private copy
     real_service.create_collection("shipped-default")
-    row = real_service._collection("shipped-default")
-    assert real_service._adapter_for(row) == shipped_reader_adapter(DECODER)
+    row = real_service.collection_row("shipped-default")
+    assert real_service.adapter_for(row) == shipped_reader_adapter(DECODER)
     real_service.delete_collection("shipped-default")
 
 

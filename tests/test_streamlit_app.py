@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from tests.conftest import MODEL_CACHE, REPO
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ def app_home(tmp_path, monkeypatch):
 @pytest.fixture
 def as_admin(app_home):
     """Pages driven directly (not through the router) act as an admin."""
-    from app.accounts import Principal
+    from app.accounts.store import Principal
     from app.web.auth import use_principal
 
     use_principal(Principal("test-admin", "admin"))
@@ -47,15 +47,15 @@ def _app(principal=None):
 
 
 def _admin():
-    from app.accounts import Principal
+    from app.accounts.store import Principal
 
     return Principal("test-admin", "admin")
 
 
 def test_nothing_but_the_sign_in_page_until_signed_in(app_home):
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     at = _app().run()
     assert not at.exception
@@ -83,7 +83,7 @@ def test_sessions_expire(app_home):
 
 
 def test_pages_by_role(app_home):
-    from app.accounts import Principal
+    from app.accounts.store import Principal
     from streamlit_app import pages_for
 
     assert [t for t, _, _ in pages_for(Principal("bob", "analyst", 1))] == ["Chat", "Compare"]
@@ -97,7 +97,7 @@ def test_pages_by_role(app_home):
 def test_admin_pages_refuse_an_analyst_driven_directly(app_home):
     from streamlit.testing.v1 import AppTest
 
-    from app.accounts import Principal
+    from app.accounts.store import Principal
     from app.web.auth import use_principal
 
     use_principal(Principal("bob", "analyst", 1))
@@ -121,7 +121,7 @@ def test_every_page_opens_on_an_empty_home(as_admin, page):
 
 def test_chat_streams_an_answer_with_citations(app_home):  # through the router, signed in
     from app.config import Settings
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     svc = LlocoService(Settings(home=app_home, model_cache=MODEL_CACHE))
     svc.create_collection("notes")

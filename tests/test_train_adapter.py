@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.adapter_data import (
+from app.training.train import train_collection_adapter
+from app.training.data import (
     cloze_questions,
     collection_examples,
     compress_examples,
@@ -233,7 +234,7 @@ def test_collection_adapter_trains_on_qa_and_synthetic_questions_and_is_attached
     assert all(v.shape == (service.settings.summary_tokens, service.decoder.hidden_size)
                for item in items for v in item.contexts)
     seen = []
-    result = service.train_adapter(collection, qa_file=qa, synthetic=4, steps=2, batch_size=4, progress=seen.append)
+    result = train_collection_adapter(service, collection, qa_file=qa, synthetic=4, steps=2, batch_size=4, progress=seen.append)
     assert [r["step"] for r in seen] == [1, 2] and seen[0]["steps"] == 2
     assert (result.path / "adapter_config.json").is_file() and result.examples == len(items)
     info = service.get_collection(collection)
@@ -247,13 +248,13 @@ def test_collection_adapter_trains_on_qa_and_synthetic_questions_and_is_attached
 
 def test_collection_adapter_needs_questions(service, collection, tmp_path):
     with pytest.raises(InvalidInputError, match="give a QA file"):
-        service.train_adapter(collection)
+        train_collection_adapter(service, collection)
     with pytest.raises(NotFoundError):
-        service.train_adapter("nope", synthetic=4)
+        train_collection_adapter(service, "nope", synthetic=4)
     bad = tmp_path / "qa.jsonl"
     bad.write_text('{"question": "Who?"}\n')
     with pytest.raises(InvalidInputError, match="missing or empty 'answer'"):
-        service.train_adapter(collection, qa_file=bad)
+        train_collection_adapter(service, collection, qa_file=bad)
     assert service.get_collection(collection).adapter_path is None  # nothing attached on failure
 
 
@@ -292,7 +293,7 @@ def test_the_cli_takes_its_training_defaults_and_help_from_the_configs():
 
     import typer
 
-    from app.cli_train import train_app
+    from app.cli.train import train_app
     from model.train_adapter import AdapterConfig
     from model.train_compressor import TrainConfig
 

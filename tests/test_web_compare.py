@@ -1,12 +1,12 @@
-"""The Compare page (AppTest, tiny model) and its ratios (app/compare.py): LLoCO and plain RAG
+"""The Compare page (AppTest, tiny model) and its ratios (app/core/compare.py): LLoCO and plain RAG
 (and optionally full context) answer the same question side by side, with costs and ratios."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.answerers import Answer
-from app.compare import cost_ratios, describe_ratio
+from app.core.answerers import Answer
+from app.core.compare import cost_ratios, describe_ratio
 from tests.fakes import make_pdf
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from app.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from tests.conftest import MODEL_CACHE, REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -48,7 +48,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`python -m app.web.serve` (what `make run` starts) on a fresh home, without the demo."""
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.config import Settings
     from indexing.catalog import open_catalog
 
@@ -260,7 +260,7 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
                for t in texts(d, "[data-testid=stCaptionContainer]"))
 
     # an analyst granted the collection: Chat and Compare on it, no admin pages
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.config import Settings
     from indexing.catalog import open_catalog
 

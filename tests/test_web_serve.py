@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from app.demo import DEMO_COLLECTION, ensure_demo_collection
+from app.core.demo import DEMO_COLLECTION, ensure_demo_collection
 from app.web import serve
 
 
@@ -31,7 +31,7 @@ def test_a_demo_built_with_another_compressor_is_rebuilt(service):
     ensure_demo_collection(service)
     assert service.outdated_models(DEMO_COLLECTION) == [] and serve.demo_built(service)
     # the check itself loads no model: a fresh service answers it from the catalog and the checkpoint files
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     fresh = LlocoService(service.settings)
     assert fresh.outdated_models(DEMO_COLLECTION) == [] and serve.demo_built(fresh)
@@ -60,7 +60,7 @@ def test_main_builds_the_demo_prints_the_url_and_execs_streamlit(monkeypatch, ca
 
 
 def test_the_first_start_makes_an_admin_once_and_prints_its_password(tmp_path, monkeypatch, capsys):
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.config import Settings
     from indexing.catalog import open_catalog
 
@@ -135,7 +135,7 @@ def test_the_web_app_and_the_api_share_one_process(tmp_path):
 
 
 def test_in_one_process_the_pages_use_the_api_servers_service_and_jobs(service):
-    from app.jobs import JobRunner
+    from app.jobs.runner import JobRunner
     from app.web.common import get_jobs, get_service, use_service
 
     jobs = JobRunner(sessions=service.sessions)

@@ -22,16 +22,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.accounts import Accounts
+from app.accounts.store import Accounts
 from app.api.common import STATUS, UploadTooLarge, error_body
 from app.api.openai import openai_router
 from app.api.rest import rest_router
-from app.jobs import JobRunner
+from app.jobs.runner import JobRunner
+from app.jobs.worker import start_worker
 from indexing.catalog import busy_message
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 
 def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_upload_mb: float | None = None,
@@ -44,7 +45,7 @@ def create_app(service: LlocoService, *, jobs: JobRunner | None = None, max_uplo
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if service.settings.embedded_worker:
-            runner.start_worker(service)
+            start_worker(runner, service)
         try:
             yield
         finally:

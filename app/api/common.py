@@ -13,16 +13,16 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.access import ActingService
-from app.accounts import LOCAL_ADMIN, Principal
+from app.accounts.access import ActingService
+from app.accounts.store import LOCAL_ADMIN, Principal
 from app.config import TopK
-from app.jobs import to_json
+from app.jobs.runner import to_json
 from indexing.catalog import MAX_ID
 from model.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 
 if TYPE_CHECKING:
-    from app.answerers import Answer
-    from app.citations import Citation
+    from app.core.answerers import Answer
+    from app.core.citations import Citation
 
 def _whole(value: Any) -> Any:
     """JSON's integers: 3 and 3.0, never ``true`` (a boolean) nor ``"3"`` (a string)."""
@@ -87,7 +87,7 @@ def principal(request: Request) -> Principal:
 
 
 def acting(request: Request, who: Annotated[Principal, Depends(principal)]) -> ActingService:
-    """The service as the request's user: every call checked by :mod:`app.access`."""
+    """The service as the request's user: every call checked by :mod:`app.accounts.access`."""
     return ActingService(request.app.state.service, who, request.app.state.accounts)
 
 
@@ -115,7 +115,7 @@ def sse(event: str, data: Any) -> str:
 
 
 def job_body(job: Any, *, paths: bool = True) -> dict[str, Any]:
-    """A job (in memory, or a stored :class:`app.job_store.JobInfo`) as JSON; the result once done.
+    """A job (in memory, or a stored :class:`app.jobs.store.JobInfo`) as JSON; the result once done.
     ``paths``: False for an analyst, who sees the files' names, not where they are on the server."""
     status: Literal["queued", "running", "done", "failed", "cancelled"] = job.status
     eta = getattr(job, "eta_s", None)

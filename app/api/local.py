@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from model.errors import InvalidInputError, LlocoError, NotFoundError
 
 if TYPE_CHECKING:
-    from app.answerers import Answer
+    from app.core.answerers import Answer
     from app.config import Settings
 
 def run_file(settings: Settings) -> Path:
@@ -104,13 +104,13 @@ class RemoteAnswer:
     """The server's server-sent events as an answer stream: text pieces, then sources and costs."""
 
     def __init__(self, reply: Any, *, mode: str, question: str) -> None:
-        from app.answerers import Answer
+        from app.core.answerers import Answer
 
         self._reply, self._started = reply, time.perf_counter()
         self.answer: Answer = Answer(mode=mode, question=question)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[str]:
-        from app.citations import Citation
+        from app.core.citations import Citation
 
         event, pieces = None, []
         with self._reply:

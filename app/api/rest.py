@@ -1,7 +1,7 @@
 """lloco's REST API (issue 11): the /api routes over the service layer, every call as the key's user.
 
 Every request carries ``Authorization: Bearer <API key>`` (``lloco users key USER``); the key's
-user acts through :class:`app.access.ActingService`, so the API obeys exactly the roles and
+user acts through :class:`app.accounts.access.ActingService`, so the API obeys exactly the roles and
 grants the web app does. Errors have one shape (:class:`app.api.common.ErrorBody`).
 
 Uploads are refused by size while they stream, before the body is in memory or on disk: a
@@ -20,13 +20,13 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 
-from app.access import ActingService
+from app.accounts.access import ActingService
 from app.api.common import (ERROR_RESPONSES, Acting, ApiTopK, Body, Id, UploadTooLarge, answer_body, costs, job_body,
                             shown, source, sse)
 from app.config import COLLECTION_NAME, COMPARED_MODES, MAX_QUESTION_CHARS, QUESTION_PATTERN, Mode
 from app.eval.datasets import DatasetName
-from app.job_handlers import new_upload_folder
-from app.jobs import JobRunner, to_json
+from app.jobs.handlers import new_upload_folder
+from app.jobs.runner import JobRunner, to_json
 from indexing.catalog import MAX_ID, id_or_name
 from indexing.loaders import clean_filename
 from model.errors import InvalidInputError, LlocoError, NotFoundError
@@ -153,7 +153,7 @@ def rest_router() -> APIRouter:
     @router.post("/api/collections/{name}/compare", tags=["questions"],
                  summary="The same question in several modes, with each mode's costs and ratios to rag")
     def compare(name: str, body: CompareBody, svc: Acting) -> dict[str, Any]:
-        from app.compare import cost_ratios
+        from app.core.compare import cost_ratios
 
         answers = {m: svc.ask(name, body.question, mode=m, top_k=body.top_k).read() for m in dict.fromkeys(body.modes)}
         base = answers.get("rag")
@@ -173,7 +173,7 @@ def rest_router() -> APIRouter:
                  summary="Start an evaluation run (admin); returns its job")
     def start_eval(body: EvalRunBody, svc: Acting, jobs: Jobs) -> dict[str, Any]:
         from app.eval.runner import EvalSpec
-        from app.job_handlers import queue_eval
+        from app.jobs.handlers import queue_eval
 
         path = svc.check_server_path(body.path, "dataset files")
         spec = EvalSpec(dataset=body.dataset, path=str(path), modes=tuple(body.modes), limit=body.limit,
@@ -182,7 +182,7 @@ def rest_router() -> APIRouter:
 
     @router.get("/api/eval/runs/{ref}", tags=["evaluation"], summary="A run's summary with paired differences (admin)")
     def eval_run(ref: str, svc: Acting) -> dict[str, Any]:
-        from app.eval.report import summarize
+        from app.eval.summary import summarize
         from app.eval.runner import load_run
 
         svc.require_admin(f"read evaluation run {ref!r}")
@@ -253,7 +253,7 @@ async def _save_upload(request: Request, folder: Path, limit: int) -> list[Path]
 def _readable_job(jobs: JobRunner, svc: ActingService, job_id: int) -> dict[str, Any]:
     """A job as JSON, from this server's runner or else from the catalog (a job of another process,
     or of before a restart); one on a collection the user may not read does not exist for them."""
-    from app.job_store import get_job
+    from app.jobs.store import get_job
 
     job = jobs.get(job_id)
     paths = svc.principal.is_admin  # analysts see file names, admins where the files are

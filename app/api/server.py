@@ -8,13 +8,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from app.accounts import Accounts
+from app.accounts.store import Accounts
 from app.api.app import create_app
 from app.api.local import announced
 from model.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 
 def serve(service: LlocoService, *, host: str | None = None, port: int | None = None, console=None) -> None:

@@ -9,12 +9,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.config import MODES
-from app.eval.report import comparison_table, fmt, paired_table, ratio_table, summarize, summary_table
+from app.eval.report import comparison_table, fmt, paired_table, ratio_table, summary_table
+from app.eval.summary import summarize
 
 if TYPE_CHECKING:
     from app.eval.runner import EvalProgress, EvalSpec
     from app.eval.store import RunData
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 
 def run_with_progress(service: LlocoService, spec: EvalSpec, console: Console, *, resume: int | str | None = None) -> int:

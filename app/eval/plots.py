@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.eval.report import Summary
+    from app.eval.summary import Summary
     from app.eval.store import RunData
 
 COLORS = {"lloco": "#1f77b4", "lloco-pure": "#9ecae1", "rag": "#ff7f0e", "rag+reader": "#fdae6b", "full": "#2ca02c"}

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from app.config import EVAL_MODES, MODES, Mode, as_path, check_top_k
+from app.config import EVAL_MODES, MODES, as_path, check_top_k
 from app.eval import store
 from app.eval.datasets import DATASET_NAMES, EvalDocument, EvalQuestion, EvalSet, read_dataset
 from app.eval.store import RowData
@@ -26,7 +26,7 @@ from app.eval.tasks import INSTRUCTIONS, LL_INSTRUCTION, METRICS, option_scores,
 from model.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 log = logging.getLogger(__name__)
 DEFAULT_MODES = EVAL_MODES

@@ -3,7 +3,7 @@ that expire, logout, and OIDC through Streamlit's ``st.login`` when an ``[auth]`
 configured (``.streamlit/secrets.toml``), its users mapped to local ones by e-mail address = user
 name.
 
-Pages act as the signed-in user through :func:`get_acting` (an :class:`app.access.ActingService`),
+Pages act as the signed-in user through :func:`get_acting` (an :class:`app.accounts.access.ActingService`),
 so what a page may show or change is decided by the service layer's policy, not by the page.
 """
 
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from app.access import ActingService
-from app.accounts import Accounts, Principal
+from app.accounts.access import ActingService
+from app.accounts.store import Accounts, Principal
 from model.errors import AuthenticationError, NotFoundError
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 PRINCIPAL_KEY = "principal"
 SIGNED_IN_AT = "signed_in_at"

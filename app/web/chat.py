@@ -28,8 +28,8 @@ from app.web.common import (
 from model.errors import LlocoError, NotFoundError
 
 if TYPE_CHECKING:
-    from app.chats import ChatInfo, ChatMessageInfo
-    from app.access import ActingService  # the page acts as the signed-in user
+    from app.core.chats import ChatInfo, ChatMessageInfo
+    from app.accounts.access import ActingService  # the page acts as the signed-in user
 
 CHAT_KEY = "chat_by_collection"  # session state: collection name -> open chat id (None: a new one)
 

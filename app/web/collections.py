@@ -26,8 +26,8 @@ from app.web.common import (
 from model.train_adapter import COLLECTION_STEPS
 
 if TYPE_CHECKING:
-    from app.access import ActingService  # the page acts as the signed-in user
-    from app.jobs import Job
+    from app.accounts.access import ActingService  # the page acts as the signed-in user
+    from app.jobs.runner import Job
 
 
 def create_form(service: ActingService, *, expanded: bool) -> None:
@@ -101,7 +101,7 @@ def train_form(service: ActingService, name: str, busy: bool) -> None:
 
 
 def start_training(service: ActingService, name: str, qa: Any, synthetic: int, steps: int) -> None:
-    from app.job_handlers import new_upload_folder
+    from app.jobs.handlers import new_upload_folder
 
     folder = new_upload_folder(service.settings, "lloco-qa-")
     qa_file = None
@@ -125,7 +125,7 @@ def _job_result(job: Job) -> None:
     if job.kind == "ingest":
         show_ingest_results(job.result or [])
     elif job.kind == "train" and job.result is not None:
-        r = job.result  # app.adapter_training.AdapterTrainResult (JSON when another process's worker ran it)
+        r = job.result  # app.training.train.AdapterTrainResult (JSON when another process's worker ran it)
         r = SimpleNamespace(**r) if isinstance(r, dict) else r
         st.caption(f"Adapter `{r.path}` attached: {r.steps} steps on {r.examples} examples, "
                    f"loss {r.first_loss:.3f} → {r.last_loss:.3f}.")

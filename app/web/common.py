@@ -2,7 +2,7 @@
 the collection picker, background-job progress, uploads, citations with page images.
 
 Pages call only :mod:`app`'s service layer (through :func:`get_service`). Long work (ingestion,
-rebuild, adapter training, evaluation) runs as a background job (:mod:`app.jobs`), so it freezes
+rebuild, adapter training, evaluation) runs as a background job (:mod:`app.jobs.runner`), so it freezes
 neither its page nor the others; a page shows its jobs with :func:`job_panel`, which polls.
 """
 
@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from app.jobs import Job, JobRunner
+from app.jobs.runner import Job, JobRunner
+from app.jobs.worker import start_worker
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
-    from app.access import ActingService
-    from app.citations import Citation
-    from app.service import LlocoService
+    from app.accounts.access import ActingService
+    from app.core.citations import Citation
+    from app.core.service import LlocoService
     from indexing.pipeline import IngestResult
 
 MODE_LABELS = {"lloco": "LLoCO (vectors + key sentences)", "lloco-pure": "LLoCO pure (summary vectors)",
@@ -43,7 +44,7 @@ def use_service(service: LlocoService | None, *, jobs: JobRunner | None = None) 
 
 @st.cache_resource(show_spinner="Loading lloco ...")
 def _default_service() -> LlocoService:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
     return LlocoService()
 
@@ -66,7 +67,7 @@ def _default_jobs() -> JobRunner:
     service = get_service()
     runner = JobRunner(sessions=service.sessions)
     if service.settings.embedded_worker:
-        runner.start_worker(service)
+        start_worker(runner, service)
     return runner
 
 
@@ -146,7 +147,7 @@ def show_citations(service: LlocoService, citations: list[Citation], *, images: 
 def start_ingest(service: ActingService, name: str, files: list[Any]) -> Job:
     """Save uploaded files under the home and queue their ingestion into ``name`` (they are listed as
     'queued' documents at once; the folder goes when the job ends)."""
-    from app.job_handlers import new_upload_folder
+    from app.jobs.handlers import new_upload_folder
 
     folder = new_upload_folder(service.settings)
     paths = []

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from app.compare import COSTS, cost_ratios, describe_ratio
+from app.core.compare import COSTS, cost_ratios, describe_ratio
 from app.config import COMPARED_MODES
 from app.web.auth import get_acting
 from app.web.common import (
@@ -27,8 +27,8 @@ from app.web.common import (
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
-    from app.answerers import Answer
-    from app.access import ActingService  # the page acts as the signed-in user
+    from app.core.answerers import Answer
+    from app.accounts.access import ActingService  # the page acts as the signed-in user
 
 RESULT_KEY = "compare_result"
 

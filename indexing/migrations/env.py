@@ -2,9 +2,9 @@
 
 from alembic import context
 
-from indexing.catalog import Base
+from indexing.schema import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run lloco's migrations through indexing.catalog.upgrade(engine)")

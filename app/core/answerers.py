@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from app.citations import Citation, make_citation
+from app.core.citations import Citation, make_citation
 from app.config import ExpandScoring, Mode
-from app.expansion import expanded_contexts, expansion_budget
+from app.core.expansion import expanded_contexts, expansion_budget
 from indexing.catalog_queries import document_page_texts
 from indexing.retrieval import Hit, RetrievalMode, Retriever
 from model.errors import InvalidInputError
@@ -52,7 +52,7 @@ class Answer:
     total_s: float = 0.0
     chunk_ids: list[int] = field(default_factory=list)
     adapter: str | None = None
-    standalone: str | None = None  # a follow-up as it was asked and retrieved, when rewritten (app.condense)
+    standalone: str | None = None  # a follow-up as it was asked and retrieved, when rewritten (app.core.condense)
 
 
 class AnswerStream:
@@ -172,7 +172,7 @@ class Answerer(ABC):
 @dataclass
 class LlocoAnswerer(Answerer):
     """LLoCO: each retrieved chunk is its kappa summary vectors, followed by its question-relevant
-    sentences as text when ``expand_tokens`` > 0 (see :mod:`app.expansion`).
+    sentences as text when ``expand_tokens`` > 0 (see :mod:`app.core.expansion`).
 
     ``extra_chunks`` more chunks are retrieved as vectors only (coverage for kappa tokens each);
     expansion sentences come from the ``top_k`` best chunks.

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli_shared import State, out
+from app.cli.shared import State, out
 from app.config import Settings
 
 

@@ -2,19 +2,20 @@
 
 An answer is stored with its mode, top-k, citations (as JSON), prompt tokens and timings, so a
 conversation reopened later shows exactly what was shown when it was asked. Called through
-:class:`app.service.LlocoService` (``start_chat``, ``list_chats``, ``chat_messages``,
+:class:`app.core.service.LlocoService` (``start_chat``, ``list_chats``, ``chat_messages``,
 ``record_message``, ``delete_chat``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import func, select
 
-from app.citations import Citation
+from app.core.citations import Citation
 from indexing.catalog import row_by_id, utc_now
 from indexing.chat_catalog import ChatMessage, ChatSession
 from model.errors import InvalidInputError, NotFoundError
@@ -22,7 +23,9 @@ from model.errors import InvalidInputError, NotFoundError
 if TYPE_CHECKING:
     from sqlalchemy.orm import sessionmaker
 
-    from app.answerers import Answer
+    from indexing.catalog import Collection
+
+    from app.core.answerers import Answer
 
 Role = Literal["user", "assistant"]
 NEW_CHAT_TITLE = "New chat"
@@ -158,3 +161,34 @@ def delete_chat(sessions: sessionmaker, chat_id: int) -> None:
         if chat is None:
             raise NotFoundError(f"no chat #{chat_id} (was it already deleted?)")
         session.delete(chat)
+
+
+class Conversations:
+    """The service's conversations (mixed into :class:`app.core.service.LlocoService`): history in SQL,
+    on the service's catalog and collections."""
+
+    sessions: sessionmaker
+    collection_row: Callable[[str], Collection]  # the service's
+
+    def start_chat(self, name: str, title: str | None = None, *, user_id: int | None = None) -> ChatInfo:
+        """A new conversation with a collection, owned by ``user_id`` (None: the local admin); its
+        first question becomes its title."""
+        return start_chat(self.sessions, self.collection_row(name).id, title, user_id=user_id)
+
+    def list_chats(self, name: str, *, owner: int | None | Literal["any"] = "any") -> list[ChatInfo]:
+        """A collection's conversations (``owner``'s only, unless "any"), most recently active first."""
+        return list_chats(self.sessions, self.collection_row(name).id, owner=owner)
+
+    def get_chat(self, chat_id: int) -> ChatInfo:
+        return get_chat(self.sessions, chat_id)
+
+    def chat_messages(self, chat_id: int) -> list[ChatMessageInfo]:
+        return chat_messages(self.sessions, chat_id)
+
+    def record_message(self, chat_id: int, role: Role, text: str, *, answer: Answer | None = None,
+                       top_k: int | None = None) -> ChatMessageInfo:
+        """Append a question, or an answer with its mode, citations, prompt tokens and timings."""
+        return record_message(self.sessions, chat_id, role, text, answer=answer, top_k=top_k)
+
+    def delete_chat(self, chat_id: int) -> None:
+        delete_chat(self.sessions, chat_id)

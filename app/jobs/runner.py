@@ -4,7 +4,7 @@ A job runs in its own thread, so a long one neither freezes the page that starte
 other pages and browser sessions; the pages poll its progress. A job gets a ``report(fraction,
 message)`` callback; whatever it returns is its result, whatever it raises its error (lloco's
 own errors as their message, anything else with its type, and logged). With the catalog's
-sessions the runner also records every job there (:mod:`app.job_store`): listed and cancelled
+sessions the runner also records every job there (:mod:`app.jobs.store`): listed and cancelled
 from any process, marked failed with its reason if its process dies. A cancel takes effect at
 the job's next progress report, as :class:`JobCancelled` (a BaseException, like Ctrl-C, so the
 ingestion pipeline rolls the current document back rather than recording it as failed).
@@ -19,8 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from app.jobs import store as job_store
+from app.jobs.lifecycle import cancel_job, recover
+from app.jobs.store import eta_seconds, get_job
 from model.errors import LlocoError, NotFoundError
 
 if TYPE_CHECKING:
@@ -70,8 +73,6 @@ class Job:
     @property
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far, while it runs (None when it cannot tell yet)."""
-        from app.job_store import eta_seconds
-
         if self.status != "running" or self.run_started is None:
             return None
         return eta_seconds(self.fraction, time.time() - self.run_started)
@@ -91,6 +92,12 @@ class Job:
         return self._done.is_set()
 
 
+class Stoppable(Protocol):
+    """A worker thread, as its runner sees it (:class:`app.jobs.worker.Worker`)."""
+
+    def stop(self, timeout: float | None = None) -> None: ...
+
+
 class JobRunner:
     """Starts jobs in daemon threads and remembers the most recent ``keep`` of them; with
     ``sessions`` (the catalog) it records them there too, queues jobs for workers (:meth:`enqueue`),
@@ -102,21 +109,10 @@ class JobRunner:
         self._lock = threading.Lock()
         self.keep, self.sessions = keep, sessions
         self.wake = threading.Event()  # set when a job is queued: an embedded worker looks at once
-        self.worker: Any = None  # app.worker.Worker, when this runner has one (start_worker)
+        self.worker: Stoppable | None = None  # the worker thread serving this runner (app.jobs.worker.start_worker)
         if sessions is not None:
-            from app.job_handlers import recover
-
             for info in recover(sessions):
                 log.warning("job #%s was interrupted by a restart or crash: %s", info.id, info.status)
-
-    def start_worker(self, service: Any) -> Any:
-        """Run this runner's queued jobs (and other processes') in a worker thread of this process,
-        with ``service``; :meth:`close` stops it."""
-        from app.worker import Worker
-
-        if self.worker is None:
-            self.worker = Worker(service, self).start()
-        return self.worker
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop the worker thread, if any, once its job under way (if any) ends."""
@@ -126,10 +122,8 @@ class JobRunner:
 
     def enqueue(self, kind: str, label: str, spec: dict[str, Any], *, collection: str | None = None,
                 owner: str | None = None) -> Job:
-        """Queue a job (kind in :data:`app.job_handlers.HANDLERS`, ``spec`` its JSON arguments) for the
-        first free worker — this process's (:mod:`app.worker`) or a `lloco worker` — and return it."""
-        from app import job_store
-
+        """Queue a job (kind in :data:`app.jobs.handlers.HANDLERS`, ``spec`` its JSON arguments) for the
+        first free worker — this process's (:mod:`app.jobs.worker`) or a `lloco worker` — and return it."""
         if self.sessions is None:
             raise RuntimeError("queued jobs need the catalog: JobRunner(sessions=...)")
         job_id = job_store.enqueue(self.sessions, kind=kind, label=label, spec=spec, collection=collection, owner=owner)
@@ -139,7 +133,7 @@ class JobRunner:
         return job
 
     def execute(self, info: Any, work: Callable[[Report], Any]) -> BaseException | None:
-        """Run a job a worker claimed from the queue (``info``: its :class:`app.job_store.JobInfo`) here,
+        """Run a job a worker claimed from the queue (``info``: its :class:`app.jobs.store.JobInfo`) here,
         recording progress and outcome like any job. Stopped by Ctrl-C, it is queued again (resumed by
         the next worker) rather than recorded as cancelled."""
         with self._lock:
@@ -154,8 +148,6 @@ class JobRunner:
 
     def _sync(self, job: Job) -> None:
         """A job this process queued but another runs: copy its state from the catalog."""
-        from app.job_store import get_job
-
         if job._refresh is None or job._done.is_set() or self.sessions is None:
             return
         try:
@@ -189,8 +181,6 @@ class JobRunner:
         return job.result
 
     def _new(self, kind: str, label: str, collection: str | None, owner: str | None) -> Job:
-        from app import job_store
-
         job_id = (job_store.record_start(self.sessions, kind=kind, label=label, collection=collection, owner=owner)
                   if self.sessions is not None else next(self._ids))
         job = Job(job_id, kind, label, collection, run_started=time.time())
@@ -205,8 +195,6 @@ class JobRunner:
                     del self._jobs[old]
 
     def _reporter(self, job: Job) -> Report:
-        from app import job_store
-
         last = [0.0]
 
         def report(fraction: float | None, message: str) -> None:
@@ -240,8 +228,6 @@ class JobRunner:
             job.status, job.error, raised = "failed", f"{type(exc).__name__}: {exc}", exc
         finally:
             if self.sessions is not None:
-                from app import job_store
-
                 if job.status == "queued":
                     job_store.requeue(self.sessions, job.id, job.message)
                 else:
@@ -260,8 +246,6 @@ class JobRunner:
         if (job := self._jobs.get(job_id)) is not None and job.status == "running":
             job.cancel_requested = True
         if self.sessions is not None:
-            from app.job_handlers import cancel_job
-
             cancel_job(self.sessions, job_id)
             if job is not None and job.status == "queued":
                 job._refresh = job._refresh or self._sync

@@ -1,17 +1,30 @@
-"""The models a set of settings names, loaded: what :class:`app.service.LlocoService` loads on first
-use, and what a Ray worker loads to derive documents the same way (:mod:`app.ray_ingest`)."""
+"""The models a set of settings names, loaded: what :class:`app.core.service.LlocoService` loads on first
+use, and what a Ray worker loads to derive documents the same way (:mod:`app.core.ray_ingest`)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.config import Settings
     from indexing.embedder import Embedder
+    from indexing.pipeline import Deriver
     from indexing.rerank import Reranker
     from model.compressor import Compressor
     from model.loading import Decoder
+
+
+def make_deriver(settings: Settings, *, embedder: Embedder, compressor: Compressor, encode: Callable[[str], list[int]],
+                 chunk_tokens: int, chunk_overlap: int) -> Deriver:
+    """How a file becomes a collection's chunks and vectors with these models: the collection's
+    chunking, the settings' limits and batch sizes. One recipe for this process and a Ray worker."""
+    from indexing.pipeline import Deriver
+
+    return Deriver(embedder=embedder, compressor=compressor, encode=encode, chunk_tokens=chunk_tokens,
+                   chunk_overlap=chunk_overlap, max_bytes=settings.max_file_bytes, pdf_tables=settings.pdf_tables,
+                   embed_batch_size=settings.embed_batch_size, compress_batch_size=settings.compress_batch_size)
 
 
 def load_decoder_from(settings: Settings) -> Decoder:

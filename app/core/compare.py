@@ -1,6 +1,6 @@
 """LLoCO against plain RAG (and full context) on one question: the cost ratios between answers.
 
-Both answers come from the same retrieval and the same decoder (see :mod:`app.answerers`), so the
+Both answers come from the same retrieval and the same decoder (see :mod:`app.core.answerers`), so the
 ratios measure what stands for the chunks in the prompt: summary vectors or text.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.answerers import Answer
+    from app.core.answerers import Answer
 
 COSTS = {"prompt_tokens": "prompt tokens", "context_tokens": "context tokens", "ttft_s": "time to first token",
          "total_s": "total time"}

@@ -1,6 +1,6 @@
 """Who may do what (issue 11): the one owner of the access policy, enforced in the service layer.
 
-:class:`ActingService` is :class:`app.service.LlocoService` as one principal sees it: the same calls,
+:class:`ActingService` is :class:`app.core.service.LlocoService` as one principal sees it: the same calls,
 each checked before it runs. The web app and the API act through it as the signed-in user; the CLI
 uses the plain service as the local admin (it owns the files).
 
@@ -12,7 +12,7 @@ The policy:
   admin actions on the collections they may read are refused;
 - a conversation belongs to its user: others (admins included) neither list nor open it.
 
-Every refused action is logged (warning, logger ``app.access``) with who and what.
+Every refused action is logged (warning, logger ``app.accounts.access``) with who and what.
 """
 
 from __future__ import annotations
@@ -22,20 +22,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from app.accounts import Accounts, Principal
+from app.accounts.store import Accounts, Principal
 from app.config import as_path
+from app.training.train import train_collection_adapter
 from indexing.catalog import missing_collection
 from model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
 if TYPE_CHECKING:
-    from app.adapter_training import AdapterTrainResult
-    from app.answerers import Answer, Answerer, AnswerStream
-    from app.chats import ChatInfo, ChatMessageInfo, Role
-    from app.citations import Citation
+    from app.training.train import AdapterTrainResult
+    from app.core.answerers import Answer, Answerer, AnswerStream
+    from app.core.chats import ChatInfo, ChatMessageInfo, Role
+    from app.core.citations import Citation
     from app.config import Mode, Settings
-    from app.jobs import Job, JobRunner
-    from app.page_images import PageImage
-    from app.service import CollectionInfo, DocumentInfo, LlocoService
+    from app.jobs.runner import Job, JobRunner
+    from app.core.page_images import PageImage
+    from app.core.infos import CollectionInfo, DocumentInfo
+    from app.core.service import LlocoService
     from indexing.pipeline import IngestResult, ProgressCallback
     from indexing.rebuild import RebuildResult
     from model.registry import ModelStatus
@@ -144,7 +146,7 @@ class ActingService:
 
     def train_adapter(self, name: str, **options: Any) -> AdapterTrainResult:
         self.check_admin_on(name, f"train an adapter for {name!r}")
-        return self.service.train_adapter(name, **options)
+        return train_collection_adapter(self.service, name, **options)
 
     def ingest(self, name: str, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
         self.check_admin_on(name, f"add documents to {name!r}")
@@ -154,21 +156,21 @@ class ActingService:
         self.check_admin_on(name, f"rebuild {name!r}")
         return self.service.rebuild_collection(name, progress=progress)
 
-    # queued jobs (app.job_handlers): checked here, run later by a worker as the server --------------
+    # queued jobs (app.jobs.handlers): checked here, run later by a worker as the server --------------
     def queue_ingest(self, runner: JobRunner, name: str, paths: list[Path], *, cleanup: Path | None = None) -> Job:
-        from app.job_handlers import queue_ingest
+        from app.jobs.handlers import queue_ingest
 
         self.check_admin_on(name, f"add documents to {name!r}")
         return queue_ingest(runner, self.service, name, paths, cleanup=cleanup, owner=self.principal.name)
 
     def queue_rebuild(self, runner: JobRunner, name: str) -> Job:
-        from app.job_handlers import queue_rebuild
+        from app.jobs.handlers import queue_rebuild
 
         self.check_admin_on(name, f"rebuild {name!r}")
         return queue_rebuild(runner, self.service, name, owner=self.principal.name)
 
     def queue_train(self, runner: JobRunner, name: str, **options: Any) -> Job:
-        from app.job_handlers import queue_train
+        from app.jobs.handlers import queue_train
 
         self.check_admin_on(name, f"train an adapter for {name!r}")
         return queue_train(runner, self.service, name, owner=self.principal.name, **options)

@@ -1,4 +1,4 @@
-"""The ``lloco`` command line: a thin shell over :class:`app.service.LlocoService`."""
+"""The ``lloco`` command line: a thin shell over :class:`app.core.service.LlocoService`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli_backup import backup, restore
-from app.cli_jobs import jobs_app, worker
-from app.cli_shared import State, err, out, service
-from app.cli_train import train_app
-from app.cli_users import users_app
+from app.cli.backup import backup, restore
+from app.cli.jobs import jobs_app, worker
+from app.cli.shared import State, err, out, service
+from app.cli.train import train_app
+from app.cli.users import users_app
 from app.config import Engine, Settings, field_help
-from app.jobs import JobCancelled
+from app.jobs.runner import JobCancelled
 from model.errors import LlocoError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -118,7 +118,7 @@ def collections_delete(name: str, yes: Annotated[bool, typer.Option("--yes", "-y
 @collections_app.command("rebuild")
 def collections_rebuild(name: str) -> None:
     """Rebuild a collection with the current decoder, embedder, compressor and chunking."""
-    from app.progress import rebuild_with_progress
+    from app.cli.progress import rebuild_with_progress
 
     result = rebuild_with_progress(service(), name, out)
     out.print(f"rebuilt {name}: {result.documents} documents, {result.chunks} chunks")
@@ -161,11 +161,11 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
                                                  "stderr).")] = False,
            ) -> None:
     """Ingest PDF, text and Markdown files (folders recursively) into a collection."""
-    from app.progress import ingest_with_progress
+    from app.cli.progress import ingest_with_progress
 
     if queue:
-        from app.job_handlers import queue_ingest
-        from app.jobs import JobRunner
+        from app.jobs.handlers import queue_ingest
+        from app.jobs.runner import JobRunner
 
         svc = service()
         job = queue_ingest(JobRunner(sessions=svc.sessions), svc, collection, [p.absolute() for p in paths])
@@ -230,7 +230,7 @@ def ask(
     """Ask a question: streams the answer, then prints citations, prompt tokens and timings. A running
     `lloco api` on the same home answers it (no model load), else this process does."""
     from app.api.local import ask_server, find_server
-    from app.progress import print_answer
+    from app.cli.progress import print_answer
 
     svc = service()
     ids = [svc.find_document(collection, d).id for d in doc] if doc else None
@@ -258,7 +258,7 @@ def models_list() -> None:
 @app.command("demo")
 def demo(question: Annotated[str | None, typer.Option(help="Question to ask the demo collection.")] = None) -> None:
     """Build the bundled demo collection (once) and answer a sample question in every mode."""
-    from app.demo import run_demo
+    from app.core.demo import run_demo
 
     run_demo(service(), out, question=question)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from app.citations import Citation
+    from app.core.citations import Citation
 
 DEFAULT_SCALE = 1.5  # 72 dpi * 1.5 = 108 dpi: readable in a chat column
 PIECE_WORDS = 4  # the fallback matches the snippet in runs of this many words

@@ -5,7 +5,7 @@ to them, and only their own conversations. Passwords are hashed with argon2 (arg
 defaults, rehashed on sign-in when those change); API keys are random 256-bit tokens shown once and
 stored as SHA-256 digests. Consecutive wrong passwords lock the account for a while
 (:data:`LOCKOUT_AFTER`, :data:`LOCKOUT_S`), so passwords can't be guessed at speed. The policy of
-who may do what is :mod:`app.access`'s; this module only keeps the records.
+who may do what is :mod:`app.accounts.access`'s; this module only keeps the records.
 """
 
 from __future__ import annotations

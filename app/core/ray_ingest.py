@@ -24,13 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.config import Settings
+from app.core.model_loading import load_compressor_from, load_decoder_from, load_embedder_from, make_deriver
 from indexing.loaders import DocumentError, expand_paths, file_sha256
 from model.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
     from indexing.catalog import Collection
-    from indexing.pipeline import Deriver, IngestResult, ProgressCallback
+    from indexing.pipeline import Deriver, IngestResult, Pipeline, ProgressCallback
 
 RESTARTS = 2  # a worker killed mid-document is restarted, and its document derived again, this many times
 
@@ -45,16 +46,10 @@ class SettingsDeriver:
     chunk_overlap: int
 
     def __call__(self) -> Deriver:
-        from app.config import Settings
-        from app.model_loading import load_compressor_from, load_decoder_from, load_embedder_from
-        from indexing.pipeline import Deriver
-
         s = Settings(**self.settings)
         decoder = load_decoder_from(s)
-        return Deriver(embedder=load_embedder_from(s), compressor=load_compressor_from(s, decoder),
-                       encode=decoder.encode, chunk_tokens=self.chunk_tokens, chunk_overlap=self.chunk_overlap,
-                       max_bytes=int(s.max_file_mb * 2**20), pdf_tables=s.pdf_tables,
-                       embed_batch_size=s.embed_batch_size, compress_batch_size=s.compress_batch_size)
+        return make_deriver(s, embedder=load_embedder_from(s), compressor=load_compressor_from(s, decoder),
+                            encode=decoder.encode, chunk_tokens=self.chunk_tokens, chunk_overlap=self.chunk_overlap)
 
 
 class DeriveWorker:
@@ -91,11 +86,10 @@ def require_ray() -> Any:
     return ray
 
 
-def start_ray(service: LlocoService) -> Any:
+def start_ray(s: Settings) -> Any:
     """Ray connected: to the ``ray_address`` setting's cluster, or a local one started for this process."""
     ray = require_ray()
     if not ray.is_initialized():
-        s = service.settings
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if s.ray_address:
             options["address"] = s.ray_address
@@ -108,19 +102,19 @@ def start_ray(service: LlocoService) -> Any:
     return ray
 
 
-def ray_ingest(service: LlocoService, row: Collection, paths: list[Path], *, progress: ProgressCallback | None = None,
+def ray_ingest(s: Settings, pipeline: Pipeline, row: Collection, paths: list[Path], *,
+               progress: ProgressCallback | None = None,
                make_deriver: Callable[[], Deriver] | None = None) -> list[IngestResult]:
-    """Ingest ``paths`` into collection ``row``: documents derived by Ray workers, written here in order.
+    """Ingest ``paths`` into collection ``row`` through ``pipeline`` (one that writes documents derived
+    elsewhere): documents derived by Ray workers with the models ``s`` names, written here in order.
     ``make_deriver``: what each worker builds its models with (default: :class:`SettingsDeriver`)."""
-    from indexing.pipeline import IngestResult, Pipeline
+    from indexing.pipeline import IngestResult
 
-    s = service.settings
-    pipeline = Pipeline(service._index(row))
     files = expand_paths(paths)
     report = progress or (lambda _p: None)
     make = make_deriver or SettingsDeriver(s.model_dump(mode="json"), row.chunk_tokens, row.chunk_overlap)
     ray, workers = require_ray(), []
-    max_bytes = int(s.max_file_mb * 2**20)
+    max_bytes = s.max_file_bytes
     results: list[IngestResult | None] = [None] * len(files)
     todo: list[tuple[int, float]] = []  # (file index, start time) of the files to derive
     for i, path in enumerate(files):
@@ -141,7 +135,7 @@ def ray_ingest(service: LlocoService, row: Collection, paths: list[Path], *, pro
         todo.append((i, started))
     if not todo:
         return [r for r in results if r is not None]
-    start_ray(service)  # Ray and the workers start only when there is something to derive
+    start_ray(s)  # Ray and the workers start only when there is something to derive
     remote = ray.remote(num_cpus=s.ray_worker_threads, max_restarts=RESTARTS, max_task_retries=RESTARTS)(DeriveWorker)
     in_flight: deque[tuple[int, float, Any]] = deque()
     try:

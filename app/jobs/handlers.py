@@ -1,32 +1,30 @@
 """What each kind of queued job does, from its JSON spec: ingest, rebuild, train (a collection's
 adapter) and eval. The web app, the API and `lloco ingest --queue` queue a spec
-(:func:`queue_ingest`, :func:`queue_rebuild`, :func:`queue_train`, :func:`queue_eval`); a worker (:mod:`app.worker`, in the server process or `lloco worker`) runs it
+(:func:`queue_ingest`, :func:`queue_rebuild`, :func:`queue_train`, :func:`queue_eval`); a worker (:mod:`app.jobs.worker`, in the server process or `lloco worker`) runs it
 with :data:`HANDLERS`. One place turns each kind's progress into a job's (fraction, message), so
 every page and endpoint reports a job the same way.
 
 An ingestion job lists its files as 'queued' documents from the moment it is queued; whatever way
 it ends without ingesting them (cancelled, failed, interrupted too often) settles those rows
-(:func:`settle`): removed when cancelled, failed with the reason otherwise.
+(:func:`app.jobs.lifecycle.settle`): removed when cancelled, failed with the reason otherwise.
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.jobs import JobCancelled, Report, ingest_reporter, stage_line
+from app.jobs.lifecycle import cleaned_up_at_the_end, settle_documents
+from app.jobs.runner import JobCancelled, Report, ingest_reporter, stage_line
+from app.training.train import train_collection_adapter
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import sessionmaker
 
     from app.config import Settings
-    from app.job_store import JobInfo
-    from app.jobs import Job, JobRunner
-    from app.service import LlocoService
+    from app.jobs.runner import Job, JobRunner
+    from app.core.service import LlocoService
 
 Handler = Callable[["LlocoService", dict[str, Any], Report], Any]
 
@@ -40,40 +38,21 @@ def new_upload_folder(settings: Settings, prefix: str = "lloco-upload-") -> Path
     return Path(tempfile.mkdtemp(prefix=prefix, dir=settings.uploads_dir))
 
 
-def _cleanup(spec: dict[str, Any]) -> None:
-    if spec.get("cleanup"):
-        shutil.rmtree(spec["cleanup"], ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _cleaned_up_at_the_end(spec: dict[str, Any]) -> Iterator[None]:
-    """Remove the job's ``cleanup`` folder when it ends — not when its worker is stopped (Ctrl-C): the
-    job is queued again then, and its files are what it resumes with."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        _cleanup(spec)
-        raise
-    _cleanup(spec)
-
-
 def run_ingest(service: LlocoService, spec: dict[str, Any], report: Report) -> list:
     """spec: collection, paths, documents (its queued rows), cleanup (a folder to remove once the job
     has ended, e.g. the upload's). The results name each file by its name (an upload's temporary
     folder is gone)."""
-    with _cleaned_up_at_the_end(spec):
+    with cleaned_up_at_the_end(spec):
         try:
             results = service.ingest(spec["collection"], [Path(p) for p in spec["paths"]],
                                      progress=ingest_reporter(report))
         except JobCancelled:
-            _settle_documents(service.sessions, spec, error=None)
+            settle_documents(service.sessions, spec, error=None)
             raise
         except KeyboardInterrupt:  # the worker was stopped: the job is queued again, its rows stay queued
             raise
         except BaseException as exc:
-            _settle_documents(service.sessions, spec, error=f"not ingested: {exc}")
+            settle_documents(service.sessions, spec, error=f"not ingested: {exc}")
             raise
     return [replace(r, path=Path(r.path).name) for r in results]
 
@@ -100,8 +79,8 @@ def run_train(service: LlocoService, spec: dict[str, Any], report: Report) -> An
                f"step {step}/{total}" + (f", loss {loss:.3f}" if isinstance(loss, float) else ""))
 
     report(None, "preparing the training examples")
-    with _cleaned_up_at_the_end(spec):
-        return service.train_adapter(spec["collection"], qa_file=Path(spec["qa_file"]) if spec.get("qa_file") else None,
+    with cleaned_up_at_the_end(spec):
+        return train_collection_adapter(service, spec["collection"], qa_file=Path(spec["qa_file"]) if spec.get("qa_file") else None,
                                      synthetic=int(spec.get("synthetic", 0)), steps=steps, progress=on_step)
 
 
@@ -161,41 +140,3 @@ def queue_eval(runner: JobRunner, spec: Any, *, owner: str | None = None) -> Job
     fields = {**asdict(spec), "modes": list(spec.modes)}
     label = f"evaluate {spec.dataset} ({', '.join(spec.modes)}, {spec.limit} questions)"
     return runner.enqueue("eval", label, fields, collection=spec.collection, owner=owner)
-
-
-def _settle_documents(sessions: sessionmaker, spec: dict[str, Any], *, error: str | None) -> None:
-    from indexing.pipeline import settle_queued
-
-    settle_queued(sessions, list(spec.get("documents") or []), error=error)
-
-
-def settle(sessions: sessionmaker, info: JobInfo) -> None:
-    """A job that ended outside its handler (cancelled while queued, interrupted too often): its
-    queued documents removed (cancelled) or failed with the job's reason; its upload folder removed."""
-    if info.status not in ("cancelled", "failed") or not info.spec:
-        return
-    if info.kind == "ingest":
-        _settle_documents(sessions, info.spec, error=None if info.status == "cancelled" else f"not ingested: {info.error}")
-    _cleanup(info.spec)
-
-
-def cancel_job(sessions: sessionmaker, job_id: int) -> JobInfo:
-    """Cancel a job from any process: a queued one at once (its queued documents removed), a running
-    one at its next progress report. Returns the job as it is now."""
-    from app.job_store import get_job, request_cancel
-
-    before = request_cancel(sessions, job_id)
-    now = get_job(sessions, job_id)
-    if before.status == "queued":
-        settle(sessions, now)
-    return now
-
-
-def recover(sessions: sessionmaker) -> list[JobInfo]:
-    """Jobs whose process died: queued again to resume, or settled as failed (see job_store)."""
-    from app.job_store import recover_interrupted
-
-    found = recover_interrupted(sessions)
-    for info in found:
-        settle(sessions, info)
-    return found

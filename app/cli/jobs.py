@@ -1,5 +1,5 @@
-"""``lloco jobs list|cancel`` and ``lloco worker``: a thin shell over :mod:`app.job_store`,
-:mod:`app.job_handlers` and :mod:`app.worker`."""
+"""``lloco jobs list|cancel`` and ``lloco worker``: a thin shell over :mod:`app.jobs.store`,
+:mod:`app.jobs.handlers` and :mod:`app.jobs.worker`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli_shared import out, service
+from app.cli.shared import out, service
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs (ingest, rebuild, training, evaluation): list, cancel.")
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -31,7 +31,7 @@ def jobs_list(
     import json
     from dataclasses import asdict
 
-    from app.job_store import list_jobs
+    from app.jobs.store import list_jobs
     from model.errors import InvalidInputError
 
     if status is not None and status not in STATUSES:
@@ -53,7 +53,7 @@ def jobs_list(
 def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (`lloco jobs list`).")]) -> None:
     """Cancel a job: a queued one at once, a running one at its next progress report (a document being
     ingested is rolled back)."""
-    from app.job_handlers import cancel_job
+    from app.jobs.lifecycle import cancel_job
 
     now = cancel_job(service().sessions, job_id)
     if now.status == "cancelled":
@@ -72,8 +72,8 @@ def worker(
 
     Start it beside a web app or API server whose embedded_worker setting is off, or several on one
     catalog; Ctrl-C puts the job under way back in the queue, for the next worker to resume."""
-    from app.jobs import JobRunner
-    from app.worker import Worker
+    from app.jobs.runner import JobRunner
+    from app.jobs.worker import Worker
 
     svc = service()
     runner = JobRunner(sessions=svc.sessions)  # resumes the jobs of workers that died

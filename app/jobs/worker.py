@@ -1,4 +1,4 @@
-"""The worker that runs queued jobs (:mod:`app.job_handlers`) one at a time: in a thread of the web
+"""The worker that runs queued jobs (:mod:`app.jobs.handlers`) one at a time: in a thread of the web
 app or API server (the ``embedded_worker`` setting, on by default) or as its own process
 (`lloco worker`). Any number of workers may serve one catalog; each job is claimed by exactly one.
 A worker that starts first resumes the jobs whose process died (queued again, a few times at most).
@@ -10,11 +10,12 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from app.job_handlers import HANDLERS
+from app.jobs import store as job_store
+from app.jobs.handlers import HANDLERS
+from app.jobs.runner import JobRunner
 
 if TYPE_CHECKING:
-    from app.jobs import JobRunner
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0  # how often an idle worker looks for queued jobs another process added
@@ -30,8 +31,6 @@ class Worker:
 
     def run_once(self) -> bool:
         """Run the oldest queued job, if any, to its end; whether there was one."""
-        from app import job_store
-
         info = job_store.claim(self.service.sessions)
         if info is None:
             return False
@@ -78,3 +77,11 @@ class Worker:
         self.runner.wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def start_worker(runner: JobRunner, service: LlocoService) -> Worker:
+    """Run ``runner``'s queued jobs (and other processes') in a worker thread of this process, with
+    ``service``; ``runner.close()`` stops it. A runner has one worker at most."""
+    if runner.worker is None:
+        runner.worker = Worker(service, runner).start()
+    return runner.worker  # type: ignore[return-value]

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
-    from app.answerers import Answer, AnswerStream
+    from app.core.answerers import Answer, AnswerStream
     from app.config import Engine
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from indexing.pipeline import IngestResult, ProgressCallback
     from indexing.pipeline import Progress as Progress_
     from indexing.rebuild import RebuildResult
@@ -39,7 +39,7 @@ def ingest_with_progress(service: LlocoService, collection: str, paths: list[Pat
                          engine: Engine = "local") -> list[IngestResult]:
     """Run an ingestion with progress bars, recorded as a job in the catalog (`lloco jobs list`).
     ``engine`` 'ray': documents derived on Ray workers (which load the models there)."""
-    from app.jobs import JobRunner, ingest_reporter
+    from app.jobs.runner import JobRunner, ingest_reporter
 
     if engine == "local":  # loading the models first keeps the bars honest about where the time goes
         console.print("loading models ...")
@@ -56,7 +56,7 @@ def ingest_with_progress(service: LlocoService, collection: str, paths: list[Pat
 
 def rebuild_with_progress(service: LlocoService, collection: str, console: Console) -> RebuildResult:
     """Rebuild a collection with the current models, with progress bars, recorded as a job."""
-    from app.jobs import JobRunner, ingest_reporter
+    from app.jobs.runner import JobRunner, ingest_reporter
 
     with stage_bars(console) as on_progress:
         def work(report):

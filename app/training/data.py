@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.eval.tasks import INSTRUCTIONS, letters
-from app.expansion import chunk_sentences, expansion_budget
+from app.core.expansion import chunk_sentences, expansion_budget
 from model.errors import InvalidInputError, NotFoundError
 from model.loading import encode_text
 from model.prompts import DEFAULT_INSTRUCTION
 from model.train_adapter import QAItem, window_contexts
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
     from model.compressor import Compressor
     from model.loading import Decoder
 
@@ -157,7 +157,7 @@ def compress_examples(raw: list[RawExample], decoder: Decoder, compressor: Compr
 
     A context longer than MAX_CONTEXTS windows keeps the windows sharing most words with the question.
     With ``expand_tokens`` > 0 each example's prompt is lloco mode's expanded one: every window's
-    vectors followed by its question-relevant sentences (:func:`app.expansion.expanded_contexts`,
+    vectors followed by its question-relevant sentences (:func:`app.core.expansion.expanded_contexts`,
     within the same budget rule), the sentences as their input-embedding rows. Each item also keeps
     its windows' token ids, the text a distillation teacher reads.
     """
@@ -193,7 +193,7 @@ def window_sentences(question: str, cut: list[tuple[int, ...]], tokenizer, *, ka
                      expand_share: float) -> list[list[int]]:
     """Per window of ``cut``, the token ids of the sentences lloco mode's expanded prompt puts after its
     vectors ([] for none; all [] when ``expand_tokens`` is 0), chosen by
-    :func:`app.expansion.chunk_sentences` within :func:`app.expansion.expansion_budget`."""
+    :func:`app.core.expansion.chunk_sentences` within :func:`app.core.expansion.expansion_budget`."""
     if expand_tokens <= 0:
         return [[] for _ in cut]
     budget = expansion_budget(expand_tokens, expand_share, text_tokens=sum(map(len, cut)), vector_tokens=kappa * len(cut))

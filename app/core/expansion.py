@@ -8,7 +8,7 @@ the chunks' summary vectors: a chunk is read from its vectors, and its key facts
 two, at a small fraction of the text's tokens (REFRAG arXiv 2509.01092, SARA 2507.05633).
 
 Selection: every sentence of the candidate chunks is scored with the citation rule
-(:func:`app.citations.rarity_scores`: question words weighted by how rare they are among these
+(:func:`app.core.citations.rarity_scores`: question words weighted by how rare they are among these
 sentences); the best are taken greedily, best chunk first on ties, while their tokens fit in the
 budget; a sentence repeated by two overlapping chunks is taken once. The chosen sentences are then
 returned in the chunks' order, so the prompt keeps document order.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.citations import rarity_scores, sentence_spans
+from app.core.citations import rarity_scores, sentence_spans
 from model.prompts import Context
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def select_sentences(texts: list[str], question: str, *, budget: int, encode: Ca
     """The sentences of ``texts`` (chunk texts, best chunk first) that best match ``question``,
     at most ``budget`` tokens in all, ordered by (chunk, position).
 
-    Scores are the citation rule's (:func:`app.citations.rarity_scores`), scaled to a best of 1;
+    Scores are the citation rule's (:func:`app.core.citations.rarity_scores`), scaled to a best of 1;
     with ``similarity`` (sentences -> each one's cosine with the question, e.g. from the retrieval
     embedder) that cosine is added, so a sentence that names the answer but few question words can
     still win (*hybrid* scoring). A sentence scoring 0 or less is never taken; a budget of 0 takes
@@ -115,7 +115,7 @@ def expanded_contexts(vectors: Sequence[torch.Tensor], texts: list[str], questio
     followed by its chosen sentences (:func:`chunk_sentences`) as token ids when it has any.
 
     ``texts`` are the chunks' texts in the same order as ``vectors``. lloco mode builds its prompt
-    here, and the reader's training data follows the same rule (app.adapter_data).
+    here, and the reader's training data follows the same rule (app.training.data).
     """
     out: list[Context] = []
     sentences = chunk_sentences(texts, question, best=best, budget=budget, encode=encode, similarity=similarity)

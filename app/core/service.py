@@ -8,28 +8,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from app import chats
-from app.answerers import (ANSWERERS, Answer, Answerer, AnswerStream, FullContextAnswerer, LlocoAnswerer,
+from app.core.answerers import (ANSWERERS, Answerer, AnswerStream, FullContextAnswerer, LlocoAnswerer,
                            ReaderRagAnswerer)
-from app.chats import ChatInfo, ChatMessageInfo, Role
-from app.citations import Citation
+from app.core.chats import Conversations
+from app.core.citations import Citation
 from app.config import COLLECTION_NAME, ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings, check_top_k
-from app.model_loading import LoadedModels
-from app.originals import OriginalStore
+from app.core.infos import CollectionInfo, DocumentInfo
+from app.core.model_loading import LoadedModels, make_deriver
+from app.core.originals import OriginalStore
 from indexing import catalog_queries as cq
 from indexing.catalog import Collection, open_catalog
 from model.errors import ConflictError, InvalidInputError, NotFoundError
-from model.train_adapter import COLLECTION_STEPS, AdapterConfig
 
 if TYPE_CHECKING:
-    from app.adapter_training import AdapterTrainResult
-    from app.page_images import PageImage
+    from app.core.page_images import PageImage
     from indexing.collection_index import CollectionIndex
     from indexing.embedder import Embedder
     from indexing.pipeline import Deriver, IngestResult, ProgressCallback
@@ -43,38 +38,7 @@ log = logging.getLogger(__name__)
 NAME_RE = re.compile(COLLECTION_NAME)
 
 
-@dataclass(frozen=True)
-class CollectionInfo:
-    id: int
-    name: str
-    created_at: datetime
-    decoder: str
-    embedder: str
-    compressor: str
-    kappa: int
-    chunk_tokens: int
-    chunk_overlap: int
-    adapter_path: str | None
-    n_documents: int
-    n_failed: int
-    n_chunks: int
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    id: int
-    filename: str
-    content_hash: str
-    status: str
-    error: str | None
-    n_pages: int
-    n_chunks: int
-    size_bytes: int
-    created_at: datetime
-
-
-class LlocoService(LoadedModels):
+class LlocoService(LoadedModels, Conversations):
     """Collections, ingestion, questions and models, over one settings object.
 
     ``decoder``, ``embedder``, ``compressor`` and ``reranker`` may be given (tests inject tiny or fake
@@ -91,7 +55,7 @@ class LlocoService(LoadedModels):
         self.originals = OriginalStore(self.settings.originals_dir)  # PDFs' bytes, for page images
         self._indexes: dict[int, CollectionIndex] = {}
 
-    # Models (loaded on first use: app.model_loading.LoadedModels) -----------------------------
+    # Models (loaded on first use: app.core.model_loading.LoadedModels) -----------------------------
     def models(self) -> list[ModelStatus]:
         from model.registry import list_models
 
@@ -110,7 +74,8 @@ class LlocoService(LoadedModels):
             raise ConflictError(f"collection {name!r} already exists")
         return self.get_collection(name)
 
-    def _collection(self, name: str) -> Collection:
+    def collection_row(self, name: str) -> Collection:
+        """The collection's catalog row (NotFoundError when there is none)."""
         return cq.collection_row(self.sessions, name)
 
     def list_collections(self) -> list[CollectionInfo]:
@@ -121,15 +86,15 @@ class LlocoService(LoadedModels):
         return infos
 
     def get_collection(self, name: str) -> CollectionInfo:
-        row = self._collection(name)
+        row = self.collection_row(name)
         counts, n_chunks = cq.collection_counts(self.sessions, row.id)
         return CollectionInfo(row.id, row.name, row.created_at, row.decoder, row.embedder, row.compressor, row.kappa,
                               row.chunk_tokens, row.chunk_overlap, row.adapter_path, counts.get("ready", (0, 0))[0],
                               counts.get("failed", (0, 0))[0], n_chunks, counts.get("ready", (0, 0))[1])
 
     def delete_collection(self, name: str) -> None:
-        row = self._collection(name)
-        index = self._index(row)
+        row = self.collection_row(name)
+        index = self.index(row)
         with index.lock:
             hashes = cq.delete_collection_rows(self.sessions, row.id)  # its documents and chats cascade
         index.destroy()
@@ -140,29 +105,15 @@ class LlocoService(LoadedModels):
         """Attach a LoRA adapter folder to a collection (used for its lloco-mode questions), or detach."""
         from model.loading import check_adapter
 
-        row = self._collection(name)
+        row = self.collection_row(name)
         if adapter is not None:
             adapter = self.settings.refuse_state(adapter, "an adapter folder")
         checked = None if adapter is None else check_adapter(adapter, self.decoder.base_model)  # before anything is stored
         cq.set_adapter_path(self.sessions, row.id, str(checked) if checked else None)
 
-    def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0, steps: int = COLLECTION_STEPS,
-                      batch_size: int = AdapterConfig.batch_size, lr: float = AdapterConfig.lr,
-                      seed: int = AdapterConfig.seed, save_every: int | None = None,
-                      out: Path | None = None,
-                      progress: Callable[[dict[str, Any]], None] | None = None) -> AdapterTrainResult:
-        """Train a LoRA adapter for one collection (from a QA jsonl file and/or ``synthetic`` cloze
-        questions over its chunks) and attach it; ``progress`` gets each step's record (step, steps, loss).
-        ``save_every`` defaults to one checkpoint at the end."""
-        from app.adapter_training import train_collection_adapter
-
-        qa_file = None if qa_file is None else self.settings.refuse_state(qa_file, "a QA file")
-        out = None if out is None else self.settings.refuse_state(out, "an adapter's output folder")
-        return train_collection_adapter(self, name, qa_file=qa_file, synthetic=synthetic, steps=steps,
-                                        batch_size=batch_size, lr=lr, seed=seed, save_every=save_every, out=out,
-                                        progress=progress)
-
-    def _index(self, row: Collection) -> CollectionIndex:
+    def index(self, row: Collection) -> CollectionIndex:
+        """The collection's FAISS, summary and lexical stores (one per collection, kept open; reopened
+        when another process rebuilt it)."""
         from indexing.collection_index import CollectionIndex
 
         with self._lock:
@@ -175,13 +126,13 @@ class LlocoService(LoadedModels):
     def check_collection(self, name: str) -> list[str]:
         """Open a collection (repairing what SQL can repair: a FAISS index out of step) and list
         where its catalog rows, FAISS index and summary vectors still disagree; [] when consistent."""
-        return self._index(self._collection(name)).problems()
+        return self.index(self.collection_row(name)).problems()
 
     def outdated_models(self, name: str) -> list[str]:
         """What a collection was built with that the service no longer uses, e.g. "compressor 'a' (now 'b')";
         empty when its vectors are usable. A collection with any needs `rebuild_collection` first.
         Loads no model (the launcher asks before starting the web app)."""
-        return self._model_diff(self._collection(name))
+        return self._model_diff(self.collection_row(name))
 
     def _model_diff(self, row: Collection) -> list[str]:
         s = self.settings
@@ -201,22 +152,22 @@ class LlocoService(LoadedModels):
                engine: Engine = "local") -> list[IngestResult]:
         """Ingest files and folders into a collection; bad files are reported, good ones indexed.
         ``engine``: 'local' (this process) or 'ray' (documents derived on a Ray cluster's workers, written
-        here: :mod:`app.ray_ingest`)."""
+        here: :mod:`app.core.ray_ingest`)."""
         from indexing.pipeline import Pipeline
 
         if engine not in ENGINES:
             raise InvalidInputError(f"unknown ingestion engine {engine!r}: use one of {', '.join(ENGINES)}")
-        row = self._collection(name)
+        row = self.collection_row(name)
         self._check_models(row)
         if not paths:
             raise InvalidInputError("no files given to ingest")
         files, refused = self._ingestible(paths)
         if engine == "ray":
-            from app.ray_ingest import ray_ingest
+            from app.core.ray_ingest import ray_ingest  # Ray: imported only when asked for
 
-            results = ray_ingest(self, row, files, progress=progress)
+            results = ray_ingest(self.settings, Pipeline(self.index(row)), row, files, progress=progress)
         else:
-            results = Pipeline(self._index(row), self.deriver(row)).ingest(files, progress=progress)
+            results = Pipeline(self.index(row), self.deriver(row)).ingest(files, progress=progress)
         self._keep_originals(results)
         return refused + results
 
@@ -243,13 +194,8 @@ class LlocoService(LoadedModels):
     def deriver(self, row: Collection) -> Deriver:
         """How this process turns a file into a collection's chunks and vectors (its models, the
         collection's chunking, the settings' limits)."""
-        from indexing.pipeline import Deriver
-
-        s = self.settings
-        return Deriver(embedder=self.embedder, compressor=self.compressor, encode=self.decoder.encode,
-                       chunk_tokens=row.chunk_tokens, chunk_overlap=row.chunk_overlap,
-                       max_bytes=int(s.max_file_mb * 2**20), pdf_tables=s.pdf_tables,
-                       embed_batch_size=s.embed_batch_size, compress_batch_size=s.compress_batch_size)
+        return make_deriver(self.settings, embedder=self.embedder, compressor=self.compressor,
+                            encode=self.decoder.encode, chunk_tokens=row.chunk_tokens, chunk_overlap=row.chunk_overlap)
 
     def _keep_originals(self, results: list[IngestResult]) -> None:
         """Keep each ingested PDF's bytes (page images need them); a failure only costs the images."""
@@ -270,7 +216,7 @@ class LlocoService(LoadedModels):
         """Re-chunk, re-embed and re-compress a collection with the current models and settings."""
         from indexing.rebuild import rebuild_collection
 
-        row = self._collection(name)
+        row = self.collection_row(name)
         s, compressor = self.settings, self.compressor
         target = Collection(id=row.id, name=row.name, decoder=s.decoder, embedder=s.embedder, compressor=compressor.ident,
                             kappa=compressor.kappa, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
@@ -286,7 +232,7 @@ class LlocoService(LoadedModels):
         return result
 
     def list_documents(self, name: str) -> list[DocumentInfo]:
-        row = self._collection(name)
+        row = self.collection_row(name)
         return [DocumentInfo(d.id, d.filename, d.content_hash, d.status, d.error, d.n_pages, n_chunks, d.size_bytes,
                              d.created_at) for d, n_chunks in cq.documents_with_chunks(self.sessions, row.id)]
 
@@ -303,7 +249,7 @@ class LlocoService(LoadedModels):
     def delete_document(self, name: str, document: str | int) -> DocumentInfo:
         """Delete a document (by id, file name or content-hash prefix) with its chunks and vectors."""
         doc = self.find_document(name, document)
-        self._index(self._collection(name)).delete_document(doc.id)
+        self.index(self.collection_row(name)).delete_document(doc.id)
         self._release_originals({doc.content_hash})
         return doc
 
@@ -328,7 +274,7 @@ class LlocoService(LoadedModels):
     def citation_pages(self, citation: Citation, *, scale: float = 1.5) -> list[PageImage]:
         """The cited PDF page(s) as images with the snippet highlighted; [] for text documents
         or a PDF whose file is gone (show the snippet instead)."""
-        from app.page_images import render_citation
+        from app.core.page_images import render_citation
 
         path = self.document_file(citation.document_id)
         if path is None:
@@ -359,8 +305,8 @@ class LlocoService(LoadedModels):
 
     def standalone_question(self, question: str, history: list[str]) -> str:
         """``question`` as retrieval and the decoder will see it after the earlier questions ``history``
-        (as typed, oldest first): :func:`app.condense.standalone`."""
-        from app.condense import standalone
+        (as typed, oldest first): :func:`app.core.condense.standalone`."""
+        from app.core.condense import standalone
         from model.generation import complete
 
         return standalone(question, history, mode=self.settings.condense,
@@ -372,9 +318,9 @@ class LlocoService(LoadedModels):
         from indexing.retrieval import Retriever
 
         question, k = self._validate_question(question, top_k)
-        row = self._collection(name)
+        row = self.collection_row(name)
         self._check_models(row)  # the question must be embedded by the embedder the collection was built with
-        hits = Retriever(self.sessions, self._index(row), self.embedder, self.settings.retrieval, self.reranker).search(
+        hits = Retriever(self.sessions, self.index(row), self.embedder, self.settings.retrieval, self.reranker).search(
             question, k, document_ids=document_ids)
         return [(Answerer.citation(h, question), h.chunk.text) for h in hits]
 
@@ -390,30 +336,6 @@ class LlocoService(LoadedModels):
         prepared = answerer.prepare(question, top_k=k, document_ids=document_ids)
         ids = [self.decoder.encode(c) for c in continuations]
         return continuation_logprobs(self.decoder, prepared.embeds, ids, adapter=answerer.adapter)
-
-    # Chats (history in SQL, see app.chats) -----------------------------------------------------
-    def start_chat(self, name: str, title: str | None = None, *, user_id: int | None = None) -> ChatInfo:
-        """A new conversation with a collection, owned by ``user_id`` (None: the local admin); its
-        first question becomes its title."""
-        return chats.start_chat(self.sessions, self._collection(name).id, title, user_id=user_id)
-
-    def list_chats(self, name: str, *, owner: int | None | Literal["any"] = "any") -> list[ChatInfo]:
-        """A collection's conversations (``owner``'s only, unless "any"), most recently active first."""
-        return chats.list_chats(self.sessions, self._collection(name).id, owner=owner)
-
-    def get_chat(self, chat_id: int) -> ChatInfo:
-        return chats.get_chat(self.sessions, chat_id)
-
-    def chat_messages(self, chat_id: int) -> list[ChatMessageInfo]:
-        return chats.chat_messages(self.sessions, chat_id)
-
-    def record_message(self, chat_id: int, role: Role, text: str, *, answer: Answer | None = None,
-                       top_k: int | None = None) -> ChatMessageInfo:
-        """Append a question, or an answer with its mode, citations, prompt tokens and timings."""
-        return chats.record_message(self.sessions, chat_id, role, text, answer=answer, top_k=top_k)
-
-    def delete_chat(self, chat_id: int) -> None:
-        chats.delete_chat(self.sessions, chat_id)
 
     def _validate_question(self, question: str, top_k: int | None) -> tuple[str, int]:
         from indexing.loaders import strip_control
@@ -432,19 +354,19 @@ class LlocoService(LoadedModels):
         ``instruction`` replaces the prompt's default one."""
         if mode not in ANSWERERS:
             raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
-        row = self._collection(name)
+        row = self.collection_row(name)
         self._check_models(row)
-        index = self._index(row)
+        index = self.index(row)
         if index.is_empty():  # the decoder would answer from nothing: a fluent, uncited guess
             raise ConflictError(f"collection {name!r} has no documents yet: ingest some before asking")
         s, cls = self.settings, ANSWERERS[mode]
         options: dict[str, Any] = {}
         if issubclass(cls, LlocoAnswerer):  # lloco-pure zeroes the expansion itself
-            options = {"adapter": self._adapter_for(row), "expand_tokens": s.expand_tokens,
+            options = {"adapter": self.adapter_for(row), "expand_tokens": s.expand_tokens,
                        "expand_share": s.expand_share, "expand_scoring": s.expand_scoring,
                        "extra_chunks": s.lloco_extra_chunks}
         elif issubclass(cls, ReaderRagAnswerer):
-            options = {"adapter": s.rag_adapter or self._adapter_for(row)}
+            options = {"adapter": s.rag_adapter or self.adapter_for(row)}
         answerer = cls(sessions=self.sessions, index=index, embedder=self.embedder, decoder=self.decoder,
                        max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, reranker=self.reranker,
                        prefix_cache=s.prefix_cache, **options)
@@ -454,7 +376,7 @@ class LlocoService(LoadedModels):
             answerer.max_context_tokens = s.max_context_tokens or self.decoder.max_context
         return answerer
 
-    def _adapter_for(self, row: Collection) -> str | None:
+    def adapter_for(self, row: Collection) -> str | None:
         """lloco mode reads summary vectors with the collection's adapter, else the reader adapter."""
         from model.artifacts import shipped_reader_adapter
 

@@ -1,4 +1,4 @@
-"""``lloco users``: accounts, roles, grants and API keys (a thin shell over :class:`app.accounts.Accounts`).
+"""``lloco users``: accounts, roles, grants and API keys (a thin shell over :class:`app.accounts.store.Accounts`).
 
 The CLI acts as the local admin: whoever can run it owns the catalog's files.
 """
@@ -12,13 +12,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli_shared import out, service
+from app.cli.shared import out, service
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts: users, roles, collection grants and API keys.")
 
 
 def _accounts():
-    from app.accounts import Accounts
+    from app.accounts.store import Accounts
 
     return Accounts(service().sessions)
 

@@ -20,7 +20,7 @@ class State:
 def service():
     """The service, built once per command from the settings and the global flags."""
     if State.service is None:
-        from app.service import LlocoService
+        from app.core.service import LlocoService
 
         State.service = LlocoService(Settings(**State.overrides))
     return State.service

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli_shared import _csv, out, service
+from app.cli.shared import _csv, out, service
 from model.compressor import Pooling
 from model.train_adapter import COLLECTION_STEPS, AdapterConfig
 from model.train_compressor import TrainConfig
@@ -50,7 +50,7 @@ def train_compressor(
                                               "extend it, the cosine schedule stretched to the new end).")] = False,
 ) -> None:
     """Train the summary-token compressor (summary embeddings + LoRA) on next-segment LM and reconstruction."""
-    from app.train_console import StepPrinter, print_corpus
+    from app.cli.train_console import StepPrinter, print_corpus
     from model.train_compressor import CompressorTrainer, prepare_corpus, resolve_config
 
     svc = service()
@@ -88,7 +88,7 @@ def train_eval_compressor(
     batch_size: Annotated[int | None, typer.Option(help="Pairs per forward pass (default 4).")] = None,
 ) -> None:
     """Perplexity of the next segment with no context, summary vectors or full text; reconstruction accuracy."""
-    from app.train_console import print_eval
+    from app.cli.train_console import print_eval
     from model.eval_compressor import evaluate_compressor, open_compressor, spec_for
 
     svc = service()
@@ -121,8 +121,9 @@ def train_adapter(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out on its own examples.")] = False,
 ) -> None:
     """LoRA on the decoder, trained to answer from summary vectors: the reader adapter, or a collection's."""
-    from app.adapter_training import train_reader_adapter
-    from app.train_console import AdapterStepPrinter, teacher_printer
+    from app.training.train import train_reader_adapter
+    from app.cli.train_console import AdapterStepPrinter, teacher_printer
+    from app.training.train import train_collection_adapter
     from model.errors import InvalidInputError
 
     svc = service()
@@ -131,7 +132,7 @@ def train_adapter(
                            distill_weight=distill_weight, distill_teacher=str(distill_teacher or ""))
     printer = AdapterStepPrinter(out)
     if collection and not resume:
-        result = svc.train_adapter(collection, qa_file=qa, synthetic=synthetic, steps=steps, batch_size=batch_size,
+        result = train_collection_adapter(svc, collection, qa_file=qa, synthetic=synthetic, steps=steps, batch_size=batch_size,
                                    lr=lr, seed=seed, save_every=save_every, out=out_dir, progress=printer)
         out.print(f"adapter for {collection!r}: {result.path} ({result.examples} examples, loss {result.first_loss:.3f} -> "
                   f"{result.last_loss:.3f}, {result.seconds:.0f} s); attached, used for its lloco-mode questions",

@@ -12,9 +12,9 @@ from app.config import EVAL_MODES
 from model.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 DEMO_COLLECTION = "demo"
 
 
@@ -38,13 +38,13 @@ def ensure_demo_collection(service: LlocoService, console: Console | None = None
     if outdated and console is None:
         service.rebuild_collection(DEMO_COLLECTION)
     elif outdated:
-        from app.progress import rebuild_with_progress
+        from app.cli.progress import rebuild_with_progress
 
         console.print(f"the demo collection was built with {', '.join(outdated)}: rebuilding it")
         rebuild_with_progress(service, DEMO_COLLECTION, console)
     files = sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".pdf", ".md", ".txt"})
     if console is not None:
-        from app.progress import ingest_with_progress
+        from app.cli.progress import ingest_with_progress
 
         results = ingest_with_progress(service, DEMO_COLLECTION, files, console)
         for r in results:
@@ -55,7 +55,7 @@ def ensure_demo_collection(service: LlocoService, console: Console | None = None
 
 
 def run_demo(service: LlocoService, console: Console, *, question: str | None = None) -> None:
-    from app.progress import print_answer
+    from app.cli.progress import print_answer
 
     name = ensure_demo_collection(service, console)
     question = question or demo_questions()[0]["question"]

@@ -1,6 +1,6 @@
-"""Jobs in the catalog (issue 12): what :class:`app.jobs.JobRunner` records, so jobs are listed and
+"""Jobs in the catalog (issue 12): what :class:`app.jobs.runner.JobRunner` records, so jobs are listed and
 cancelled from any process (`lloco jobs`, the web app, the API), and the durable queue that
-:class:`app.worker.Worker` processes take queued jobs from.
+:class:`app.jobs.worker.Worker` processes take queued jobs from.
 
 queued -> running -> done | failed | cancelled. A queued job carries its arguments (``spec``) and is
 claimed by exactly one worker (:func:`claim`). A running job's row is refreshed at least every

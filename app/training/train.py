@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.training.data import READER_SOURCES, collection_examples, compress_examples, reader_raw_examples
 from model.train_adapter import COLLECTION_STEPS, AdapterConfig
 
 if TYPE_CHECKING:
-    from app.service import LlocoService
+    from app.core.service import LlocoService
 
 StepCallback = Callable[[dict[str, Any]], None]  # receives each step's record, with "steps" (the total) added
 
@@ -60,16 +61,16 @@ def train_collection_adapter(service: LlocoService, name: str, *, qa_file: Path 
     """Train a LoRA for collection ``name`` on its QA file and/or ``synthetic`` cloze questions, then attach it.
 
     Starts from the collection's current adapter (or the shipped reader adapter) when there is one,
-    so the collection adapter keeps the general skill of reading summary vectors.
+    so the collection adapter keeps the general skill of reading summary vectors. ``progress`` gets
+    each step's record (step, steps, loss); ``save_every`` defaults to one checkpoint at the end.
     """
-    from app.adapter_data import collection_examples
-    from model.train_adapter import AdapterConfig
-
+    qa_file = None if qa_file is None else service.settings.refuse_state(qa_file, "a QA file")
+    out = None if out is None else service.settings.refuse_state(out, "an adapter's output folder")
     config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every=save_every or max(1, steps))
-    row = service._collection(name)
+    row = service.collection_row(name)
     items = collection_examples(service, name, qa_file=qa_file, synthetic=synthetic, seed=seed)
     out = out or service.settings.collection_dir(row.id) / "adapters" / time.strftime("%Y%m%d-%H%M%S")
-    init_from = service._adapter_for(row)
+    init_from = service.adapter_for(row)
     meta = {"collection": name, "qa_file": str(qa_file) if qa_file else None, "synthetic": synthetic,
             "init_from": init_from, "compressor": service.compressor.ident}
     result = run_training(service, config, out, items, meta=meta, init_from=init_from, progress=progress)
@@ -87,8 +88,6 @@ def train_reader_adapter(service: LlocoService, config: AdapterConfig, out: Path
     contexts compressed by the service's compressor and laid out as lloco mode's prompt (vectors, plus
     the question's sentences when ``expand_tokens`` > 0; default: the expand_tokens setting).
     ``config.distill_weight`` > 0 adds the RAG-mode teacher's KL term (see :mod:`model.train_adapter`)."""
-    from app.adapter_data import READER_SOURCES, compress_examples, reader_raw_examples
-
     settings = service.settings
     reader_sources = tuple(sources or READER_SOURCES)
     expand = settings.expand_tokens if expand_tokens is None else expand_tokens

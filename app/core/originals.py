@@ -1,7 +1,7 @@
 """The original bytes of ingested PDFs, kept under ``<home>/originals`` keyed by content hash.
 
 The catalog keeps a PDF's extracted text, not its pages' look; rendering a cited page (see
-:mod:`app.page_images`) needs the file itself, and an uploaded file's path is gone once the
+:mod:`app.core.page_images`) needs the file itself, and an uploaded file's path is gone once the
 upload is ingested. Files are shared by every document with the same bytes (in any collection)
 and removed when the last such document is deleted.
 """
