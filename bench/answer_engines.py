@@ -17,7 +17,7 @@ import statistics
 
 def main() -> None:
     from app.config import Settings
-    from app.core.demo import demo_questions, ensure_demo_collection
+    from app.cli.demo import demo_questions, ensure_demo_collection
     from app.core.service import LlocoService
     from model.llamacpp import LlamaCppEngine
 

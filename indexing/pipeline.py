@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 Stage = Literal["parse", "chunk", "embed", "compress", "index", "done"]
 STAGES: tuple[Stage, ...] = ("parse", "chunk", "embed", "compress", "index", "done")
+WORK_STAGES = STAGES[:-1]  # the stages that take time, in order (a job's progress is measured over them)
 
 
 @dataclass(frozen=True)

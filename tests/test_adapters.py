@@ -97,7 +97,8 @@ def test_an_adapter_that_cannot_load_is_refused_on_attach_and_nothing_changes(se
     (no_weights / "adapter_model.safetensors").unlink()
     cases = [(corrupt, InvalidInputError, "damaged"), (foreign, InvalidInputError, "trained for another model"),
              (bad_json, InvalidInputError, "not readable JSON"), (no_weights, InvalidInputError, "no adapter_model"),
-             (tmp_path, NotFoundError, "not a LoRA adapter folder")]
+             (tmp_path / "wide", NotFoundError, "not a LoRA adapter folder"),  # a model folder, not an adapter
+             (tmp_path, InvalidInputError, "holds lloco's state")]  # the folder holding the home (issue 26)
     for folder, error, message in cases:
         with pytest.raises(error, match=message):
             service.set_adapter("c", folder)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.demo import DEMO_DIR
+from app.cli.demo import DEMO_DIR
 from tests.conftest import MODEL_CACHE, REPO
 
 pytestmark = pytest.mark.integration

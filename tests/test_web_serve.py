@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from app.core.demo import DEMO_COLLECTION, ensure_demo_collection
+from app.cli.demo import DEMO_COLLECTION, ensure_demo_collection
 from app.web import serve
 
 

@@ -20,16 +20,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from app.accounts.store import Accounts, Principal
 from app.config import as_path
+from app.jobs.handlers import queue_ingest, queue_rebuild, queue_train
 from app.training.train import train_collection_adapter
+from model.train_adapter import COLLECTION_STEPS
 from indexing.catalog import missing_collection
 from model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
 if TYPE_CHECKING:
-    from app.training.train import AdapterTrainResult
+    from app.training.train import AdapterTrainResult, StepCallback
     from app.core.answerers import Answer, Answerer, AnswerStream
     from app.core.chats import ChatInfo, ChatMessageInfo, Role
     from app.core.citations import Citation
@@ -144,9 +146,12 @@ class ActingService:
         self.check_admin_on(name, f"set the adapter of {name!r}")
         self.service.set_adapter(name, None if adapter is None else self.check_server_path(adapter, "adapter folders"))
 
-    def train_adapter(self, name: str, **options: Any) -> AdapterTrainResult:
+    def train_adapter(self, name: str, *, qa_file: Path | None = None, synthetic: int = 0,
+                      steps: int = COLLECTION_STEPS, progress: StepCallback | None = None) -> AdapterTrainResult:
         self.check_admin_on(name, f"train an adapter for {name!r}")
-        return train_collection_adapter(self.service, name, **options)
+        qa_file = None if qa_file is None else self.check_server_path(qa_file, "QA files")
+        return train_collection_adapter(self.service, name, qa_file=qa_file, synthetic=synthetic, steps=steps,
+                                        progress=progress)
 
     def ingest(self, name: str, paths: list[Path], *, progress: ProgressCallback | None = None) -> list[IngestResult]:
         self.check_admin_on(name, f"add documents to {name!r}")
@@ -158,22 +163,18 @@ class ActingService:
 
     # queued jobs (app.jobs.handlers): checked here, run later by a worker as the server --------------
     def queue_ingest(self, runner: JobRunner, name: str, paths: list[Path], *, cleanup: Path | None = None) -> Job:
-        from app.jobs.handlers import queue_ingest
-
         self.check_admin_on(name, f"add documents to {name!r}")
         return queue_ingest(runner, self.service, name, paths, cleanup=cleanup, owner=self.principal.name)
 
     def queue_rebuild(self, runner: JobRunner, name: str) -> Job:
-        from app.jobs.handlers import queue_rebuild
-
         self.check_admin_on(name, f"rebuild {name!r}")
         return queue_rebuild(runner, self.service, name, owner=self.principal.name)
 
-    def queue_train(self, runner: JobRunner, name: str, **options: Any) -> Job:
-        from app.jobs.handlers import queue_train
-
+    def queue_train(self, runner: JobRunner, name: str, *, qa_file: Path | None, synthetic: int, steps: int,
+                    cleanup: Path | None = None) -> Job:
         self.check_admin_on(name, f"train an adapter for {name!r}")
-        return queue_train(runner, self.service, name, owner=self.principal.name, **options)
+        return queue_train(runner, self.service, name, qa_file=qa_file, synthetic=synthetic, steps=steps,
+                           cleanup=cleanup, owner=self.principal.name)
 
     # documents ------------------------------------------------------------------------------
     def list_documents(self, name: str) -> list[DocumentInfo]:
@@ -192,17 +193,25 @@ class ActingService:
                           lambda: self.service.citation_pages(citation, scale=scale))
 
     # questions ------------------------------------------------------------------------------
-    def ask(self, name: str, question: str, **options: Any) -> Answer | AnswerStream:
-        return self._read(name, "ask", lambda: self.service.ask(name, question, **options))
+    def ask(self, name: str, question: str, *, mode: Mode = "lloco", top_k: int | None = None,
+            document_ids: list[int] | None = None, instruction: str | None = None,
+            history: list[str] | None = None) -> AnswerStream:
+        return self._read(name, "ask", lambda: self.service.ask(
+            name, question, mode=mode, top_k=top_k, document_ids=document_ids, instruction=instruction, history=history))
 
-    def retrieve(self, name: str, question: str, **options: Any) -> list:
-        return self._read(name, "search", lambda: self.service.retrieve(name, question, **options))
+    def retrieve(self, name: str, question: str, *, top_k: int | None = None,
+                 document_ids: list[int] | None = None) -> list[tuple[Citation, str]]:
+        return self._read(name, "search", lambda: self.service.retrieve(name, question, top_k=top_k,
+                                                                         document_ids=document_ids))
 
-    def score_continuations(self, name: str, question: str, continuations: list[str], **options: Any) -> list[float]:
-        return self._read(name, "ask", lambda: self.service.score_continuations(name, question, continuations, **options))
+    def score_continuations(self, name: str, question: str, continuations: list[str], *, mode: Mode = "lloco",
+                            top_k: int | None = None, document_ids: list[int] | None = None,
+                            instruction: str | None = None) -> list[float]:
+        return self._read(name, "ask", lambda: self.service.score_continuations(
+            name, question, continuations, mode=mode, top_k=top_k, document_ids=document_ids, instruction=instruction))
 
-    def answerer(self, name: str, mode: Mode, **options: Any) -> Answerer:
-        return self._read(name, "ask", lambda: self.service.answerer(name, mode, **options))
+    def answerer(self, name: str, mode: Mode, *, instruction: str | None = None) -> Answerer:
+        return self._read(name, "ask", lambda: self.service.answerer(name, mode, instruction=instruction))
 
     # conversations: each belongs to its user ---------------------------------------------------
     def start_chat(self, name: str, title: str | None = None) -> ChatInfo:
@@ -215,9 +224,10 @@ class ActingService:
         self._own_chat(chat_id, "read")
         return self.service.chat_messages(chat_id)
 
-    def record_message(self, chat_id: int, role: Role, text: str, **options: Any) -> ChatMessageInfo:
+    def record_message(self, chat_id: int, role: Role, text: str, *, answer: Answer | None = None,
+                       top_k: int | None = None) -> ChatMessageInfo:
         self._own_chat(chat_id, "write to")
-        return self.service.record_message(chat_id, role, text, **options)
+        return self.service.record_message(chat_id, role, text, answer=answer, top_k=top_k)
 
     def delete_chat(self, chat_id: int) -> None:
         self._own_chat(chat_id, "delete")

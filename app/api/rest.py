@@ -80,7 +80,14 @@ def rest_router() -> APIRouter:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    # collections ------------------------------------------------------------------------
+    for add in (_collection_routes, _document_routes, _question_routes, _eval_routes):
+        add(router)
+    return router
+
+
+def _collection_routes(router: APIRouter) -> None:
+    """Collections: list, create, read, delete."""
+
     @router.get("/api/collections", tags=["collections"], summary="Collections you may read")
     def list_collections(svc: Acting) -> list[dict[str, Any]]:
         return [shown(svc, c) for c in svc.list_collections()]
@@ -100,7 +107,10 @@ def rest_router() -> APIRouter:
         svc.delete_collection(name)
         return Response(status_code=204)
 
-    # documents --------------------------------------------------------------------------
+
+def _document_routes(router: APIRouter) -> None:
+    """Documents and the jobs that ingest them."""
+
     @router.get("/api/collections/{name}/documents", tags=["documents"])
     def list_documents(name: str, svc: Acting) -> list[dict[str, Any]]:
         return [shown(svc, d) for d in svc.list_documents(name)]
@@ -140,7 +150,10 @@ def rest_router() -> APIRouter:
             jobs.cancel(job_id)
         return _readable_job(jobs, svc, job_id)
 
-    # questions --------------------------------------------------------------------------
+
+def _question_routes(router: APIRouter) -> None:
+    """Questions: ask (streamed or not) and compare modes."""
+
     @router.post("/api/collections/{name}/ask", tags=["questions"],
                  summary="Ask: server-sent events (token ..., sources, costs, done) or one JSON body")
     def ask(name: str, body: AskBody, svc: Acting) -> Any:
@@ -161,7 +174,10 @@ def rest_router() -> APIRouter:
                 "answers": {m: {**answer_body(a), "vs_rag": cost_ratios(a, base) if base and m != "rag" else None}
                             for m, a in answers.items()}}
 
-    # evaluation runs (admins) -------------------------------------------------------------
+
+def _eval_routes(router: APIRouter) -> None:
+    """Evaluation runs (admins)."""
+
     @router.get("/api/eval/runs", tags=["evaluation"], summary="Evaluation runs (admin)")
     def eval_runs(svc: Acting) -> list[dict[str, Any]]:
         from app.eval.runner import list_runs
@@ -187,8 +203,6 @@ def rest_router() -> APIRouter:
 
         svc.require_admin(f"read evaluation run {ref!r}")
         return to_json(summarize(load_run(svc.service, id_or_name(ref))).to_dict())
-
-    return router
 
 
 def _not_busy(jobs: JobRunner, name: str) -> None:

@@ -258,7 +258,7 @@ def models_list() -> None:
 @app.command("demo")
 def demo(question: Annotated[str | None, typer.Option(help="Question to ask the demo collection.")] = None) -> None:
     """Build the bundled demo collection (once) and answer a sample question in every mode."""
-    from app.core.demo import run_demo
+    from app.cli.demo import run_demo
 
     run_demo(service(), out, question=question)
 

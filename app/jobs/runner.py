@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from app.jobs import store as job_store
 from app.jobs.lifecycle import cancel_job, recover
 from app.jobs.store import eta_seconds, get_job
+from indexing.pipeline import WORK_STAGES
 from model.errors import LlocoError, NotFoundError
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class JobCancelled(BaseException):  # noqa: N818 - raised into the job like Keyb
 log = logging.getLogger(__name__)
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 Report = Callable[[float | None, str], None]
-STAGES = ("parse", "chunk", "embed", "compress", "index")  # an ingested file's stages, in order
+STAGES = WORK_STAGES  # an ingested file's stages, in order (the pipeline's)
 
 
 @dataclass

@@ -28,7 +28,7 @@ APP = REPO / "streamlit_app.py"
 def demo_built(service) -> bool:
     """True when the demo collection exists, was built with the current models and holds every
     demo file, ready (by content hash)."""
-    from app.core.demo import DEMO_COLLECTION, DEMO_DIR
+    from app.cli.demo import DEMO_COLLECTION, demo_files
     from app.core.originals import sha256_of
     from model.errors import NotFoundError
 
@@ -39,15 +39,14 @@ def demo_built(service) -> bool:
     except NotFoundError:
         return False
     ready = {d.content_hash for d in docs if d.status == "ready"}
-    files = [p for p in DEMO_DIR.iterdir() if p.suffix in {".pdf", ".md", ".txt"}]
-    return all(sha256_of(p) in ready for p in files)
+    return all(sha256_of(p) in ready for p in demo_files())
 
 
 def build_demo() -> None:
     """Create and fill the demo collection unless it is already built (progress bars in the terminal)."""
     from rich.console import Console
 
-    from app.core.demo import ensure_demo_collection
+    from app.cli.demo import ensure_demo_collection
     from app.core.service import LlocoService
 
     console = Console()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from app.config import EVAL_MODES
+from indexing.loaders import SUPPORTED_SUFFIXES
 from model.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -21,6 +22,11 @@ DEMO_COLLECTION = "demo"
 def demo_questions() -> list[dict]:
     """The demo QA pairs: question, answer, document, page."""
     return [json.loads(line) for line in (DEMO_DIR / "questions.jsonl").read_text().splitlines() if line.strip()]
+
+
+def demo_files() -> list[Path]:
+    """The demo collection's documents: every file of ``data/demo`` ingestion reads (its questions file is not one)."""
+    return sorted(p for p in DEMO_DIR.iterdir() if p.suffix in SUPPORTED_SUFFIXES)
 
 
 def ensure_demo_collection(service: LlocoService, console: Console | None = None) -> str:
@@ -42,7 +48,7 @@ def ensure_demo_collection(service: LlocoService, console: Console | None = None
 
         console.print(f"the demo collection was built with {', '.join(outdated)}: rebuilding it")
         rebuild_with_progress(service, DEMO_COLLECTION, console)
-    files = sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".pdf", ".md", ".txt"})
+    files = demo_files()
     if console is not None:
         from app.cli.progress import ingest_with_progress
 
