@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     prefix_cache: bool = Field(False, description="Prefill the prompt's fixed start (chat template, system prompt, instruction) once per adapter and reuse its KV cache for every question. Off by default: measured on the demo (SmolLM2, CPU; float32, then bfloat16 with the session-21 generation loop), time to first token x0.94 in lloco mode and x1.10 / x1.06 in rag mode, and some rag answers differ (the prefix computed apart rounds differently, and greedy decoding can flip).")
     answer_engine: AnswerEngine = Field("transformers", description="What generates answers: 'transformers' (the decoder as loaded, any device) or 'llama-cpp' (llama.cpp on the CPU through llama-cpp-python, an optional extra: `make llamacpp`; the decoder, or a copy with the reader merged in, is written once as a GGUF file under the model cache). Retrieval, prompts, compression and option scoring are the same for both; see docs/RESULTS.md §12 for speed and answer agreement.")
     gguf_type: GgufType = Field("f32", description="answer_engine=llama-cpp: the weights' type in its GGUF files: f32 (answers as transformers' float32), f16, or q8_0 (8-bit, fastest; some answers differ).")
+    no_repeat_ngram: int = Field(3, ge=0, le=16, description="Every mode: no n-gram of the answer's tokens generated twice (3: the standard guard against a greedy decoder's loops, e.g. RAG's 'PepsiCo, Inc. and Subsidiaries:' repeated to the length cap); 0: off.")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
     max_context_tokens: int | None = Field(None, ge=256, description="Prompt window for 'full' mode; default: the decoder's own maximum.")
     compress_batch_size: int = Field(8, ge=1, le=1024, description="Chunks compressed per forward pass at ingestion.")
@@ -217,9 +218,12 @@ class Settings(BaseSettings):
             return "a folder holding the catalog"
         return None
 
-    def refuse_state(self, path: str | Path, what: str) -> Path:
+    def refuse_state(self, path: str | Path, what: str, *, uploads: bool = False) -> Path:
         """``path`` resolved, or InvalidInputError if it is (or holds) this home's own state
-        (:meth:`home_state`): no command, request or job reads those files as input."""
+        (:meth:`home_state`): no command, request or job reads those files as input. ``uploads``: a
+        file uploaded for a queued job (under :attr:`uploads_dir`) is that job's input, not state."""
+        if uploads and as_path(path).resolve().is_relative_to(self.uploads_dir.resolve()):
+            return as_path(path).resolve()
         if (state := self.home_state(path)) is not None:
             raise InvalidInputError(f"{what} may not be {state}: {path}")
         return as_path(path).resolve()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
     from model.loading import Decoder
 
 
+# transformers 5.x warns on every forward that passes ``past_key_values`` (renamed ``cache``, dropped in
+# 5.40, below which the project is pinned): one line per CLI call an analyst cannot act on (issue 27).
+warnings.filterwarnings("ignore", message=r"`past_key_values` is deprecated", category=FutureWarning)
 PREFIXES_KEPT = 16  # prefilled prompt starts kept per decoder (one per instruction and adapter in use)
 
 
@@ -50,7 +54,9 @@ class GenerationStream:
     token included), ``first_token_at`` is the ``time.perf_counter()`` at which the first was chosen."""
 
     def __init__(self, decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,
-                 adapter: str | Path | None, prefix: tuple[str, int] | None = None) -> None:
+                 adapter: str | Path | None, prefix: tuple[str, int] | None = None, no_repeat_ngram: int = 0,
+                 may_end: Callable[[str], bool] | None = None) -> None:
+        self.no_repeat_ngram, self.may_end = no_repeat_ngram, may_end
         self.n_tokens = 0
         self.first_token_at: float | None = None
         self.token_ids: list[int] = []  # the answer's ids, without the end token
@@ -110,6 +116,12 @@ class GenerationStream:
             for _ in range(max_new_tokens):
                 if penalty != 1.0 and self.token_ids:
                     logits = _penalised(logits, self.token_ids, penalty)
+                banned = repeated_ngram_ends(self.token_ids, self.no_repeat_ngram)
+                if self.may_end is not None and not self.may_end(pieces.text):
+                    banned |= stop  # the answer may not end here (a number cut at its decimal point)
+                if banned:
+                    logits = logits.clone()
+                    logits[sorted(banned)] = float("-inf")
                 token = int(logits.argmax())
                 if self.first_token_at is None:
                     self.first_token_at = time.perf_counter()
@@ -153,10 +165,11 @@ class TextPieces:
 
     def __init__(self, tokenizer) -> None:  # noqa: ANN001
         self._tokenizer, self._ids, self._emitted = tokenizer, [], 0
+        self.text = ""  # the answer so far, decoded
 
     def push(self, token: int) -> str:
         self._ids.append(token)
-        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
+        self.text = text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
         if len(text) <= self._emitted or text.endswith("\ufffd"):
             return ""
         piece, self._emitted = text[self._emitted:], len(text)
@@ -180,6 +193,16 @@ def end_token_ids(model, tokenizer=None) -> set[int]:  # noqa: ANN001
     return {int(configured)} if isinstance(configured, int) else {int(i) for i in configured}
 
 
+def repeated_ngram_ends(ids: list[int], n: int) -> set[int]:
+    """The tokens that would repeat an ``n``-gram already in ``ids`` (transformers' no_repeat_ngram_size:
+    the standard guard against a greedy decoder's loops, "PepsiCo, Inc. and Subsidiaries:" until the
+    length cap); none for ``n`` < 1."""
+    if n < 1:
+        return set()
+    tail = tuple(ids[len(ids) - n + 1:])  # the last n-1 ids: an n-gram starting with them is about to repeat
+    return {ids[i + n - 1] for i in range(len(ids) - n + 1) if tuple(ids[i:i + n - 1]) == tail}
+
+
 def repetition_penalty(model) -> float:  # noqa: ANN001
     """The generation config's repetition penalty (1.0 = none), which greedy ``generate`` applies."""
     value = getattr(getattr(model, "generation_config", None), "repetition_penalty", None)
@@ -199,14 +222,18 @@ def _penalised(logits: torch.Tensor, ids: list[int], penalty: float) -> torch.Te
 
 
 def stream_generate(decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,
-                    adapter: str | Path | None = None, prefix: tuple[str, int] | None = None) -> GenerationStream:
+                    adapter: str | Path | None = None, prefix: tuple[str, int] | None = None,
+                    no_repeat_ngram: int = 0, may_end: Callable[[str], bool] | None = None) -> GenerationStream:
     """Greedy generation from ``inputs_embeds`` (1, n_prompt, d), streamed as text pieces.
 
     Greedy, so an answer is reproducible. The decoder is held (lock + adapter selection) until
     the stream is exhausted or closed. ``prefix``: (text, rows) — the prompt's first ``rows`` rows
     are that fixed text, whose KV cache is computed once and reused (:func:`prefilled`).
+    ``no_repeat_ngram``: no n-gram of generated tokens twice (0: off). ``may_end(text so far)``: False
+    where the answer may not end yet (its end tokens are banned for that step).
     """
-    return GenerationStream(decoder, inputs_embeds, max_new_tokens=max_new_tokens, adapter=adapter, prefix=prefix)
+    return GenerationStream(decoder, inputs_embeds, max_new_tokens=max_new_tokens, adapter=adapter, prefix=prefix,
+                            no_repeat_ngram=no_repeat_ngram, may_end=may_end)
 
 
 def complete(decoder: Decoder, instruction: str, *, max_new_tokens: int = 48) -> str:

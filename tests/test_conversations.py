@@ -34,6 +34,13 @@ def test_rule_condensing(question, previous, expected):
 
 def test_standalone_questions_stay_as_they_are():
     assert not is_follow_up("What was the net income of PepsiCo in 2023?")
+    # issue 27: a change of topic with two content words was glued onto the last question
+    guidance = "And what did PepsiCo say about full-year guidance?"
+    for new_topic in ("Who is the CEO of Netflix?", "Where is Netflix based?", "What is Netflix's revenue?"):
+        assert not is_follow_up(new_topic)
+        assert condense(new_topic, [REVENUE, guidance]) == new_topic
+    for leaning in ("Who is the CEO?", "revenue in 2021?", "Who runs it?"):  # still read against the conversation
+        assert is_follow_up(leaning)
     assert condense("What was the net income of PepsiCo in 2023?", [REVENUE]) == "What was the net income of PepsiCo in 2023?"
     assert condense("and in 2022?", []) == "and in 2022?"  # nothing to lean on
     assert condense("and in 2022?", [REVENUE], mode="off") == "and in 2022?"

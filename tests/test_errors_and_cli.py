@@ -37,8 +37,9 @@ def test_service_rejects_bad_requests(service, tmp_path):
         service.delete_document("c", "missing.pdf")
     with pytest.raises(InvalidInputError, match="no files"):
         service.ingest("c", [])
-    with pytest.raises(NotFoundError):
-        service.set_adapter("c", tmp_path)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(NotFoundError):  # a folder that is not an adapter (tmp_path itself holds the home: refused as state)
+        service.set_adapter("c", tmp_path / "plain")
     assert [c.name for c in service.list_collections()] == ["c"]
 
 

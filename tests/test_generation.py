@@ -49,22 +49,23 @@ def private_decoder(tiny_folder):
     return load_decoder(tiny_folder, name="tiny", device="cpu", dtype=torch.float32)
 
 
-def _generate_ids(decoder, embeds, adapter, max_new_tokens):
+def _generate_ids(decoder, embeds, adapter, max_new_tokens, no_repeat=0):
     """transformers' own greedy generation, the reference: its ids without the end token."""
     with decoder.session(adapter) as model:
         out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
                              max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=decoder.tokenizer.pad_token_id)
+                             pad_token_id=decoder.tokenizer.pad_token_id, no_repeat_ngram_size=no_repeat)
     ids = out[0].tolist()
     eos = decoder.tokenizer.eos_token_id
     return ids[: ids.index(eos)] if eos in ids else ids
 
 
+@pytest.mark.parametrize("no_repeat", [0, 3])
 @pytest.mark.parametrize("penalty", [None, 1.3])
 @pytest.mark.parametrize("cached", [False, True])
 @pytest.mark.parametrize("with_adapter", [False, True])
 def test_greedy_ids_are_transformers_generate_ids(private_decoder, tiny_folder, tmp_path, with_adapter, cached,
-                                                  penalty):
+                                                  penalty, no_repeat):
     from model.generation import stream_generate
     from tests.fakes import tiny_lora
 
@@ -77,9 +78,9 @@ def test_greedy_ids_are_transformers_generate_ids(private_decoder, tiny_folder, 
         rest = torch.randint(5, 300, (19,), generator=torch.Generator().manual_seed(seed)).tolist()
         embeds = decoder.embed_ids(start + rest).unsqueeze(0).detach()  # (1, 30, d)
         stream = stream_generate(decoder, embeds, max_new_tokens=12, adapter=adapter,
-                                 prefix=("a fixed start", len(start)) if cached else None)
+                                 prefix=("a fixed start", len(start)) if cached else None, no_repeat_ngram=no_repeat)
         text = "".join(stream)
-        reference = _generate_ids(decoder, embeds, adapter, 12)
+        reference = _generate_ids(decoder, embeds, adapter, 12, no_repeat)  # the same guard as no_repeat_ngram_size
         assert stream.token_ids == reference
         assert text == decoder.tokenizer.decode(reference, skip_special_tokens=True)
         assert stream.n_tokens == len(reference) + (len(reference) < 12)  # the end token counts when it came
@@ -188,3 +189,45 @@ def test_a_stream_read_from_many_threads_and_one_abandoned_release_the_decoder(p
     next(abandoned, None)
     abandoned.close()  # the consumer goes away after one piece: the generation stops, the lock is freed
     assert lock_is_free()
+
+
+def test_no_repeated_ngram_stops_a_loop_and_bans_exactly_the_repeating_tokens(private_decoder):
+    """Issue 27: greedy RAG repeated a line to the length cap; no 3-gram twice stops it."""
+    from model.generation import repeated_ngram_ends, stream_generate
+
+    assert repeated_ngram_ends([1, 2, 3, 1, 2], 3) == {3} and repeated_ngram_ends([1, 2, 1, 2, 1], 2) == {2}
+    assert repeated_ngram_ends([1, 2, 3], 0) == set() and repeated_ngram_ends([4], 3) == set()
+    decoder = private_decoder
+    looped = 0
+    for seed in range(6):
+        e = decoder.embed_ids(torch.randint(5, 300, (30,), generator=torch.Generator().manual_seed(seed)).tolist())
+        plain, guarded = (stream_generate(decoder, e.unsqueeze(0).detach(), max_new_tokens=40, no_repeat_ngram=n)
+                          for n in (0, 3))
+        list(plain), list(guarded)
+        grams = [tuple(guarded.token_ids[i:i + 3]) for i in range(len(guarded.token_ids) - 2)]
+        assert len(grams) == len(set(grams))  # no 3-gram twice
+        looped += len({tuple(plain.token_ids[i:i + 3]) for i in range(len(plain.token_ids) - 2)}) < len(plain.token_ids) - 2
+    assert looped  # the random decoder does loop without the guard: the test can fail
+
+
+def test_an_answer_may_not_end_where_may_end_says_no(private_decoder):
+    from model.generation import end_token_ids, stream_generate
+
+    decoder = private_decoder
+    stop = end_token_ids(decoder.base_model, decoder.tokenizer)
+    e = decoder.embed_ids(list(range(40, 70))).unsqueeze(0).detach()
+    seen = []
+    stream = stream_generate(decoder, e, max_new_tokens=10, may_end=lambda text: seen.append(text) or False)
+    list(stream)
+    assert stream.n_tokens == 10 and not stop & set(stream.token_ids)  # never ended: ran to the cap
+    assert seen[0] == "" and len(seen) == 10  # asked before each token, with the answer so far
+
+
+def test_a_number_is_not_cut_at_its_decimal_point_when_the_sources_continue_it():
+    from app.core.answerers import decimals_kept
+
+    may_end = decimals_kept(["Organic revenue growth 14.3% in the quarter; net revenue $1,234.5 million."])
+    assert not may_end("14.") and not may_end("Organic growth was 14.") and not may_end("$1,234.")
+    assert may_end("14.3%") and may_end("14.3.") and may_end("The lighthouse was completed in 1759.")
+    assert may_end("") and may_end("14") and may_end("It grew.")
+    assert decimals_kept([])("14.")  # nothing read says more: the period may end it

@@ -145,6 +145,21 @@ def test_dollar_signs_are_shown_as_text_not_latex(web_service, tmp_path):
     assert not at.exception
     assert at.chat_message[0].markdown[0].value == "What was the revenue, in \\$?"
     quoted = [m.value for m in at.markdown if m.value.startswith("> ")]
-    assert quoted == ["> Revenue was \\$2.5 million in 2022 and \\$3.1 million in 2023."]
+    assert quoted == ["> Revenue was \\$2\\.5 million in 2022 and \\$3\\.1 million in 2023\\."]
     [chat] = web_service.list_chats("money")
     assert web_service.chat_messages(chat.id)[0].text == "What was the revenue, in $?"  # stored as asked
+
+
+def test_answers_are_shown_as_text_not_markdown():
+    """Issue 27: "14." (a cut decimal) rendered as a list number, "1. 2." as a list."""
+    from markdown_it import MarkdownIt
+
+    from app.web.common import plain
+
+    render = MarkdownIt("commonmark").render
+    for text in ("14.", "14.3%", "1. first\n2. second", "*not emphasis* and `not code` # no heading", "$5 and $6"):
+        html = render(plain(text))
+        assert "<ol" not in html and "<ul" not in html and "<em>" not in html and "<code>" not in html
+        assert "<h1" not in html
+    assert render(plain("14.3%")).strip() == "<p>14.3%</p>"
+    assert render(plain("line one\nline two")).strip() == "<p>line one<br />\nline two</p>"  # the break is kept

@@ -8,9 +8,10 @@ so a comparison between them is a fair A/B by construction.
 
 from __future__ import annotations
 
+import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -90,6 +91,24 @@ class Prepared:
     prefix: tuple[str, int] | None = None  # the fixed text the prompt starts with and its rows (prefix KV cache)
 
 
+_CUT_NUMBER = re.compile(r"(?<![\d.,])(\d[\d,]*)\.$")  # an answer ending in a number and a point: "14."
+
+
+def decimals_kept(sources: list[str]) -> Callable[[str], bool]:
+    """Whether an answer may end where it is, given the text of the chunks it read: not right after a
+    number and a point when the sources continue that number with decimals ("14." where they say
+    "14.3%"; issue 27) — the reader learned answers that end with a period, and in a figure the
+    period is the decimal point. "completed in 1759." may end: no source says "1759.5"."""
+    def may_end(text: str) -> bool:
+        match = _CUT_NUMBER.search(text)
+        if match is None:
+            return True
+        decimal = re.compile(rf"(?<![\d,]){re.escape(match.group(1))}\.\d")
+        return not any(decimal.search(source) for source in sources)
+
+    return may_end
+
+
 @dataclass
 class Answerer(ABC):
     """The shared question-answering procedure (template method)."""
@@ -105,6 +124,7 @@ class Answerer(ABC):
     retrieval: RetrievalMode = "dense"  # how chunks are found (the retrieval setting), the same for every mode
     reranker: Reranker | None = None  # the reranker setting's cross-encoder, the same for every mode
     prefix_cache: bool = False  # reuse the prompt's fixed start's KV cache (the prefix_cache setting)
+    no_repeat_ngram: int = 0  # no n-gram generated twice (the no_repeat_ngram setting; 0: off)
 
     def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
         """Retrieve, assemble the prompt and start streaming the answer.
@@ -118,7 +138,8 @@ class Answerer(ABC):
                         retrieval_s=prepared.retrieval_s, citations=[self.citation(h, question) for h in prepared.hits],
                         chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter,
-                                 prefix=prepared.prefix)
+                                 prefix=prepared.prefix, no_repeat_ngram=self.no_repeat_ngram,
+                                 may_end=decimals_kept([h.chunk.text for h in prepared.hits]))
         return AnswerStream(pieces, answer, started)
 
     def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:

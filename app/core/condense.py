@@ -6,8 +6,9 @@ Two ways, by the ``condense`` setting: ``rule`` (the default: no model call, pre
 CondenseQuestionChatEngine does; its rewrite is kept only when it looks like a question, else the
 rule's is used — a small decoder often rewrites badly). ``off`` asks every question as it is.
 
-The rule: a question is a follow-up when it opens with a connector ("and", "what about", ...) or has
-at most two content words, or leans on a pronoun ("it", "they", ...) with at most four. A short
+The rule: a question is a follow-up when it opens with a connector ("and", "what about", ...), leans
+on a pronoun ("it", "they", ...) with at most four content words, or is a fragment of at most two
+(a whole question naming its own subject, "Who is the CEO of Netflix?", is not: :func:`is_follow_up`). A short
 follow-up naming a year, a quarter, a number or a name takes the place of the same kind of thing in
 the previous standalone question; a pronoun is replaced by the previous question's subject (its
 last name, else its first "the ..." phrase); anything else is appended to the previous question,
@@ -24,6 +25,8 @@ CondenseMode = Literal["rule", "decoder", "off"]  # the condense setting (app.co
 HISTORY = 4  # earlier questions a follow-up is read against
 _CONNECTOR = re.compile(r"^\s*(?:and|but|also|so|then|what about|how about|and what about|what of|same for|"
                         r"and for|and in|and the)\b[\s,]*", re.IGNORECASE)
+_QUESTION_START = re.compile(r"^\s*(?:what|who|whom|whose|when|where|which|why|how|is|are|was|were|do|does|did|can|"
+                             r"could|will|would|should|has|have|had)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][\w'’-]*|\d[\d,.]*")
 _STOP = frozenset("""a an and are as at be but by did do does for from had has have how i in is it its of on or so
 than that the their them then there these they this to was were what when where which who whom why will with
@@ -42,10 +45,16 @@ def _content(text: str) -> list[str]:
 
 
 def is_follow_up(question: str) -> bool:
-    """Does ``question`` lean on the conversation before it?"""
+    """Does ``question`` lean on the conversation before it? A connector or a pronoun says so; a
+    short fragment ("revenue in 2021?") too; a whole question that names its own subject — it opens
+    with a question word or an auxiliary and has two content words, as "Who is the CEO of Netflix?" —
+    stands alone (issue 27: a change of topic must not be glued onto the last question)."""
     words = _content(question)
     pronoun = any(w.lower() in PRONOUNS for w in _WORD.findall(question))
-    return bool(_CONNECTOR.match(question)) or len(words) <= 2 or (pronoun and len(words) <= 4)
+    if _CONNECTOR.match(question) or (pronoun and len(words) <= 4):
+        return True
+    whole = bool(_QUESTION_START.match(question)) and len(words) >= 2 and not pronoun
+    return len(words) <= 2 and not whole
 
 
 def _kind(tail: str) -> str | None:

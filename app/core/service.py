@@ -178,16 +178,17 @@ class LlocoService(LoadedModels, Conversations):
         from indexing.loaders import expand_paths
         from indexing.pipeline import IngestResult
 
-        uploads, home = self.settings.uploads_dir.resolve(), self.settings.home.resolve()
+        home = self.settings.home.resolve()
         for path in (Path(p).resolve() for p in paths):  # a folder above the home: its state is left out below
-            if not path.is_relative_to(uploads) and (path == home or not home.is_relative_to(path)):
-                self.settings.refuse_state(path, "a file or folder to ingest")
+            if path == home or not home.is_relative_to(path):
+                self.settings.refuse_state(path, "a file or folder to ingest", uploads=True)
         files, refused = [], []
         for file in expand_paths([Path(p) for p in paths]):
-            state = None if file.resolve().is_relative_to(uploads) else self.settings.home_state(file)
-            if state is None:
+            try:
+                self.settings.refuse_state(file, "a file to ingest", uploads=True)
                 files.append(file)
-            else:
+            except InvalidInputError:
+                state = self.settings.home_state(file)
                 refused.append(IngestResult(str(file), "failed", error=f"{file.name}: {state}; not ingested"))
         return files, refused
 
@@ -369,7 +370,7 @@ class LlocoService(LoadedModels, Conversations):
             options = {"adapter": s.rag_adapter or self.adapter_for(row)}
         answerer = cls(sessions=self.sessions, index=index, embedder=self.embedder, decoder=self.decoder,
                        max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, reranker=self.reranker,
-                       prefix_cache=s.prefix_cache, **options)
+                       prefix_cache=s.prefix_cache, no_repeat_ngram=s.no_repeat_ngram, **options)
         if instruction is not None:
             answerer.instruction = instruction
         if isinstance(answerer, FullContextAnswerer):

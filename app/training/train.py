@@ -64,7 +64,7 @@ def train_collection_adapter(service: LlocoService, name: str, *, qa_file: Path 
     so the collection adapter keeps the general skill of reading summary vectors. ``progress`` gets
     each step's record (step, steps, loss); ``save_every`` defaults to one checkpoint at the end.
     """
-    qa_file = None if qa_file is None else service.settings.refuse_state(qa_file, "a QA file")
+    qa_file = None if qa_file is None else service.settings.refuse_state(qa_file, "a QA file", uploads=True)
     out = None if out is None else service.settings.refuse_state(out, "an adapter's output folder")
     config = AdapterConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every=save_every or max(1, steps))
     row = service.collection_row(name)

@@ -8,6 +8,8 @@ neither its page nor the others; a page shows its jobs with :func:`job_panel`, w
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,7 @@ import streamlit as st
 
 from app.jobs.runner import Job, JobRunner
 from app.jobs.worker import start_worker
+from indexing.loaders import SUPPORTED_SUFFIXES
 from model.errors import LlocoError
 
 if TYPE_CHECKING:
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 MODE_LABELS = {"lloco": "LLoCO (vectors + key sentences)", "lloco-pure": "LLoCO pure (summary vectors)",
                "rag": "Plain RAG (chunk text)", "rag+reader": "RAG + reader LoRA (chunk text)",
                "full": "Full context"}
-UPLOAD_TYPES = ["pdf", "txt", "md", "markdown"]
+UPLOAD_TYPES = [s.lstrip(".") for s in SUPPORTED_SUFFIXES]  # what ingestion reads
 PAGE_IMAGE_WIDTH = 760  # pixels: a page stays readable without filling the whole screen
 _injected: dict[str, Any] = {}
 
@@ -71,13 +74,18 @@ def _default_jobs() -> JobRunner:
     return runner
 
 
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")  # what Markdown (and Streamlit's LaTeX, emoji) would read
+
+
 def plain(text: str) -> str:
-    """Document or model text for st.markdown: '$' shown as itself, not as the start of LaTeX."""
-    return text.replace("$", "\\$")
+    """Document or model text for st.markdown, shown as the text it is (issue 27): every Markdown
+    character escaped — "14." is a figure, not a list item; '$' is not LaTeX; '*' not emphasis —
+    and each line break kept as a line break."""
+    return _MARKUP.sub(r"\\\1", text).replace("\n", "  \n")
 
 
 def plain_stream(pieces: Iterator[str]) -> Iterator[str]:
-    """:func:`plain` over streamed pieces (a '$' is one character, so piece by piece is exact)."""
+    """:func:`plain` over streamed pieces (each escape is one character's, so piece by piece is exact)."""
     for piece in pieces:
         yield plain(piece)
 
