@@ -6,7 +6,6 @@ Scripted dialogues run over the demo documents."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from fastapi.testclient import TestClient
