@@ -48,5 +48,6 @@ class ChatMessage(Base):
     ttft_s: Mapped[float | None] = mapped_column(Float, default=None)
     total_s: Mapped[float | None] = mapped_column(Float, default=None)  # the answer's latency
     adapter: Mapped[str | None] = mapped_column(String(1000), default=None)
+    asked_as: Mapped[str | None] = mapped_column(Text, default=None)  # a follow-up made standalone (0012)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     chat: Mapped[ChatSession] = relationship(back_populates="messages")

@@ -76,6 +76,10 @@ def test_a_scripted_dialogue_retrieves_with_the_standalone_question(demo):
     follow = demo.ask("demo", "When was it completed?", mode="rag", top_k=1, history=[EDDYSTONE]).read()
     assert follow.standalone == "When was Eddystone lighthouse completed?"
     assert (follow.citations[0].document, follow.citations[0].page) == ("lighthouses.pdf", 5)
+    chat = demo.start_chat("demo")
+    demo.record_message(chat.id, "assistant", first.text, answer=first)
+    demo.record_message(chat.id, "assistant", follow.text, answer=follow)
+    assert [m.asked_as for m in demo.chat_messages(chat.id)] == [None, "When was Eddystone lighthouse completed?"]
     coffee = "Where does the coffee plant come from?"
     assert demo.ask("demo", coffee, mode="rag", top_k=1).read().citations[0].document == "coffee.txt"
     again = demo.ask("demo", "When did it reach Europe?", mode="rag", top_k=1, history=[EDDYSTONE, coffee]).read()
@@ -143,6 +147,9 @@ def test_the_chat_page_shows_the_standalone_question_and_restricts_documents(dem
         at.chat_input[0].set_value("When was it completed?").run()
         assert not at.exception
         assert any("Asked as: When was Eddystone lighthouse completed?" in c.value for c in at.caption)
+        at.run()  # the conversation redrawn from the catalog keeps the caption with its answer
+        assert not at.exception
+        assert [c.value for c in at.caption].count("Asked as: When was Eddystone lighthouse completed?") == 1
         docs = at.sidebar.multiselect[0]
         docs.set_value([d for d in docs.options if "coffee" in str(d)]).run()
         at.chat_input[0].set_value("Where does it grow?").run()

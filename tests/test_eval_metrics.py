@@ -14,8 +14,6 @@ from app.eval.metrics import (
     is_no_answer,
     needle_match,
     normalize_answer,
-    numeric_match,
-    parse_numbers,
     qasper_f1,
     reference_letter,
     rouge_geometric_mean,
@@ -24,6 +22,14 @@ from app.eval.metrics import (
     squad_v2_scores,
     token_f1,
 )
+from app.eval.numbers import (
+    numeric_match,
+    numeric_match_by,
+    parse_numbers,
+    stated_scales,
+)
+from app.eval.records import EvalQuestion
+from app.eval.tasks import score_prediction
 
 
 def test_normalize_answer_squad_rules() -> None:
@@ -209,6 +215,30 @@ def test_numeric_match() -> None:
 def test_numeric_match_falls_back_to_text_without_numbers() -> None:
     assert numeric_match("The Developed Rest of the World segment.", "Developed Rest of the World") == 1.0
     assert numeric_match("Europe", "Developed Rest of the World") == 0.0
+
+
+def test_numeric_match_in_the_filings_stated_units() -> None:
+    # Netflix's balance sheet is "in thousands"; FinanceBench's reference is in millions
+    stated = stated_scales("CONSOLIDATED BALANCE SHEETS (in thousands, except share and per share data)")
+    assert stated == (1e3,)
+    assert numeric_match("5,466,312", "$5466.00") == 0.0  # without the filing's units: not the same number
+    assert numeric_match_by("5,466,312", "$5466.00", stated=stated) == (1.0, "stated scale")
+    assert numeric_match_by("$5,466 million", "$5466.00", stated=stated) == (1.0, "number")
+    # a percent or a year is not re-read in the filing's units
+    assert numeric_match("5,466,312%", "$5466.00", stated=stated) == 0.0
+    assert numeric_match("5,466,312", "$5466.00", stated=(1e9,)) == 0.0  # a scale the filing does not state
+    assert stated_scales("(In millions, except per share data) ... in millions ... In Thousands") == (1e6, 1e3)
+    assert stated_scales("we sold millions of units") == ()
+
+
+def test_financebench_scores_say_which_matched_by_a_stated_scale() -> None:
+    question = EvalQuestion("q", "d", "Total current liabilities?", ["$5466.00"],
+                            metadata={"evidence": [{"text": "(in thousands)\nTotal current liabilities 5,466,312"}]})
+    assert score_prediction("financebench", question, "5,466,312")["stated_scale_match"] == 1.0
+    assert score_prediction("financebench", question, "5,466,312")["numeric_match"] == 1.0
+    assert score_prediction("financebench", question, "$5,466 million")["stated_scale_match"] == 0.0
+    assert score_prediction("financebench", question, "$5,466 million")["numeric_match"] == 1.0
+    assert score_prediction("financebench", question, "12")["numeric_match"] == 0.0
 
 
 def test_needle_match() -> None:

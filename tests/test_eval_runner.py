@@ -299,7 +299,7 @@ def test_financebench_run_ingests_the_pdfs_and_records_a_missing_one(service, tm
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     run = load_run(service, run_eval(service, EvalSpec("financebench", str(path), modes=("rag",), top_k=1)))
     rows = {r.qid: r for r in run.rows}
-    assert rows["fb-1"].status == "ok" and set(rows["fb-1"].score) == {"numeric_match", "recall", "evidence_recall"}
+    assert rows["fb-1"].status == "ok" and set(rows["fb-1"].score) == {"numeric_match", "recall", "evidence_recall", "stated_scale_match"}
     from indexing.retrieval import chunks_by_id
 
     [chunk] = chunks_by_id(service.sessions, rows["fb-1"].chunk_ids)  # evidence page 1 (0-based) = page 2

@@ -22,7 +22,7 @@ from app.training.data import (
 from model.errors import InvalidInputError, NotFoundError
 from model.generation import prompt_logits
 from model.prompts import Context, build_prompt, embed_prompt
-from model.train_adapter import AdapterConfig, AdapterTrainer, QAItem
+from model.train_adapter import AdapterConfig, AdapterTrainer, QAItem, answer_target
 from tests.cli_runner import flat, run_cli
 
 
@@ -60,6 +60,18 @@ def test_only_the_answer_is_scored(tiny_decoder, config, tmp_path):
     parts = build_prompt(tiny_decoder.tokenizer, question=item.question,
                          contexts=[Context(vectors=v) for v in item.contexts], instruction=item.instruction)
     assert prompt[0].shape[0] == embed_prompt(tiny_decoder, parts).shape[1]  # the same prompt inference builds
+
+
+def test_an_answer_is_learned_without_its_closing_full_stop(tiny_decoder, config, tmp_path):
+    # a reader taught "... ." + end learns to stop at a decimal point ("14." for 14.3 %, issue 27)
+    assert answer_target("He was a doctor. ") == "He was a doctor"
+    assert answer_target("14.3%") == "14.3%" and answer_target("$1.2 billion.") == "$1.2 billion"
+    assert answer_target("and so on...") == "and so on..." and answer_target("Inc.") == "Inc"
+    item = replace(_items(tiny_decoder, n=1)[0], answer="It rose 14.3 percent.")
+    trainer = AdapterTrainer.create(tiny_decoder, config, tmp_path / "a", [item] * 8)
+    _, answer = trainer.row(item)
+    assert answer[1][:-1] == tiny_decoder.encode(" It rose 14.3 percent")
+    assert answer[1][-1] == tiny_decoder.tokenizer.eos_token_id
 
 
 def test_saved_adapter_gives_the_trained_logits_when_served(tiny_decoder, config, tmp_path):

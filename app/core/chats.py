@@ -63,12 +63,13 @@ class ChatMessageInfo:
     ttft_s: float | None = None
     total_s: float | None = None
     adapter: str | None = None
+    asked_as: str | None = None  # the question as retrieval saw it, when a follow-up was rewritten
 
     @classmethod
     def of(cls, row: ChatMessage) -> ChatMessageInfo:
         return cls(row.id, row.chat_id, row.role, row.text, row.created_at, row.mode, row.top_k,
                    [_citation(c) for c in row.citations or []], row.prompt_tokens, row.generated_tokens,
-                   row.retrieval_s, row.ttft_s, row.total_s, row.adapter)
+                   row.retrieval_s, row.ttft_s, row.total_s, row.adapter, row.asked_as)
 
 
 def _citation(data: dict) -> Citation:
@@ -145,7 +146,7 @@ def record_message(sessions: sessionmaker, chat_id: int, role: Role, text: str, 
             row.mode, row.citations = answer.mode, [asdict(c) for c in answer.citations]
             row.prompt_tokens, row.generated_tokens = answer.prompt_tokens, answer.generated_tokens
             row.retrieval_s, row.ttft_s, row.total_s = answer.retrieval_s, answer.ttft_s, answer.total_s
-            row.adapter = answer.adapter
+            row.adapter, row.asked_as = answer.adapter, answer.standalone
         if role == "user" and chat.title == NEW_CHAT_TITLE:
             chat.title = title_of(text)
         chat.updated_at = utc_now()

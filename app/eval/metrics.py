@@ -11,13 +11,25 @@ import math
 import re
 import string
 from collections import Counter
-from dataclasses import dataclass
 
 __all__ = [
-    "normalize_answer", "token_f1", "exact_match", "hotpot_f1", "squad_v2_scores",
-    "is_no_answer", "qasper_f1", "rouge_tokenize", "rouge_scores", "rouge_geometric_mean",
-    "rouge_max", "extract_choice_letter", "reference_letter", "choice_accuracy",
-    "parse_numbers", "numeric_match", "needle_match", "answer_recall",
+    "answer_recall",
+    "blank",
+    "choice_accuracy",
+    "exact_match",
+    "extract_choice_letter",
+    "hotpot_f1",
+    "is_no_answer",
+    "needle_match",
+    "normalize_answer",
+    "qasper_f1",
+    "reference_letter",
+    "rouge_geometric_mean",
+    "rouge_max",
+    "rouge_scores",
+    "rouge_tokenize",
+    "squad_v2_scores",
+    "token_f1",
 ]
 
 _PUNCT = set(string.punctuation)
@@ -40,13 +52,14 @@ def _f1_tokens(pred: list[str], ref: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _blank(text: str | None) -> bool:
+def blank(text: str | None) -> bool:
+    """True for None, empty or whitespace-only text (a prediction that says nothing)."""
     return text is None or not text.strip()
 
 
 def token_f1(prediction: str, references: list[str]) -> float:
     """Bag-of-tokens F1 on normalised text, the best over ``references`` (0 when there are none)."""
-    if _blank(prediction) or not references:
+    if blank(prediction) or not references:
         return 0.0
     pred = normalize_answer(prediction).split()
     return max(_f1_tokens(pred, normalize_answer(r).split()) for r in references)
@@ -54,7 +67,7 @@ def token_f1(prediction: str, references: list[str]) -> float:
 
 def exact_match(prediction: str, references: list[str]) -> float:
     """1.0 when the normalised prediction equals some normalised reference, else 0.0."""
-    if _blank(prediction) or not references:
+    if blank(prediction) or not references:
         return 0.0
     pred = normalize_answer(prediction)
     return float(any(pred == normalize_answer(r) for r in references))
@@ -71,7 +84,7 @@ def hotpot_f1(prediction: str, references: list[str]) -> float:
 
     A '.' between two digits is a decimal point and does not cut the answer.
     """
-    if _blank(prediction) or not references:
+    if blank(prediction) or not references:
         return 0.0
     m = _FIRST_STOP.search(prediction)
     pred = normalize_answer(prediction[: m.start()] if m else prediction)
@@ -109,7 +122,7 @@ def squad_v2_scores(prediction: str, references: list[str]) -> tuple[float, floa
     refs = [r for r in references if normalize_answer(r)]
     if not refs:
         return (1.0, 1.0) if is_no_answer(prediction) else (0.0, 0.0)
-    if _blank(prediction) or is_no_answer(prediction):
+    if blank(prediction) or is_no_answer(prediction):
         return 0.0, 0.0
     return exact_match(prediction, refs), token_f1(prediction, refs)
 
@@ -124,7 +137,7 @@ def qasper_f1(prediction: str, references: list[str]) -> float:
     1.0 when the normalised prediction is that word or starts with it ("Yes, they do"), or, for
     "unanswerable", when the prediction is a no-answer phrase; otherwise 0.0.
     """
-    if _blank(prediction) or not references:
+    if blank(prediction) or not references:
         return 0.0
     pred = normalize_answer(prediction)
     first = pred.split()[0] if pred else ""
@@ -152,7 +165,7 @@ def answer_recall(prediction: str, references: list[str]) -> float:
     when the prediction starts with that word, "unanswerable" when it declines to answer
     (:func:`is_no_answer`). 0.0 for an empty prediction or no references.
     """
-    if _blank(prediction) or not references:
+    if blank(prediction) or not references:
         return 0.0
     pred = normalize_answer(prediction)
     padded, first = f" {pred} ", pred.split()[0] if pred else ""
@@ -240,7 +253,7 @@ def extract_choice_letter(prediction: str, n_choices: int = 4) -> str | None:
     capital letter closed by ')', '.', ':' or the end of the text. A bare "A"/"a" followed by a
     word is read as the English article, never as option A.
     """
-    if _blank(prediction) or not 1 <= n_choices <= 26:
+    if blank(prediction) or not 1 <= n_choices <= 26:
         return None
     text = prediction.replace("*", "").strip()
     up = string.ascii_uppercase[:n_choices]
@@ -272,7 +285,7 @@ def choice_accuracy(prediction: str, reference: str) -> float:
     The letter comes from :func:`extract_choice_letter`; when the prediction names no letter but
     repeats the reference's option text (e.g. "They were Clinton-haters"), that counts too.
     """
-    if _blank(prediction):
+    if blank(prediction):
         return 0.0
     gold = reference_letter(reference)
     if gold is None:
@@ -286,111 +299,9 @@ def choice_accuracy(prediction: str, reference: str) -> float:
     return 0.0
 
 
-# ------------------------------------------------------------------------------------ numbers
-
-@dataclass(frozen=True)
-class ParsedNumber:
-    """One number found in a text: its value (scale and sign applied) and how it was written."""
-
-    value: float
-    percent: bool = False
-    scaled: bool = False  # written with a scale word or suffix (million, bn, k, ...)
-    marked: bool = False  # carries a currency sign, a percent or a scale
-    year_like: bool = False  # a bare integer 1900..2100
-    parenthesized: bool = False  # negative only because it was written "(1,234)"
-
-
-_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6,
-           "billion": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12, "tn": 1e12}
-_NUMBER = re.compile(
-    r"(?<![\w.])(?P<open>\(\s*)?(?P<sign>[-\u2212\u2013]\s*)?(?P<cur>(?:US)?[$\u20ac\u00a3]\s*)?"
-    r"(?P<sign2>[-\u2212])?"
-    r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\d)"
-    r"(?P<pct>\s*(?:%|percent\b|per\s+cent\b))?"
-    r"(?P<scale>\s*(?:trillion|billion|million|thousand)\b|(?:bn|mn|tn|[bmk])(?![A-Za-z]))?"
-    r"(?P<close>\s*\))?",
-    re.IGNORECASE,
-)
-
-
-def parse_numbers(text: str) -> list[ParsedNumber]:
-    """Every number in ``text``, e.g. "1,234.5", "$2.5bn", "(3.2)" (negative), "-3.7%",
-    "12 million". Digits glued to letters ("FY2022", "Q2") are not numbers."""
-    out: list[ParsedNumber] = []
-    for m in _NUMBER.finditer(text or ""):
-        raw = m.group("num").replace(",", "")
-        value = float(raw)
-        scale = (m.group("scale") or "").strip().lower()
-        if scale:
-            value *= _SCALES[scale]
-        parens = bool(m.group("open") and m.group("close"))
-        if m.group("sign") or m.group("sign2") or parens:
-            value = -value
-        pct, cur = bool(m.group("pct")), bool(m.group("cur"))
-        year = raw.isdigit() and len(raw) == 4 and 1900 <= int(raw) <= 2100 and not (scale or pct or cur)
-        out.append(ParsedNumber(value, pct, bool(scale), bool(scale or pct or cur), year,
-                                parens and not (m.group("sign") or m.group("sign2"))))
-    return out
-
-
-def _main_number(numbers: list[ParsedNumber]) -> ParsedNumber:
-    for n in numbers:
-        if n.marked:
-            return n
-    for n in numbers:
-        if not n.year_like:
-            return n
-    return numbers[0]
-
-
-_DECREASE = re.compile(r"\b(decreas\w*|declin\w*|drop\w*|fell|fall\w*|lower\w*|loss\w*|negative|"
-                       r"down|reduc\w*|shrank|shrunk)\b", re.IGNORECASE)
-
-
-def _candidates(p: ParsedNumber, ref: ParsedNumber, decrease: bool) -> list[float]:
-    values = [p.value]
-    if p.parenthesized:
-        values.append(-p.value)
-    if p.percent != ref.percent:
-        values += [v * 100 if ref.percent else v / 100 for v in values]
-    if p.scaled != ref.scaled and not p.year_like:
-        values += [v * 10.0 ** e for v in values for e in (-12, -9, -6, -3, 3, 6, 9, 12)]
-    if ref.value < 0 and decrease:
-        values += [-v for v in values if v > 0]
-    return values
-
-
-def numeric_match(prediction: str, reference: str, rel_tol: float = 0.01) -> float:
-    """1.0 when some number in the prediction is within ``rel_tol`` of the reference's main number.
-
-    The main number is the reference's first number written with a currency sign, percent or
-    scale, else its first number that is not a bare year, else its first number. Also accepted:
-    percent vs fraction (12.5% == 0.125) and percent vs bare number (12.5% == 12.5); an implicit
-    scale (steps of 1,000) when only one side writes one ("$11,588" in millions == "$11.588
-    billion"), never applied to a bare year; "(3.2)" read as 3.2 too; a positive number for a negative reference when the
-    prediction speaks of a decrease ("declined 3.7%" for "-3.7"). A reference without numbers,
-    or with only bare years that no predicted number matches, falls back to normalised equality
-    or containment of the reference in the prediction.
-    """
-    if _blank(prediction):
-        return 0.0
-    ref_numbers = parse_numbers(reference)
-    if ref_numbers:
-        ref = _main_number(ref_numbers)
-        decrease = bool(_DECREASE.search(prediction))
-        for p in parse_numbers(prediction):
-            if any(math.isclose(v, ref.value, rel_tol=rel_tol, abs_tol=1e-9)
-                   for v in _candidates(p, ref, decrease)):
-                return 1.0
-        if not all(n.year_like for n in ref_numbers):
-            return 0.0
-    gold, pred = normalize_answer(reference), normalize_answer(prediction)
-    return float(bool(gold) and (pred == gold or gold in pred))
-
-
 def needle_match(prediction: str, needle_answer: str) -> float:
     """1.0 when the normalised needle answer occurs in the normalised prediction."""
-    if _blank(prediction):
+    if blank(prediction):
         return 0.0
     gold = normalize_answer(needle_answer or "")
     return float(bool(gold) and gold in normalize_answer(prediction))

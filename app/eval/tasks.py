@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 
 from app.eval import metrics as m
+from app.eval import numbers
 from app.eval.records import EvalQuestion
 
 INSTRUCTIONS: dict[str, str] = {
@@ -40,7 +41,7 @@ METRICS: dict[str, list[str]] = {
     "hotpotqa": ["f1", "recall", "evidence_recall", "evidence_all"],  # evidence: retrieval (app.eval.evidence)
     "qmsum": ["rouge1", "rouge2", "rougeL", "rouge_gm"],
     "squad": ["em", "f1", "recall"],
-    "financebench": ["numeric_match", "recall", "evidence_recall"],
+    "financebench": ["numeric_match", "recall", "evidence_recall", "stated_scale_match"],
     "needle": ["match"],
 }
 PRIMARY: dict[str, str] = {"quality": "accuracy", "qasper": "f1", "narrativeqa": "f1", "hotpotqa": "f1",
@@ -80,8 +81,14 @@ def score_prediction(dataset: str, question: EvalQuestion, prediction: str) -> d
             em, f1 = m.squad_v2_scores(prediction, refs)
             return {"em": em, "f1": f1, "recall": m.answer_recall(prediction, refs or ["unanswerable"])}
         case "financebench":
-            numeric = max((m.numeric_match(prediction, r) for r in refs), default=0.0)
-            return {"numeric_match": numeric, "recall": max(numeric, m.answer_recall(prediction, refs))}
+            stated = numbers.stated_scales(" ".join(e.get("text", "") for e in question.metadata.get("evidence", [])))
+            matches = [numbers.numeric_match_by(prediction, r, stated=stated) for r in refs]
+            numeric = max((score for score, _ in matches), default=0.0)
+            # 1 when the number matched only in the filing's stated units (said, not hidden)
+            by_scale = float(numeric == 1.0 and all(how != "number" for _, how in matches)
+                             and any(how == "stated scale" for _, how in matches))
+            return {"numeric_match": numeric, "recall": max(numeric, m.answer_recall(prediction, refs)),
+                    "stated_scale_match": by_scale}
         case "needle":
             return {"match": m.needle_match(prediction, refs[0]) if refs else 0.0}
     raise ValueError(f"no metrics for dataset {dataset!r}")

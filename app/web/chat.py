@@ -68,10 +68,17 @@ def chat_sidebar(service: ActingService, name: str) -> None:
         st.rerun()
 
 
+def asked_as_caption(asked_as: str | None) -> None:
+    """How a rewritten follow-up was asked, under its answer: live and when the chat is redrawn."""
+    if asked_as:
+        st.caption(f"Asked as: {plain(asked_as)}")
+
+
 def show_message(service: ActingService, message: ChatMessageInfo) -> None:
     with st.chat_message(message.role):
         st.markdown(plain(message.text) or "_(no answer text)_")
         if message.role == "assistant":
+            asked_as_caption(message.asked_as)
             show_citations(service, message.citations)
             answer_caption(message.mode, message.prompt_tokens, message.ttft_s, message.total_s, message.adapter)
 
@@ -104,8 +111,7 @@ def ask(service: ActingService, name: str, question: str, mode: str, top_k: int,
             if close:
                 close()  # in this thread, so the decoder is released here if the run was stopped
         answer = stream.answer
-        if answer.standalone:
-            st.caption(f"Asked as: {plain(answer.standalone)}")
+        asked_as_caption(answer.standalone)
         if not answer.citations:
             st.warning("No chunks were retrieved for this question (the chosen documents hold none).")
         show_citations(service, answer.citations)
