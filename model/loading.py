@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,6 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model.errors import InvalidInputError, ModelNotAvailableError, NotFoundError
+
+# peft's PeftModel reads ``model.is_gradient_checkpointing``, which transformers 5.x deprecates with a
+# FutureWarning: printed on every CLI call that loads an adapter, nothing an analyst can act on (issue 27).
+warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 if TYPE_CHECKING:
     import torch

@@ -63,8 +63,9 @@ def test_cli_end_to_end(cli_service, monkeypatch, capsys, pdf_factory, tmp_path)
     code, out, _ = run_cli(monkeypatch, capsys, "docs", "list", "guides")
     assert code == 0 and "guide.pdf" in flat(out) and "ready" in flat(out)
     for mode in ("lloco", "rag", "full"):
-        code, out, _ = run_cli(monkeypatch, capsys, "ask", "guides", "Where are the bees?", "--mode", mode, "--top-k", "2")
+        code, out, err = run_cli(monkeypatch, capsys, "ask", "guides", "Where are the bees?", "--mode", mode, "--top-k", "2")
         assert code == 0, out
+        assert "Start `lloco api`" in flat(err) and "lloco api" not in flat(out)  # the load is announced, on stderr
         assert "guide.pdf, p. 2" in flat(out) and f"mode {mode}" in flat(out) and "prompt tokens" in flat(out)
     code, out, _ = run_cli(monkeypatch, capsys, "collections", "list")
     assert code == 0 and "guides" in flat(out)

@@ -7,9 +7,8 @@ import os
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from app.cli.shared import out, service
+from app.cli.shared import data_table, out, service
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs (ingest, rebuild, training, evaluation): list, cancel.")
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -40,7 +39,7 @@ def jobs_list(
     if as_json:
         print(json.dumps([{**asdict(j), "eta_s": j.eta_s} for j in jobs], indent=2, default=str))
         return
-    table = Table("id", "kind", "status", "collection", "progress", "left", "queued at", "label", "message / error")
+    table = data_table("id", "kind", "status", "collection", "progress", "left", "queued at", "label", "message / error")
     for j in jobs:
         progress = "-" if j.fraction is None else f"{j.fraction:.0%}"
         table.add_row(str(j.id), j.kind, j.status, j.collection or "-", progress, _eta(j.eta_s),

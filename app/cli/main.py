@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from app.cli.backup import backup, restore
 from app.cli.jobs import jobs_app, worker
-from app.cli.shared import State, err, out, service
+from app.cli.shared import State, data_table, err, out, service
 from app.cli.train import train_app
 from app.cli.users import users_app
 from app.config import Engine, Settings, field_help
@@ -66,7 +65,7 @@ def main_options(
 def show_config() -> None:
     """Show every setting: its value, environment variable and help."""
     settings = Settings(**State.overrides)
-    table = Table("setting", "value", "env var", "help")
+    table = data_table("setting", "value", "env var", "help")
     for name, env, text in field_help():
         table.add_row(name, str(getattr(settings, name)), env, text)
     out.print(table)
@@ -97,7 +96,7 @@ def collections_list(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     if as_json:
         _print_json(service().list_collections())
         return
-    table = Table("name", "documents", "failed", "chunks", "size", "decoder", "kappa", "adapter", "created")
+    table = data_table("name", "documents", "failed", "chunks", "size", "decoder", "kappa", "adapter", "created")
     for c in service().list_collections():
         table.add_row(c.name, str(c.n_documents), str(c.n_failed), str(c.n_chunks), _size(c.size_bytes), c.decoder,
                       str(c.kappa), c.adapter_path or "-", c.created_at.strftime("%Y-%m-%d %H:%M"))
@@ -200,7 +199,7 @@ def docs_list(collection: str, as_json: Annotated[bool, JSON_OPTION] = False) ->
     if as_json:
         _print_json(service().list_documents(collection))
         return
-    table = Table("id", "file", "status", "pages", "chunks", "size", "hash", "error")
+    table = data_table("id", "file", "status", "pages", "chunks", "size", "hash", "error")
     for d in service().list_documents(collection):
         table.add_row(str(d.id), d.filename, d.status, str(d.n_pages), str(d.n_chunks), _size(d.size_bytes),
                       d.content_hash[:12], d.error or "")
@@ -241,13 +240,17 @@ def ask(
         print_answer(stream, out)  # type: ignore[arg-type]
         out.print(f"[dim](answered by the lloco API server at {server[0]})[/]", highlight=False)
         return
+    if not local:  # the load is most of a CPU call's time: say so, and how to skip it
+        err.print("[dim]No `lloco api` server runs on this home: the models load in this process first "
+                  "(~10-15 s on a CPU). Start `lloco api` (or `make run API=1`) and later questions skip the load.[/]",
+                  highlight=False)
     print_answer(svc.ask(collection, question, mode=mode, top_k=top_k, document_ids=ids, history=history), out)  # type: ignore[arg-type]
 
 
 @models_app.command("list")
 def models_list() -> None:
     """Registry models: installed, converted (cached) and where."""
-    table = Table("name", "kind", "installed", "cached", "location / how to install", "description")
+    table = data_table("name", "kind", "installed", "cached", "location / how to install", "description")
     for m in service().models():
         cached = "-" if m.cached is None else ("yes" if m.cached else "no")
         table.add_row(m.name, m.kind, "yes" if m.installed else "no", cached, m.location, m.description)

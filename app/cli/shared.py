@@ -5,11 +5,22 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.console import Console
+from rich.table import Table
 
 from app.config import Settings
 
 out = Console()
 err = Console(stderr=True)
+
+
+def data_table(*headers: str, **options: Any) -> Table:
+    """A table of data for the terminal: cells and headers that do not fit the terminal's width
+    (80 columns when the output is not a terminal) wrap and fold, never cut to "docum…"; ``--json``
+    gives the same data whole."""
+    table = Table(**options)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
 
 
 class State:

@@ -121,9 +121,8 @@ def train_adapter(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out on its own examples.")] = False,
 ) -> None:
     """LoRA on the decoder, trained to answer from summary vectors: the reader adapter, or a collection's."""
-    from app.training.train import train_reader_adapter
     from app.cli.train_console import AdapterStepPrinter, teacher_printer
-    from app.training.train import train_collection_adapter
+    from app.training.train import train_collection_adapter, train_reader_adapter
     from model.errors import InvalidInputError
 
     svc = service()

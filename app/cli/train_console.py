@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
+
+from app.cli.shared import data_table
 
 if TYPE_CHECKING:
     from model.corpus import SourceStats
@@ -19,7 +20,7 @@ def print_corpus(stats: list[SourceStats], sampler: PairSampler, config: TrainCo
     """Documents and tokens per source (training / held out), and what one step reads."""
     from model.corpus import EVAL_OVERLAP
 
-    table = Table("source", "documents", "held out", "tokens", "held-out tokens", "share of training tokens",
+    table = data_table("source", "documents", "held out", "tokens", "held-out tokens", "share of training tokens",
                   title="compressor training corpus")
     train_tokens = sum(s.tokens - s.heldout_tokens for s in stats) or 1
     for s in stats:
@@ -62,7 +63,7 @@ class StepPrinter:
 def print_eval(result: dict[str, Any], console: Console) -> None:
     """Perplexity of the next segment B under each context, and the reconstruction accuracy."""
     r = result
-    table = Table("context for B", "tokens in context", "perplexity of B",
+    table = data_table("context for B", "tokens in context", "perplexity of B",
                   title=f"compressor {r['compressor']} on {r['pairs']} held-out pairs")
     table.add_row("none", "0", f"{r['ppl_none']:.2f}")
     table.add_row(f"summary vectors S (kappa={r['kappa']})", str(r["kappa"]), f"{r['ppl_summary']:.2f}")

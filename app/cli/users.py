@@ -10,9 +10,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from app.cli.shared import out, service
+from app.cli.shared import data_table, out, service
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts: users, roles, collection grants and API keys.")
 
@@ -37,7 +36,7 @@ def users_list(as_json: Annotated[bool, typer.Option("--json", help="Print the u
         print(json.dumps([{"name": u.name, "role": u.role, "created_at": u.created_at.isoformat(timespec="seconds"),
                            "collections": u.collections, "api_keys": u.api_keys} for u in users], indent=2))
         return
-    table = Table("user", "role", "collections", "API keys", "created")
+    table = data_table("user", "role", "collections", "API keys", "created")
     for u in users:
         table.add_row(u.name, u.role, "(all)" if u.role == "admin" else ", ".join(u.collections) or "-",
                       str(u.api_keys), u.created_at.strftime("%Y-%m-%d %H:%M"))
