@@ -64,6 +64,11 @@ def test_create_lists_and_refuses_bad_names(web_service):
     at.button[0].click().run()
     assert "invalid collection name" in at.error[0].value
     assert web_service.list_collections()[0].name == "papers" and len(web_service.list_collections()) == 1
+    at.text_input[0].set_value("reports")  # "reports" sorts after "papers": the picker must move to it
+    at.button[0].click().run()
+    assert not at.exception and at.selectbox(key="admin-collection").value == "reports"
+    at.run()  # and it stays there
+    assert at.selectbox(key="admin-collection").value == "reports"
 
 
 def test_documents_upload_and_delete(lights, tmp_path):

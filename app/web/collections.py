@@ -20,6 +20,7 @@ from app.web.common import (
     job_panel,
     remember,
     run_safely,
+    select_collection,
     show_ingest_results,
     upload_form,
 )
@@ -39,7 +40,8 @@ def create_form(service: ActingService, *, expanded: bool) -> None:
                    f"{s.chunk_tokens} tokens (overlap {s.chunk_overlap}). Change them with `LLOCO_*` settings "
                    "(see `lloco config`) before starting the server.")
         if st.form_submit_button("Create") and new:
-            run_safely(lambda: service.create_collection(new.strip()), f"created {new.strip()}")
+            if run_safely(lambda: service.create_collection(new.strip()), f"created {new.strip()}"):
+                select_collection(new.strip())
 
 
 def collections_table(service: ActingService) -> None:

@@ -94,9 +94,20 @@ def fmt_s(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.2f} s"
 
 
+_SELECT = "select_collection"  # a collection the next picker must show (one just created)
+
+
+def select_collection(name: str) -> None:
+    """Make ``name`` the chosen collection, in the next picker drawn too (its widget keeps its own
+    choice otherwise: the picker stayed on the old collection after a create, issue 27)."""
+    st.session_state["current_collection"] = st.session_state[_SELECT] = name
+
+
 def collection_picker(service: LlocoService, key: str, *, where: Any = st) -> str | None:
     """A collection selectbox (the choice is shared between pages); None, with a hint, if there is none."""
     names = [c.name for c in service.list_collections()]
+    if (chosen := st.session_state.pop(_SELECT, None)) in names:
+        st.session_state[key] = chosen  # before the widget is drawn in this run: allowed
     current = st.session_state.get("current_collection")
     if current is not None and current not in names:
         st.warning(f"The collection {current!r} no longer exists (deleted in another tab?): nothing was asked "
