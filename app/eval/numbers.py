@@ -138,15 +138,15 @@ def numeric_match_by(prediction: str, reference: str, rel_tol: float = 0.01, *,
         def close(values: list[float]) -> bool:
             return any(math.isclose(v, ref.value, rel_tol=rel_tol, abs_tol=1e-9) for v in values)
 
-        if any(close(_candidates(p, ref, decrease)) for p in predicted):
+        candidates = [(p, _candidates(p, ref, decrease)) for p in predicted]
+        if any(close(values) for _, values in candidates):
             return 1.0, "number"
-        ref_units = set(stated) | {1.0, _REFERENCE_UNIT}
-        factors = {s / u for s in stated for u in ref_units} - {1.0}
-        for p in predicted:
-            if p.scaled or p.percent or p.year_like or ref.percent:
-                continue  # a figure that writes its own scale, a percent or a year is not in the filing's units
-            if close([v * f for v in _candidates(p, ref, decrease) for f in factors]):
-                return 1.0, "stated scale"
+        if stated and not ref.percent:  # a percent is in no filing's units
+            factors = {s / u for s in stated for u in {*stated, 1.0, _REFERENCE_UNIT}} - {1.0}
+            for p, values in candidates:
+                # a figure that writes its own scale, a percent or a year is not in the filing's units
+                if not (p.scaled or p.percent or p.year_like) and close([v * f for v in values for f in factors]):
+                    return 1.0, "stated scale"
         if not all(n.year_like for n in ref_numbers):
             return 0.0, ""
     gold, pred = normalize_answer(reference), normalize_answer(prediction)

@@ -84,9 +84,8 @@ def score_prediction(dataset: str, question: EvalQuestion, prediction: str) -> d
             stated = numbers.stated_scales(" ".join(e.get("text", "") for e in question.metadata.get("evidence", [])))
             matches = [numbers.numeric_match_by(prediction, r, stated=stated) for r in refs]
             numeric = max((score for score, _ in matches), default=0.0)
-            # 1 when the number matched only in the filing's stated units (said, not hidden)
-            by_scale = float(numeric == 1.0 and all(how != "number" for _, how in matches)
-                             and any(how == "stated scale" for _, how in matches))
+            hows = {how for _, how in matches}
+            by_scale = float("stated scale" in hows and "number" not in hows)  # matched only in the filing's units
             return {"numeric_match": numeric, "recall": max(numeric, m.answer_recall(prediction, refs)),
                     "stated_scale_match": by_scale}
         case "needle":
