@@ -41,3 +41,4 @@ class JobRecord(Base):
     spec: Mapped[Any | None] = mapped_column(JSON, default=None, nullable=True)  # migration 0008
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times a worker started it
     started_at: Mapped[datetime | None] = mapped_column(default=None)  # when it last started running
+    eta_s: Mapped[float | None] = mapped_column(Float, default=None)  # seconds left estimated at updated_at (0013)

@@ -49,6 +49,8 @@ class Progress:
     stage: Stage
     done: int = 0  # units done within the stage (chunks), when it has units
     total: int = 0
+    file_bytes: int = 0  # this file's size (a rebuilt document: its text's length)
+    later_bytes: int = 0  # the files after it, together (what a time-left estimate scales by)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -107,16 +109,44 @@ class Deriver:
         chunks = chunk_pages(doc.pages, encode=self.encode, chunk_tokens=self.chunk_tokens, overlap=self.chunk_overlap)
         if not chunks:
             raise DocumentError(f"{doc.filename}: no text to index")
-        report("embed", 0, len(chunks))
-        embeddings = self.embedder.embed([c.embed_text for c in chunks], batch_size=self.embed_batch_size)  # (n, dim)
-        out = []
-        step = self.compress_batch_size * 4  # report progress every few batches
-        for start in range(0, len(chunks), step):
-            report("compress", start, len(chunks))
-            batch = [c.token_ids for c in chunks[start:start + step]]
-            out.extend(v.numpy() for v in self.compressor.compress(batch, batch_size=self.compress_batch_size))
-        report("compress", len(chunks), len(chunks))
-        return Derived(doc, chunks, embeddings, np.stack(out))  # summaries (n, kappa, d)
+        embeddings = embed_reporting(self.embedder, [c.embed_text for c in chunks], batch_size=self.embed_batch_size,
+                                     report=report)  # (n, dim)
+        summaries = compress_reporting(self.compressor, [c.token_ids for c in chunks],
+                                       batch_size=self.compress_batch_size, report=report)
+        return Derived(doc, chunks, embeddings, np.stack(summaries))  # summaries (n, kappa, d)
+
+
+def embed_reporting(embedder: Embedder, texts: list[str], *, batch_size: int,
+                    report: Callable[..., None]) -> np.ndarray:
+    """Embed ``texts`` a few batches at a time, reporting ``("embed", done, total)`` before each step
+    (a 10 MB file's 10,000 chunks must not sit at "embed 0/10000" for minutes); (n, dim) float32."""
+    import numpy as np
+
+    step, parts = batch_size * 4, []
+    for start in range(0, len(texts), step):
+        report("embed", start, len(texts))
+        parts.append(embedder.embed(texts[start:start + step], batch_size=batch_size))  # (step, dim)
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+def compress_reporting(compressor: Compressor, token_ids: list[list[int]], *, batch_size: int,
+                       report: Callable[..., None]) -> list[np.ndarray]:
+    """Compress chunks a batch at a time, reporting ``("compress", done, total)`` before each batch and at
+    the end (the slow stage: its pace is what a time-left estimate needs first); one (kappa, d) float16
+    array per chunk."""
+    out, step = [], batch_size
+    for start in range(0, len(token_ids), step):
+        report("compress", start, len(token_ids))
+        out.extend(v.numpy() for v in compressor.compress(token_ids[start:start + step], batch_size=batch_size))
+    report("compress", len(token_ids), len(token_ids))
+    return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 @dataclass
@@ -133,16 +163,23 @@ class Pipeline:
         if self.deriver is None:
             raise ValueError("this pipeline has no deriver: it writes documents derived elsewhere")
         files = expand_paths(paths)
-        progress = progress or (lambda _p: None)
+        sizes = [_size(path) for path in files]
+        said = progress or (lambda _p: None)
+
+        def progress_of(i: int) -> Callable[[Stage, int, int], None]:
+            later = sum(sizes[i + 1:])
+            return lambda stage, done=0, total=0: said(Progress(files[i].name, i, len(files), stage, done, total,
+                                                                sizes[i], later))
+
         if not self.prefetch or len(files) < 2:
-            return [self._ingest_one(path, i, len(files), progress, None) for i, path in enumerate(files)]
+            return [self._ingest_one(path, progress_of(i), None) for i, path in enumerate(files)]
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lloco-parse")
         try:
             ahead = pool.submit(self._load, files[0])
             results = []
             for i, path in enumerate(files):
                 parsed, ahead = ahead, (pool.submit(self._load, files[i + 1]) if i + 1 < len(files) else None)
-                results.append(self._ingest_one(path, i, len(files), progress, parsed))
+                results.append(self._ingest_one(path, progress_of(i), parsed))
             return results
         finally:
             # an interrupted ingest does not wait for the parse ahead of it
@@ -154,13 +191,9 @@ class Pipeline:
         except DocumentError as exc:
             return exc
 
-    def _ingest_one(self, path: Path, i: int, n: int, progress: ProgressCallback,
-                    parsed: Future | None) -> IngestResult:
+    def _ingest_one(self, path: Path, report: Callable[..., None], parsed: Future | None) -> IngestResult:
+        """One file: ``report(stage, done, total)`` says where it stands."""
         started = time.perf_counter()
-
-        def report(stage: Stage, done: int = 0, total: int = 0) -> None:
-            progress(Progress(path.name, i, n, stage, done, total))
-
         report("parse")
         doc = parsed.result() if parsed is not None else self._load(path)  # (re-raises what parsing raised)
         if isinstance(doc, DocumentError):

@@ -14,11 +14,12 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from indexing.catalog import Chunk, Collection, Document, Page
 from indexing.chunking import chunk_pages
 from indexing.collection_index import CollectionIndex
+from indexing.pipeline import Progress, compress_reporting, embed_reporting
 from indexing.summary_store import STORE_FILE
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import sessionmaker
 
     from indexing.embedder import Embedder
-    from indexing.pipeline import ProgressCallback
+    from indexing.pipeline import ProgressCallback, Stage
     from model.compressor import Compressor
 
 
@@ -48,28 +49,32 @@ def rebuild_collection(sessions: sessionmaker, target: Collection, folder: Path,
     import numpy as np
 
     from indexing.lexical import add_postings
-    from indexing.pipeline import Progress
 
     report = progress or (lambda _p: None)
     with sessions() as session:
-        docs = session.execute(select(Document.id, Document.filename).where(
-            Document.collection_id == target.id, Document.status == "ready").order_by(Document.id)).all()
+        docs = session.execute(select(Document.id, Document.filename, func.coalesce(func.sum(func.length(Page.text)), 0))
+                               .outerjoin(Page, Page.document_id == Document.id)
+                               .where(Document.collection_id == target.id, Document.status == "ready")
+                               .group_by(Document.id, Document.filename).order_by(Document.id)).all()
+    sizes = [int(chars) for _id, _name, chars in docs]  # a document's text length: its "bytes" for the ETA
     new_chunks: list[Chunk] = []
     embeddings, summaries = [], []
-    for i, (doc_id, filename) in enumerate(docs):
-        report(Progress(filename, i, len(docs), "chunk"))
+    for i, (doc_id, filename, _chars) in enumerate(docs):
+        def on_stage(stage: Stage, done: int = 0, total: int = 0, i: int = i, filename: str = filename) -> None:
+            report(Progress(filename, i, len(docs), stage, done, total, sizes[i], sum(sizes[i + 1:])))
+
+        on_stage("chunk")
         with sessions() as session:
             pages = list(session.scalars(select(Page.text).where(Page.document_id == doc_id).order_by(Page.page_no)))
         chunks = chunk_pages(pages, encode=encode, chunk_tokens=target.chunk_tokens, overlap=target.chunk_overlap)
-        report(Progress(filename, i, len(docs), "embed", 0, len(chunks)))
-        embeddings.append(embedder.embed([c.embed_text for c in chunks], batch_size=embed_batch_size))
-        report(Progress(filename, i, len(docs), "compress", 0, len(chunks)))
-        vectors = compressor.compress([c.token_ids for c in chunks], batch_size=compress_batch_size)
-        summaries.extend(v.numpy() for v in vectors)
+        embeddings.append(embed_reporting(embedder, [c.embed_text for c in chunks], batch_size=embed_batch_size,
+                                          report=on_stage))
+        summaries.extend(compress_reporting(compressor, [c.token_ids for c in chunks], batch_size=compress_batch_size,
+                                            report=on_stage))
         new_chunks.extend(Chunk(document_id=doc_id, collection_id=target.id, ordinal=c.ordinal, page_start=c.page_start,
                                 page_end=c.page_end, char_start=c.char_start, char_end=c.char_end, text=c.text,
                                 n_tokens=len(c.token_ids)) for c in chunks)
-        report(Progress(filename, i, len(docs), "done", len(chunks), len(chunks)))
+        on_stage("done", len(chunks), len(chunks))
     dim, kappa, hidden = target.embed_dim, target.kappa, target.hidden_size
     all_embeddings = np.concatenate(embeddings) if embeddings else np.zeros((0, dim), dtype=np.float32)  # (n, dim)
     all_summaries = np.stack(summaries) if summaries else np.zeros((0, kappa, hidden), dtype=np.float16)  # (n, kappa, d)

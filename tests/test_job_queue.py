@@ -160,7 +160,7 @@ def test_a_running_job_reports_its_time_left(service):
     runner, reported, gate = JobRunner(sessions=service.sessions), threading.Event(), threading.Event()
 
     def work(report):
-        time.sleep(0.2)
+        time.sleep(1.0)  # at this pace it has about a second left: more than the checks below take
         report(0.5, "half way")
         reported.set()
         gate.wait(10)

@@ -57,7 +57,7 @@ def test_ingestion_progress_names_the_file_and_its_stage():
     from indexing.pipeline import Progress
 
     seen = []
-    on_progress = ingest_reporter(lambda fraction, message: seen.append((fraction, message)))
+    on_progress = ingest_reporter(lambda fraction, message, eta_s=None: seen.append((fraction, message)))
     on_progress(Progress("a.pdf", 0, 2, "parse"))
     on_progress(Progress("a.pdf", 0, 2, "compress", 5, 10))
     on_progress(Progress("a.pdf", 0, 2, "done", 10, 10))

@@ -9,15 +9,10 @@ from typing import Annotated
 import typer
 
 from app.cli.shared import data_table, out, service
+from app.jobs.eta import time_left_text
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs (ingest, rebuild, training, evaluation): list, cancel.")
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 @jobs_app.command("list")
@@ -42,7 +37,7 @@ def jobs_list(
     table = data_table("id", "kind", "status", "collection", "progress", "left", "queued at", "label", "message / error")
     for j in jobs:
         progress = "-" if j.fraction is None else f"{j.fraction:.0%}"
-        table.add_row(str(j.id), j.kind, j.status, j.collection or "-", progress, _eta(j.eta_s),
+        table.add_row(str(j.id), j.kind, j.status, j.collection or "-", progress, time_left_text(j.eta_s, running=j.status == "running", short=True) or "-",
                       j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.label,
                       j.error or (j.message if j.status in ("queued", "running") else ""))
     out.print(table)

@@ -39,6 +39,7 @@ def ingest_with_progress(service: LlocoService, collection: str, paths: list[Pat
                          engine: Engine = "local") -> list[IngestResult]:
     """Run an ingestion with progress bars, recorded as a job in the catalog (`lloco jobs list`).
     ``engine`` 'ray': documents derived on Ray workers (which load the models there)."""
+    from app.jobs.eta import rates_for
     from app.jobs.runner import JobRunner, ingest_reporter
 
     if engine == "local":  # loading the models first keeps the bars honest about where the time goes
@@ -46,7 +47,7 @@ def ingest_with_progress(service: LlocoService, collection: str, paths: list[Pat
         _ = service.compressor, service.embedder
     with stage_bars(console) as on_progress:
         def work(report):
-            to_job = ingest_reporter(report)
+            to_job = ingest_reporter(report, rates=rates_for(collection))
             return service.ingest(collection, paths, progress=lambda event: (on_progress(event), to_job(event)),
                                   engine=engine)
 
@@ -56,11 +57,12 @@ def ingest_with_progress(service: LlocoService, collection: str, paths: list[Pat
 
 def rebuild_with_progress(service: LlocoService, collection: str, console: Console) -> RebuildResult:
     """Rebuild a collection with the current models, with progress bars, recorded as a job."""
+    from app.jobs.eta import rates_for
     from app.jobs.runner import JobRunner, ingest_reporter
 
     with stage_bars(console) as on_progress:
         def work(report):
-            to_job = ingest_reporter(report)
+            to_job = ingest_reporter(report, rates=rates_for(collection), noun="document")
             return service.rebuild_collection(collection, progress=lambda event: (on_progress(event), to_job(event)))
 
         return JobRunner(sessions=service.sessions).run("rebuild", f"rebuild {collection}", work, collection=collection)

@@ -16,8 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.jobs.eta import rates_for
 from app.jobs.lifecycle import cleaned_up_at_the_end, settle_documents
-from app.jobs.runner import JobCancelled, Report, ingest_reporter, stage_line
+from app.jobs.runner import JobCancelled, Report, ingest_reporter
 from app.training.train import train_collection_adapter
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def run_ingest(service: LlocoService, spec: dict[str, Any], report: Report) -> l
     with cleaned_up_at_the_end(spec):
         try:
             results = service.ingest(spec["collection"], [Path(p) for p in spec["paths"]],
-                                     progress=ingest_reporter(report))
+                                     progress=ingest_reporter(report, rates=rates_for(spec["collection"])))
         except JobCancelled:
             settle_documents(service.sessions, spec, error=None)
             raise
@@ -60,10 +61,7 @@ def run_ingest(service: LlocoService, spec: dict[str, Any], report: Report) -> l
 def run_rebuild(service: LlocoService, spec: dict[str, Any], report: Report) -> str:
     """spec: collection."""
 
-    def on_progress(event: Any) -> None:
-        share = (event.file_index + (event.done / event.total if event.total else 0.0)) / max(event.n_files, 1)
-        report(share, f"{event.file} (document {event.file_index + 1} of {event.n_files}): {stage_line(event.stage)}")
-
+    on_progress = ingest_reporter(report, rates=rates_for(spec["collection"]), noun="document")
     result = service.rebuild_collection(spec["collection"], progress=on_progress)
     return f"{result.documents} documents, {result.chunks} chunks"
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.jobs import store as job_store
 from app.jobs.lifecycle import cancel_job, recover
-from app.jobs.store import eta_seconds, get_job
+from app.jobs.eta import IngestClock, StageRates
+from app.jobs.store import aged_eta, eta_seconds, get_job
 from indexing.pipeline import WORK_STAGES
 from model.errors import LlocoError, NotFoundError
 
@@ -38,7 +39,16 @@ class JobCancelled(BaseException):  # noqa: N818 - raised into the job like Keyb
 
 log = logging.getLogger(__name__)
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-Report = Callable[[float | None, str], None]
+PACE = "pace"  # a report without a measured time left: the pace so far is the estimate
+
+
+class Report(Protocol):
+    """A job's progress callback: the share done (None: unknown), what it does now, and optionally the
+    seconds it has left as the job measured them (None: it can't tell yet); without ``eta_s`` the
+    time left is extrapolated from the share done so far (:func:`app.jobs.store.eta_seconds`)."""
+
+    def __call__(self, fraction: float | None, message: str, /, *, eta_s: float | None | str = PACE) -> None: ...
+
 STAGES = WORK_STAGES  # an ingested file's stages, in order (the pipeline's)
 
 
@@ -59,6 +69,8 @@ class Job:
     finished: float | None = None
     cancel_requested: bool = False
     run_started: float | None = None  # when it started running (queued jobs wait first)
+    eta_estimate: float | None = None  # seconds left as last estimated (at eta_at, a time.time())
+    eta_at: float | None = None
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     _refresh: Callable[[Job], None] | None = field(default=None, repr=False)  # a job another process runs
 
@@ -73,10 +85,8 @@ class Job:
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left at the pace so far, while it runs (None when it cannot tell yet)."""
-        if self.status != "running" or self.run_started is None:
-            return None
-        return eta_seconds(self.fraction, time.time() - self.run_started)
+        """Seconds left while it runs: the last estimate less the time since (None: it cannot tell)."""
+        return aged_eta(self.eta_estimate, self.eta_at, running=self.status == "running")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends (True) or ``timeout`` seconds pass (False)."""
@@ -160,6 +170,7 @@ class JobRunner:
                 return
             job.status, job.fraction, job.message, job.error = info.status, info.fraction, info.message, info.error
             job.result, job.cancel_requested = info.result, info.cancel_requested
+            job.eta_estimate, job.eta_at = info.eta_estimate, info.updated_at_s
             job.run_started = info.started_at.replace(tzinfo=UTC).timestamp() if info.started_at else None
             if info.status not in ("queued", "running"):
                 job.finished = time.time()
@@ -198,12 +209,16 @@ class JobRunner:
     def _reporter(self, job: Job) -> Report:
         last = [0.0]
 
-        def report(fraction: float | None, message: str) -> None:
+        def report(fraction: float | None, message: str, /, *, eta_s: float | None | str = PACE) -> None:
             job.fraction = None if fraction is None else min(max(float(fraction), 0.0), 1.0)
-            job.message = message
+            now = time.time()
+            if eta_s == PACE:
+                eta_s = eta_seconds(job.fraction, now - (job.run_started or now))
+            job.message, job.eta_estimate, job.eta_at = message, eta_s, now
             if self.sessions is not None and time.monotonic() - last[0] >= job_store.HEARTBEAT_S:
                 last[0] = time.monotonic()
-                job.cancel_requested |= job_store.record_progress(self.sessions, job.id, job.fraction, message)
+                job.cancel_requested |= job_store.record_progress(self.sessions, job.id, job.fraction, message,
+                                                                  eta_s=job.eta_estimate)
             if job.cancel_requested:
                 raise JobCancelled(f"job #{job.id} cancelled")
 
@@ -301,14 +316,19 @@ def stage_line(stage: str) -> str:
     return " → ".join(f"{s} ✓" if i < at else (f"**{s}**" if i == at else s) for i, s in enumerate(STAGES))
 
 
-def ingest_reporter(report: Report) -> Callable[[Progress], None]:
-    """A pipeline progress callback that reports the file, its stage and the overall share."""
+def ingest_reporter(report: Report, *, rates: StageRates | None = None,
+                    noun: str = "file") -> Callable[[Progress], None]:
+    """A pipeline progress callback that reports the file (a rebuild: ``noun`` "document"), its stage, the
+    overall share, and the time left from the throughput measured per stage (:mod:`app.jobs.eta`;
+    ``rates``: what earlier jobs on the collection measured, :func:`app.jobs.eta.rates_for`)."""
+    clock = IngestClock(rates if rates is not None else StageRates())
 
     def on_progress(event: Progress) -> None:
         within = event.done / event.total if event.total else 0.0
         at = STAGES.index(event.stage) if event.stage in STAGES else len(STAGES)
         share = (event.file_index + min((at + within) / len(STAGES), 1.0)) / max(event.n_files, 1)
         units = f" ({event.done}/{event.total} chunks)" if event.total and event.stage != "done" else ""
-        report(share, f"{event.file} (file {event.file_index + 1} of {event.n_files}): {stage_line(event.stage)}{units}")
+        report(share, f"{event.file} ({noun} {event.file_index + 1} of {event.n_files}): "
+               f"{stage_line(event.stage)}{units}", eta_s=clock.observe(event))
 
     return on_progress

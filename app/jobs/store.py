@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -55,23 +56,38 @@ class JobInfo:
     started_at: datetime | None = None
     attempts: int = 0
     spec: Any = None
+    updated_at: datetime | None = None  # its last progress report
+    eta_estimate: float | None = None  # the seconds left it estimated then (None: it could not tell)
 
     @classmethod
     def of(cls, row: JobRecord) -> JobInfo:
         return cls(row.id, row.kind, row.label, row.collection, row.owner, row.status, row.fraction, row.message,
                    row.error, row.result, row.created_at, row.finished_at, bool(row.cancel_requested),
-                   row.started_at, row.attempts or 0, row.spec)
+                   row.started_at, row.attempts or 0, row.spec, row.updated_at, row.eta_s)
 
     @property
     def seconds(self) -> float:
         return ((self.finished_at or utc_now()) - self.created_at).total_seconds()
 
     @property
+    def updated_at_s(self) -> float | None:
+        """:attr:`updated_at` as a Unix time (the catalog keeps naive UTC)."""
+        return None if self.updated_at is None else self.updated_at.replace(tzinfo=UTC).timestamp()
+
+    @property
     def eta_s(self) -> float | None:
-        """Seconds left at the pace so far (None while queued, finished, or too early to tell)."""
-        if self.status != "running" or self.started_at is None:
-            return None
-        return eta_seconds(self.fraction, (utc_now() - self.started_at).total_seconds())
+        """Seconds left (None while queued, finished, or while it can't tell): what the job estimated at
+        its last report, less the time since."""
+        return aged_eta(self.eta_estimate, self.updated_at_s, running=self.status == "running")
+
+
+def aged_eta(estimate: float | None, at: float | None, *, running: bool) -> float | None:
+    """An estimate of seconds left made at Unix time ``at``, now; None when not running, not known, or run
+    out (the job is slower than it thought: it no longer knows)."""
+    if not running or estimate is None or at is None:
+        return None
+    left = estimate - (time.time() - at)
+    return left if left > 0 or estimate == 0 else None
 
 
 def eta_seconds(fraction: float | None, elapsed_s: float) -> float | None:
@@ -115,18 +131,20 @@ def claim(sessions: sessionmaker) -> JobInfo | None:
         with sessions.begin() as session:
             taken = session.execute(update(JobRecord).where(JobRecord.id == job_id, JobRecord.status == "queued").values(
                 status="running", host=HOST, pid=os.getpid(), started_at=utc_now(), updated_at=utc_now(), fraction=None,
-                message="starting", attempts=JobRecord.attempts + 1)).rowcount
+                eta_s=None, message="starting", attempts=JobRecord.attempts + 1)).rowcount
         if taken:
             return get_job(sessions, job_id)
 
 
-def record_progress(sessions: sessionmaker, job_id: int, fraction: float | None, message: str) -> bool:
-    """Write a job's progress (its heartbeat); whether someone asked to cancel it."""
+def record_progress(sessions: sessionmaker, job_id: int, fraction: float | None, message: str, *,
+                    eta_s: float | None = None) -> bool:
+    """Write a job's progress (its heartbeat) and the seconds it estimates it has left; whether someone
+    asked to cancel it."""
     with sessions.begin() as session:
         row = row_by_id(session, JobRecord, job_id)
         if row is None:
             return False
-        row.fraction, row.message, row.updated_at = fraction, message[:5000], utc_now()
+        row.fraction, row.message, row.updated_at, row.eta_s = fraction, message[:5000], utc_now(), eta_s
         return bool(row.cancel_requested)
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 
 from app.web.auth import require_admin_page
 from app.web.common import (
+    busy_banner,
     collection_picker,
     get_jobs,
     get_service,
@@ -143,9 +144,7 @@ def collections_page() -> None:
     name = collection_picker(service, "admin-collection")
     if name is None:
         return
-    busy = get_jobs().busy(name)
-    if busy is not None:
-        st.info(f"Busy: {busy.label} ({busy.message}). Writing actions wait until it ends.")
+    busy = busy_banner(name)
     job_panel("collections", collection=name, on_done=_job_result)
     documents, rebuild, adapter, delete = st.tabs(["Documents", "Rebuild", "Adapter", "Delete"])
     with documents:

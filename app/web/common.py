@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from app.jobs.eta import time_left_text
 from app.jobs.runner import Job, JobRunner
 from app.jobs.worker import start_worker
 from indexing.loaders import SUPPORTED_SUFFIXES
@@ -212,11 +213,23 @@ def show_ingest_results(results: list[IngestResult | dict]) -> None:
                            "nothing on them: they are not searchable")
 
 
-def eta_text(seconds: float | None) -> str:
-    """' (about 3 min left)' style, or '' when the time left is not known."""
-    if seconds is None:
-        return ""
-    return f" (about {seconds:.0f} s left)" if seconds < 90 else f" (about {seconds / 60:.0f} min left)"
+def busy_banner(collection: str) -> Job | None:
+    """Say which job writes to ``collection`` now, following its stage and time left (refreshed every
+    second; the page reruns once it ends, so its writing actions come back); that job, or None."""
+    busy = get_jobs().busy(collection)
+    if busy is None:
+        return None
+
+    @st.fragment(run_every=1.0)
+    def banner() -> None:
+        job = get_jobs().get(busy.id) or busy
+        if not job.running:
+            st.rerun()
+        stage = "waiting for the worker" if job.status == "queued" else f"{job.message} ({time_left_text(job.eta_s)})"
+        st.info(f"Busy: {job.label}: {stage}. Writing actions wait until it ends.")
+
+    banner()
+    return busy
 
 
 def _show_job(job: Job, on_done: Callable[[Job], None] | None) -> None:
@@ -226,7 +239,7 @@ def _show_job(job: Job, on_done: Callable[[Job], None] | None) -> None:
             get_jobs().cancel(job.id)
         return
     if job.running:
-        st.progress(job.fraction or 0.0, text=f"{job.label}: {job.message}{eta_text(job.eta_s)}")
+        st.progress(job.fraction or 0.0, text=f"{job.label}: {job.message} ({time_left_text(job.eta_s)})")
         if job.cancel_requested:
             st.caption("stopping at the next step ...")
         elif st.button("Cancel", key=f"cancel-job-{job.id}", help="Stop at the next step; a document being "
