@@ -14,7 +14,7 @@ import streamlit as st
 
 from app.accounts.store import Principal
 
-from app.web.auth import account_sidebar, current_principal, login_page
+from app.web.auth import account_sidebar, current_principal, login_page, new_password_page
 from app.web.chat import chat_page
 from app.web.collections import collections_page
 from app.web.common import get_service
@@ -28,6 +28,10 @@ def sign_in() -> None:
     login_page(get_service())
 
 
+def new_password() -> None:
+    new_password_page(get_service())
+
+
 def main() -> None:
     st.set_page_config(page_title="lloco", page_icon=":material/description:", layout="wide")
     st.html("<style>[data-testid=stMainBlockContainer] {padding-top: 2.5rem; max-width: 1400px}</style>")
@@ -36,6 +40,11 @@ def main() -> None:
         st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")]).run()
         return
     account_sidebar(principal)
+    if principal.must_change_password:  # a one-time password: a new one before any page
+        st.navigation([st.Page(new_password, title="New password", icon=":material/password:")]).run()
+        return
+    if st.session_state.pop("password_changed", False):
+        st.toast("Password changed.")
     st.navigation([st.Page(page, title=title, icon=icon, default=title == "Chat")
                    for title, page, icon in pages_for(principal)]).run()
 

@@ -45,7 +45,8 @@ def generate_with_streamer(decoder, embeds, *, max_new_tokens: int, adapter) -> 
 
 def main() -> None:
     from app.config import Settings
-    from app.cli.demo import demo_questions, ensure_demo_collection
+    from app.cli.demo import ensure_demo_collection
+    from app.core.demo import demo_questions
     from app.core.service import LlocoService
     from model.generation import stream_generate
 

@@ -14,7 +14,8 @@ import statistics
 
 def main() -> None:
     from app.config import Settings
-    from app.cli.demo import demo_questions, ensure_demo_collection
+    from app.cli.demo import ensure_demo_collection
+    from app.core.demo import demo_questions
     from app.core.service import LlocoService
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indexing.catalog import Base, utc_now
@@ -27,6 +27,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # consecutive wrong passwords
     locked_until: Mapped[datetime | None] = mapped_column(default=None)  # sign-in refused until then
+    # a one-time password (the first admin's, or one an admin set): the next sign-in must choose a new one (0014)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiKey(Base):

@@ -179,3 +179,26 @@ def test_single_sign_on_identities_map_to_the_local_user_named_as_their_email(ac
         principal_for_oidc(accounts, SimpleNamespace(email="eve@example.org"))
     with pytest.raises(AuthenticationError, match="no e-mail"):
         principal_for_oidc(accounts, SimpleNamespace(email=None))
+
+
+def test_a_one_time_password_is_changed_at_the_first_sign_in(accounts):
+    """Issue 27: the first admin's printed password (and one an admin sets with one_time) is one-time:
+    signing in with it says a new one comes first; the change checks the old one and clears the flag."""
+    name, password = accounts.bootstrap_admin()
+    assert accounts.sign_in(name, password).must_change_password
+    assert accounts.get_user(name).must_change_password
+    with pytest.raises(AuthenticationError):
+        accounts.change_password(name, "not the one-time one", "my own passphrase")
+    with pytest.raises(InvalidInputError, match="other than"):
+        accounts.change_password(name, password, password)
+    with pytest.raises(InvalidInputError, match="too short"):
+        accounts.change_password(name, password, "short")
+    changed = accounts.change_password(name, password, "my own passphrase")
+    assert changed.is_admin and not changed.must_change_password
+    assert not accounts.sign_in(name, "my own passphrase").must_change_password
+    with pytest.raises(AuthenticationError):
+        accounts.sign_in(name, password)  # the one-time password is gone
+    accounts.create_user("bob", "battery staple")
+    assert not accounts.sign_in("bob", "battery staple").must_change_password  # a password of one's own
+    accounts.set_password("bob", "a temporary one", one_time=True)
+    assert accounts.sign_in("bob", "a temporary one").must_change_password

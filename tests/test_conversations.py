@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core.condense import condense, condense_rule, is_follow_up
-from app.cli.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from tests.cli_runner import flat, run_cli
 
 REVENUE = "What was PepsiCo's organic revenue growth in the first quarter of 2023?"

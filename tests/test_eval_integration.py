@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from app.cli.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from app.eval.report import write_report
 from app.eval.summary import summarize
 from app.eval.runner import EvalSpec, load_run, run_eval

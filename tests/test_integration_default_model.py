@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.cli.demo import DEMO_DIR, demo_questions, ensure_demo_collection
+from app.cli.demo import ensure_demo_collection
+from app.core.demo import DEMO_DIR, demo_questions
 from indexing.catalog import Chunk, Page
 from tests.cli_runner import flat
 from tests.conftest import MODEL_CACHE

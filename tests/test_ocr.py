@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from app.cli.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from indexing import ocr
 from indexing.loaders import DocumentError, load_document
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.core.citations import Citation
-from app.cli.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from app.core.page_images import _line_boxes, match_spans, render_citation, render_page
 from tests.fakes import make_pdf
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.cli.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from tests.conftest import MODEL_CACHE, REPO
 
 pytestmark = pytest.mark.integration
@@ -73,6 +73,32 @@ def test_nothing_but_the_sign_in_page_until_signed_in(app_home):
     assert any("Signed in as **bob** (analyst)" in c.value for c in at.sidebar.caption)
     at.sidebar.button[-1].click().run()  # sign out
     assert at.title[0].value == "Sign in to lloco"
+
+
+def test_the_first_sign_in_with_a_one_time_password_asks_for_a_new_one(app_home):
+    from app.accounts.store import Accounts
+    from app.config import Settings
+    from app.core.service import LlocoService
+
+    accounts = Accounts(LlocoService(Settings(home=app_home, model_cache=MODEL_CACHE)).sessions)
+    name, once = accounts.bootstrap_admin()  # what `make run` prints
+    at = _app().run()
+    at.text_input[0].set_value(name)
+    at.text_input[1].set_value(once)
+    at.button[0].click().run()
+    assert not at.exception and at.title[0].value == "Choose a new password"  # no page before it
+    boxes = {t.label: t for t in at.text_input}
+    boxes["One-time password"].set_value(once)
+    boxes["New password"].set_value("my own passphrase")
+    boxes["New password, again"].set_value("my own passphrase, mistyped")
+    at.button[0].click().run()
+    assert at.error[0].value == "the two new passwords differ" and at.title[0].value == "Choose a new password"
+    boxes = {t.label: t for t in at.text_input}
+    boxes["New password, again"].set_value("my own passphrase")
+    at.button[0].click().run()
+    assert not at.exception and at.title[0].value != "Choose a new password"
+    assert "No collection yet" in at.info[0].value  # the admin's pages, on an empty home
+    assert not accounts.get_user(name).must_change_password and accounts.sign_in(name, "my own passphrase")
 
 
 def test_sessions_expire(app_home):

@@ -163,3 +163,22 @@ def test_answers_are_shown_as_text_not_markdown():
         assert "<h1" not in html
     assert render(plain("14.3%")).strip() == "<p>14.3%</p>"
     assert render(plain("line one\nline two")).strip() == "<p>line one<br />\nline two</p>"  # the break is kept
+
+
+def test_an_empty_chat_offers_the_demos_sample_questions_and_a_hint_elsewhere(filled, tmp_path):
+    from app.core.demo import DEMO_COLLECTION, demo_questions, sample_questions
+
+    at = _app().run()  # "notes": the analyst's own documents, a hint
+    assert not at.exception and any("cites the pages" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key and b.key.startswith("sample-question-")]
+    filled.create_collection(DEMO_COLLECTION)
+    filled.ingest(DEMO_COLLECTION, [make_pdf(tmp_path / "l.pdf", ["Lighthouses guide ships."])])
+    at.run().sidebar.selectbox[0].set_value(DEMO_COLLECTION).run()
+    samples = [b for b in at.button if b.key and b.key.startswith("sample-question-")]
+    assert [b.label for b in samples] == sample_questions(DEMO_COLLECTION)
+    assert len(samples) == 3 and {b.label for b in samples} <= {q["question"] for q in demo_questions()}
+    samples[1].click().run()  # asked, as if typed
+    assert not at.exception and [m.name for m in at.chat_message] == ["user", "assistant"]
+    asked = filled.chat_messages(filled.list_chats(DEMO_COLLECTION)[0].id)[0]
+    assert (asked.role, asked.text) == ("user", samples[1].label)
+    assert not [b for b in at.button if b.key and b.key.startswith("sample-question-")]  # no longer empty

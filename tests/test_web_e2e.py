@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.demo import DEMO_DIR
+from app.core.demo import DEMO_DIR
 from tests.conftest import MODEL_CACHE, REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from app.cli.demo import DEMO_COLLECTION, ensure_demo_collection
+from app.cli.demo import ensure_demo_collection
+from app.core.demo import DEMO_COLLECTION
 from app.web import serve
 
 

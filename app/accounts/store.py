@@ -47,6 +47,7 @@ class Principal:
     name: str
     role: Role
     user_id: int | None = None  # None: the local admin
+    must_change_password: bool = False  # signed in with a one-time password: a new one comes first
 
     @property
     def is_admin(self) -> bool:
@@ -64,6 +65,7 @@ class UserInfo:
     created_at: datetime
     collections: list[str]  # granted (an admin reads every collection whatever its grants)
     api_keys: int  # keys not revoked
+    must_change_password: bool = False  # a one-time password: the next sign-in chooses a new one
 
     @property
     def principal(self) -> Principal:
@@ -96,7 +98,8 @@ class Accounts:
         self.sessions = sessions
 
     # users ------------------------------------------------------------------------------
-    def create_user(self, name: str, password: str, *, role: Role = "analyst") -> UserInfo:
+    def create_user(self, name: str, password: str, *, role: Role = "analyst", one_time: bool = False) -> UserInfo:
+        """A new user; ``one_time``: the password is one an admin chose for them, changed at the first sign-in."""
         if not USER_NAME_RE.match(name or ""):
             raise InvalidInputError(f"invalid user name {name!r}: use letters, digits, '_', '.', '@', '-' (at most 100)")
         if role not in ROLES:
@@ -104,7 +107,7 @@ class Accounts:
         digest = _hasher().hash(check_password(password))
         try:
             with self.sessions.begin() as session:
-                session.add(User(name=name, role=role, password_hash=digest))
+                session.add(User(name=name, role=role, password_hash=digest, must_change_password=one_time))
         except IntegrityError:
             raise InvalidInputError(f"user {name!r} already exists") from None
         return self.get_user(name)
@@ -131,7 +134,8 @@ class Accounts:
                                      .where(Grant.user_id == user.id).order_by(Collection.name)))
         keys = session.scalar(select(func.count()).select_from(ApiKey)
                               .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None)))
-        return UserInfo(user.id, user.name, user.role, user.created_at, names, int(keys or 0))
+        return UserInfo(user.id, user.name, user.role, user.created_at, names, int(keys or 0),
+                        bool(user.must_change_password))
 
     def list_users(self) -> list[UserInfo]:
         with self.sessions() as session:
@@ -150,20 +154,36 @@ class Accounts:
                 raise InvalidInputError(f"{name!r} is the last admin: create another admin first")
             session.delete(user)
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, *, one_time: bool = False) -> None:
+        """An admin sets a user's password (and lifts a sign-in lock); ``one_time``: the user chooses a new
+        one at the next sign-in."""
         digest = _hasher().hash(check_password(password))
         with self.sessions.begin() as session:
             user = self._user(session, name)
             user.password_hash, user.failed_logins, user.locked_until = digest, 0, None
+            user.must_change_password = one_time
+
+    def change_password(self, name: str, current: str, new: str) -> Principal:
+        """A user replaces their own password (the first sign-in with a one-time one must): ``current``
+        is checked as a sign-in is (wrong ones count towards the lock); the new one must differ from
+        it. The user's principal, free to use every page."""
+        self.sign_in(name, current)
+        if new == current:
+            raise InvalidInputError("choose a password other than the one-time one")
+        digest = _hasher().hash(check_password(new))
+        with self.sessions.begin() as session:
+            user = self._user(session, name)
+            user.password_hash, user.must_change_password = digest, False
+            return Principal(user.name, user.role, user.id)  # type: ignore[arg-type]
 
     def bootstrap_admin(self) -> tuple[str, str] | None:
-        """On a catalog with no users, create the first admin with a random one-time password and
-        return (name, password) to print once; None when users exist."""
+        """On a catalog with no users, create the first admin with a random one-time password (changed at
+        its first sign-in) and return (name, password) to print once; None when users exist."""
         if self.has_users():
             return None
         password = secrets.token_urlsafe(12)
         try:
-            self.create_user(FIRST_ADMIN, password, role="admin")
+            self.create_user(FIRST_ADMIN, password, role="admin", one_time=True)
         except InvalidInputError:  # another process created it between the check and here
             return None
         return FIRST_ADMIN, password
@@ -239,7 +259,8 @@ class Accounts:
                 user.failed_logins, user.locked_until = 0, None
                 if hasher.check_needs_rehash(user.password_hash):
                     user.password_hash = hasher.hash(password)
-            principal = Principal(user.name, user.role, user.id)  # type: ignore[arg-type]
+            principal = Principal(user.name, user.role, user.id,  # type: ignore[arg-type]
+                                  must_change_password=bool(user.must_change_password))
         if failed:  # raised after the commit, so the failure count is kept
             log.warning("refused: sign-in as %r with a wrong password", name)
             raise wrong

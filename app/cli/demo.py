@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from app.config import EVAL_MODES
-from indexing.loaders import SUPPORTED_SUFFIXES
+from app.core.demo import DEMO_COLLECTION, DEMO_DIR, demo_files, demo_questions
 from model.errors import NotFoundError
 
 if TYPE_CHECKING:
     from app.core.service import LlocoService
-
-DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
-DEMO_COLLECTION = "demo"
-
-
-def demo_questions() -> list[dict]:
-    """The demo QA pairs: question, answer, document, page."""
-    return [json.loads(line) for line in (DEMO_DIR / "questions.jsonl").read_text().splitlines() if line.strip()]
-
-
-def demo_files() -> list[Path]:
-    """The demo collection's documents: every file of ``data/demo`` ingestion reads (its questions file is not one)."""
-    return sorted(p for p in DEMO_DIR.iterdir() if p.suffix in SUPPORTED_SUFFIXES)
 
 
 def ensure_demo_collection(service: LlocoService, console: Console | None = None) -> str:

@@ -28,18 +28,23 @@ def _read_password(from_stdin: bool) -> str:
     return typer.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
+ONE_TIME_HELP = "A one-time password for someone else: their first sign-in on the web app asks for a new one."
+
+
 @users_app.command("list")
 def users_list(as_json: Annotated[bool, typer.Option("--json", help="Print the users as JSON.")] = False) -> None:
     """Every user: role, granted collections and live API keys."""
     users = _accounts().list_users()
     if as_json:
         print(json.dumps([{"name": u.name, "role": u.role, "created_at": u.created_at.isoformat(timespec="seconds"),
-                           "collections": u.collections, "api_keys": u.api_keys} for u in users], indent=2))
+                           "collections": u.collections, "api_keys": u.api_keys,
+                           "must_change_password": u.must_change_password} for u in users], indent=2))
         return
-    table = data_table("user", "role", "collections", "API keys", "created")
+    table = data_table("user", "role", "collections", "API keys", "created", "password")
     for u in users:
         table.add_row(u.name, u.role, "(all)" if u.role == "admin" else ", ".join(u.collections) or "-",
-                      str(u.api_keys), u.created_at.strftime("%Y-%m-%d %H:%M"))
+                      str(u.api_keys), u.created_at.strftime("%Y-%m-%d %H:%M"),
+                      "one-time" if u.must_change_password else "set")
     out.print(table)
 
 
@@ -48,9 +53,11 @@ def users_create(
     name: Annotated[str, typer.Argument(help="User name: letters, digits, '_', '.', '@', '-'.")],
     admin: Annotated[bool, typer.Option("--admin", help="An admin (everything); default: an analyst (granted collections only).")] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")] = False,
+    one_time: Annotated[bool, typer.Option("--one-time", help=ONE_TIME_HELP)] = False,
 ) -> None:
     """Create a user; the password is prompted for (twice) unless --password-stdin."""
-    user = _accounts().create_user(name, _read_password(password_stdin), role="admin" if admin else "analyst")
+    user = _accounts().create_user(name, _read_password(password_stdin), role="admin" if admin else "analyst",
+                                   one_time=one_time)
     out.print(f"created {user.role} {user.name!r}", highlight=False)
 
 
@@ -65,9 +72,10 @@ def users_delete(name: Annotated[str, typer.Argument(help="The user.")]) -> None
 def users_passwd(
     name: Annotated[str, typer.Argument(help="The user.")],
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")] = False,
+    one_time: Annotated[bool, typer.Option("--one-time", help=ONE_TIME_HELP)] = False,
 ) -> None:
     """Set a user's password (and lift a sign-in lock)."""
-    _accounts().set_password(name, _read_password(password_stdin))
+    _accounts().set_password(name, _read_password(password_stdin), one_time=one_time)
     out.print(f"password of {name!r} changed", highlight=False)
 
 

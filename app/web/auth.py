@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from app.accounts.access import ActingService
-from app.accounts.store import Accounts, Principal
-from model.errors import AuthenticationError, NotFoundError
+from app.accounts.store import MIN_PASSWORD, Accounts, Principal
+from model.errors import AuthenticationError, LlocoError, NotFoundError
 
 if TYPE_CHECKING:
     from app.core.service import LlocoService
@@ -124,6 +124,35 @@ def login_page(service: LlocoService) -> None:
     if not accounts.has_users():
         st.caption("No accounts yet: create the first admin with `lloco users create NAME --admin` "
                    "(or start the app with `make run`, which makes one and prints its password).")
+
+
+def new_password_page(service: LlocoService) -> None:
+    """The first sign-in with a one-time password: nothing else until the user chooses a new one."""
+    principal = current_principal(service)
+    if principal is None:
+        return
+    st.title("Choose a new password")
+    st.info(f"**{principal.name}**, you signed in with a one-time password: choose your own to go on.")
+    with st.form("new-password"):
+        current = st.text_input("One-time password", type="password")
+        new = st.text_input("New password", type="password", help=f"At least {MIN_PASSWORD} characters.")
+        again = st.text_input("New password, again", type="password")
+        submitted = st.form_submit_button("Change the password", type="primary")
+    if not submitted:
+        return
+    if new != again:
+        st.error("the two new passwords differ")
+        return
+    try:
+        changed = Accounts(service.sessions).change_password(principal.name, current, new)
+    except LlocoError as exc:
+        st.error(str(exc))
+        return
+    signed_in_at = st.session_state.get(SIGNED_IN_AT, time.time())
+    sign_in(changed)
+    st.session_state[SIGNED_IN_AT] = signed_in_at  # the session's age is the sign-in's, not the change's
+    st.session_state["password_changed"] = True
+    st.rerun()
 
 
 def account_sidebar(principal: Principal) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from app.core.demo import sample_questions
 from app.web.auth import get_acting
 from app.web.common import (
     MODE_LABELS,
@@ -126,6 +127,25 @@ def ask(service: ActingService, name: str, question: str, mode: str, top_k: int,
         st.warning(f"The answer was not saved: {exc}")
 
 
+def empty_chat(collection: str) -> str | None:
+    """What an empty conversation shows: a few sample questions for the demo collection (one clicked is
+    returned, to be asked), a hint for the others."""
+    samples = sample_questions(collection)
+    if not samples:
+        st.caption("Ask what this collection's documents say: a figure, a name, a date, a definition. Every "
+                   "answer cites the pages it comes from; a follow-up (\"and in 2022?\") is read with the "
+                   "question before it.")
+        return None
+    slot = st.empty()
+    with slot.container():
+        st.caption("Try a question the demo's documents answer:")
+        clicked = [q for i, q in enumerate(samples) if st.button(q, key=f"sample-question-{i}", icon=":material/help:")]
+    if clicked:
+        slot.empty()  # the conversation starts here: the samples give way to it
+        return clicked[0]
+    return None
+
+
 def chat_page() -> None:
     service = get_acting(get_service())
     st.title("Chat with your documents")
@@ -144,15 +164,18 @@ def chat_page() -> None:
         with st.expander("Add documents to this collection"):
             upload_form(service, name, origin="chat")
         job_panel("chat", "ingest", collection=name, on_done=lambda job: show_ingest_results(job.result or []))
-    chat_id = _current(name)
+    chat_id, shown = _current(name), 0
     if chat_id is not None:
         try:
             for message in service.chat_messages(chat_id):
                 show_message(service, message)
+                shown += 1
         except NotFoundError:
             _open(name, None)
             st.info("That conversation was deleted (in another tab?): starting a new one.")
     question = st.chat_input(f"Ask a question about {name}")
+    if not shown and question is None:
+        question = empty_chat(name)
     if question is not None:
         ask(service, name, question, mode, top_k, [d.id for d in chosen] or None)
     with conversations:  # drawn last, so a conversation started by this question is listed

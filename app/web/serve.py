@@ -28,7 +28,7 @@ APP = REPO / "streamlit_app.py"
 def demo_built(service) -> bool:
     """True when the demo collection exists, was built with the current models and holds every
     demo file, ready (by content hash)."""
-    from app.cli.demo import DEMO_COLLECTION, demo_files
+    from app.core.demo import DEMO_COLLECTION, demo_files
     from app.core.originals import sha256_of
     from model.errors import NotFoundError
 
@@ -66,8 +66,8 @@ def first_admin() -> None:
 
     made = Accounts(open_catalog(Settings().resolved_database_url)).bootstrap_admin()
     if made:
-        print(f"\nfirst admin: user {made[0]!r}, one-time password {made[1]}\n(shown once: sign in with it, then "
-              f"change it with `lloco users passwd {made[0]}`; add analysts with `lloco users create NAME`)", flush=True)
+        print(f"\nfirst admin: user {made[0]!r}, one-time password {made[1]}\n(shown once: sign in with it and "
+              f"choose your own password; add analysts with `lloco users create NAME`)", flush=True)
 
 
 def urls(host: str, port: int) -> list[str]:
