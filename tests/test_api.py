@@ -136,7 +136,7 @@ def test_oversized_and_malformed_uploads_are_refused_and_change_nothing(api):
     assert client.get("/api/collections/alpha/documents", headers=keys["admin"]).json() == before
 
 
-def test_ask_streams_tokens_then_sources_and_costs(api):
+def test_ask_streams_tokens_then_sources_verification_and_costs(api):
     client, keys, _ = api
     with client.stream("POST", "/api/collections/alpha/ask", headers=keys["granted"],
                        json={"question": QUESTION, "mode": "rag", "top_k": 1}) as response:
@@ -144,8 +144,10 @@ def test_ask_streams_tokens_then_sources_and_costs(api):
         events = [(block.split("\n")[0][len("event: "):], json.loads(block.split("\n")[1][len("data: "):]))
                   for block in response.read().decode().strip().split("\n\n")]
     kinds = [k for k, _ in events]
-    assert kinds[-3:] == ["sources", "costs", "done"] and set(kinds[:-3]) <= {"token"}
-    data = dict(events[-3:])
+    assert kinds[-4:] == ["sources", "verification", "costs", "done"] and set(kinds[:-4]) <= {"token"}
+    data = dict(events[-4:])
+    assert data["verification"]["verdict"] in ("supported", "partly", "unsupported", "empty")  # issue 23
+    assert data["verification"]["summary"] and data["costs"]["verify_s"] >= 0
     assert data["sources"][0]["document"] == "keeper.pdf" and data["sources"][0]["page"] == 1
     assert {"snippet", "score", "document_id"} <= set(data["sources"][0])
     assert data["costs"]["mode"] == "rag" and data["costs"]["prompt_tokens"] > 0 and data["costs"]["ttft_s"] is not None

@@ -12,6 +12,7 @@ from app.accounts.store import Accounts
 from app.api.app import create_app
 from app.api.server import serve_in_thread as live_api
 
+VERDICTS = ("supported", "partly", "unsupported", "empty")  # of a question the collection can answer
 QUESTION = "What did the keeper light?"
 
 
@@ -40,7 +41,7 @@ def test_the_official_client_lists_models_and_chats_streamed_and_not(service, ke
         assert reply.choices[0].finish_reason == "stop" and reply.usage.prompt_tokens > 0
         extra = reply.model_extra
         assert extra["sources"][0]["document"] == "keeper.pdf" and extra["sources"][0]["page"] == 1
-        assert extra["lloco"]["mode"] == "rag"
+        assert extra["lloco"]["mode"] == "rag" and extra["verification"]["verdict"] in VERDICTS  # issue 23
 
         chunks = list(client.chat.completions.create(model="alpha", stream=True, extra_body={"mode": "lloco", "top_k": 1},
                                                      messages=[{"role": "system", "content": "Be brief."},
@@ -49,6 +50,7 @@ def test_the_official_client_lists_models_and_chats_streamed_and_not(service, ke
         with_sources = [c for c in chunks if (c.model_extra or {}).get("sources")]
         assert len(with_sources) == 1 and with_sources[0] is chunks[-1]  # sources once, in the final chunk
         assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].model_extra["lloco"]["mode"] == "lloco"
+        assert chunks[-1].model_extra["verification"]["verdict"] in VERDICTS
         text = "".join(c.choices[0].delta.content or "" for c in chunks)
         same = client.chat.completions.create(model="alpha", extra_body={"mode": "lloco", "top_k": 1},
                                               messages=[{"role": "user", "content": QUESTION}])

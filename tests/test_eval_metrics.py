@@ -22,12 +22,8 @@ from app.eval.metrics import (
     squad_v2_scores,
     token_f1,
 )
-from app.eval.numbers import (
-    numeric_match,
-    numeric_match_by,
-    parse_numbers,
-    stated_scales,
-)
+from app.core.numbers import parse_numbers, stated_scales
+from app.eval.numbers import numeric_match, numeric_match_by
 from app.eval.records import EvalQuestion
 from app.eval.tasks import score_prediction
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from app.accounts.access import ActingService
 from app.accounts.store import LOCAL_ADMIN, Principal
 from app.config import TopK
+from app.core.verify import verification_json
 from app.jobs.runner import to_json
 from indexing.catalog import MAX_ID
 from model.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -103,11 +104,17 @@ def source(c: Citation) -> dict[str, Any]:
 def costs(a: Answer) -> dict[str, Any]:
     return {"mode": a.mode, "prompt_tokens": a.prompt_tokens, "context_tokens": a.context_tokens,
             "generated_tokens": a.generated_tokens, "retrieval_s": a.retrieval_s, "ttft_s": a.ttft_s,
-            "total_s": a.total_s}
+            "total_s": a.total_s, "verify_s": a.verify_s}
 
 
 def answer_body(a: Answer) -> dict[str, Any]:
-    return {"answer": a.text, "standalone": a.standalone, "sources": [source(c) for c in a.citations], "costs": costs(a)}
+    return {"answer": a.text, "standalone": a.standalone, "sources": [source(c) for c in a.citations], "costs": costs(a),
+            "verification": checked(a)}
+
+
+def checked(a: Answer) -> dict[str, Any] | None:
+    """The answer's claims checked against its sources (:mod:`app.core.verify`), as JSON."""
+    return None if a.verification is None else verification_json(a.verification)
 
 
 def sse(event: str, data: Any) -> str:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core.citations import Citation
+from app.core.verify import verification_from_json
 from model.errors import InvalidInputError, LlocoError, NotFoundError
 
 if TYPE_CHECKING:
@@ -110,8 +112,6 @@ class RemoteAnswer:
         self.answer: Answer = Answer(mode=mode, question=question)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[str]:
-        from app.core.citations import Citation
-
         event, pieces = None, []
         with self._reply:
             for raw in self._reply:
@@ -135,8 +135,10 @@ class RemoteAnswer:
                     self.answer.citations = [Citation(s["document"], s["document_id"], s["page"], s["page_end"],
                                                       s["snippet"], s["score"], s.get("chunk_id", 0), 0, 0,
                                                       ocr=s.get("ocr", False)) for s in data]
+                elif event == "verification" and data is not None:
+                    self.answer.verification = verification_from_json(data)
                 elif event == "costs":
-                    for key in ("prompt_tokens", "context_tokens", "generated_tokens", "retrieval_s"):
+                    for key in ("prompt_tokens", "context_tokens", "generated_tokens", "retrieval_s", "verify_s"):
                         setattr(self.answer, key, data.get(key) or 0)
         self.answer.text = "".join(pieces).strip()
         self.answer.total_s = time.perf_counter() - self._started

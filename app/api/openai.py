@@ -5,7 +5,8 @@
   streaming (``stream: true``, server-sent ``chat.completion.chunk`` events, then ``[DONE]``) and
   not. lloco's own options ride as extra fields: ``mode`` (default lloco) and ``top_k``. The
   answer's sources (document, page, snippet, score) come once: in the final chunk of a stream
-  (``sources``, beside ``usage``) and in the non-streaming body.
+  (``sources``, beside ``usage``) and in the non-streaming body, with the answer's claims checked
+  against them (``verification``: verdict, claims with their evidence, :mod:`app.core.verify`).
 
 Authentication and the access policy are the REST API's (:mod:`app.api.common`): ``Authorization: Bearer KEY``.
 """
@@ -22,7 +23,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import ConfigDict, Field
 
-from app.api.common import ERROR_RESPONSES, Acting, ApiTopK, Body, costs, source
+from app.api.common import ERROR_RESPONSES, Acting, ApiTopK, Body, checked, costs, source
 from app.config import Mode
 from model.errors import InvalidInputError, LlocoError
 
@@ -79,7 +80,7 @@ def openai_router() -> APIRouter:
             return {**head, "object": "chat.completion",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": a.text}, "finish_reason": "stop"}],
                     "usage": _usage(a), "sources": [source(c) for c in a.citations],
-                    "lloco": {**costs(a), "standalone": a.standalone}}
+                    "lloco": {**costs(a), "standalone": a.standalone}, "verification": checked(a)}
         return StreamingResponse(_chunks(stream, head), media_type="text/event-stream")
 
     def _chunks(stream, head: dict[str, Any]) -> Iterator[str]:
@@ -96,7 +97,8 @@ def openai_router() -> APIRouter:
             yield f"data: {json.dumps({'error': {'message': str(exc), 'type': type(exc).__name__}})}\n\n"
             return
         a = stream.answer
-        yield chunk({}, "stop", usage=_usage(a), sources=[source(c) for c in a.citations], lloco=costs(a))
+        yield chunk({}, "stop", usage=_usage(a), sources=[source(c) for c in a.citations], lloco=costs(a),
+                    verification=checked(a))
         yield "data: [DONE]\n\n"
 
     return router

@@ -21,7 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 
 from app.accounts.access import ActingService
-from app.api.common import (ERROR_RESPONSES, Acting, ApiTopK, Body, Id, UploadTooLarge, answer_body, costs, job_body,
+from app.api.common import (ERROR_RESPONSES, Acting, ApiTopK, Body, Id, UploadTooLarge, answer_body, checked, costs, job_body,
                             shown, source, sse)
 from app.config import COLLECTION_NAME, COMPARED_MODES, MAX_QUESTION_CHARS, QUESTION_PATTERN, Mode
 from app.eval.datasets import DatasetName
@@ -54,7 +54,7 @@ class AskBody(Body):
                                           description="Answer from these documents of the collection only.")
     history: list[str] | None = Field(None, max_length=50, description="The conversation's earlier questions as typed, "
                                       "oldest first: a follow-up ('and in 2022?') is made standalone from them.")
-    stream: bool = Field(True, description="Server-sent events (token, then sources and costs), else one JSON body.")
+    stream: bool = Field(True, description="Server-sent events (token, then sources, verification and costs), else one JSON body.")
 
 
 class EvalRunBody(Body):
@@ -155,7 +155,7 @@ def _question_routes(router: APIRouter) -> None:
     """Questions: ask (streamed or not) and compare modes."""
 
     @router.post("/api/collections/{name}/ask", tags=["questions"],
-                 summary="Ask: server-sent events (token ..., sources, costs, done) or one JSON body")
+                 summary="Ask: server-sent events (token ..., sources, verification, costs, done) or one JSON body")
     def ask(name: str, body: AskBody, svc: Acting) -> Any:
         stream = svc.ask(name, body.question, mode=body.mode, top_k=body.top_k, document_ids=body.document_ids,
                          history=body.history)
@@ -221,6 +221,7 @@ def _events(stream) -> Iterator[str]:
     if a.standalone:
         yield sse("standalone", {"question": a.standalone})
     yield sse("sources", [source(c) for c in a.citations])
+    yield sse("verification", checked(a))
     yield sse("costs", costs(a))
     yield sse("done", {"answer": a.text})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -84,7 +85,6 @@ JSON_OPTION = typer.Option("--json", help="Print the list as JSON.")
 
 
 def _print_json(items: list) -> None:
-    import json
     from dataclasses import asdict
 
     print(json.dumps([asdict(i) for i in items], indent=2, default=str))
@@ -129,7 +129,6 @@ def collections_check(name: str,
     """Check that a collection's catalog rows, FAISS index and summary vectors agree (exit 1 if not)."""
     problems = service().check_collection(name)
     if as_json:
-        import json
 
         print(json.dumps(problems))
     else:
@@ -225,11 +224,15 @@ def ask(
                                                       "(repeat, oldest first): a follow-up is made standalone.")] = None,
     local: Annotated[bool, typer.Option("--local", help="Answer in this process even when a `lloco api` server "
                                         "runs on this home (which would answer without loading the models).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole answer as one JSON object (text, citations, "
+                                          "costs, its claims' verification) instead of streaming it.")] = False,
 ) -> None:
-    """Ask a question: streams the answer, then prints citations, prompt tokens and timings. A running
-    `lloco api` on the same home answers it (no model load), else this process does."""
+    """Ask a question: streams the answer, then prints citations, its check against the sources, prompt
+    tokens and timings. A running `lloco api` on the same home answers it (no model load), else this
+    process does."""
     from app.api.local import ask_server, find_server
     from app.cli.progress import print_answer
+    from app.core.answerers import answer_json
 
     svc = service()
     ids = [svc.find_document(collection, d).id for d in doc] if doc else None
@@ -237,14 +240,21 @@ def ask(
     if server is not None:
         svc.get_collection(collection)  # a missing one: the same message as in-process
         stream = ask_server(*server, collection, question, mode=mode, top_k=top_k, document_ids=ids, history=history)
+        if as_json:
+            print(json.dumps(answer_json(stream.read()), indent=2))  # type: ignore[arg-type]
+            return
         print_answer(stream, out)  # type: ignore[arg-type]
         out.print(f"[dim](answered by the lloco API server at {server[0]})[/]", highlight=False)
         return
-    if not local:  # the load is most of a CPU call's time: say so, and how to skip it
+    if not local and not as_json:  # the load is most of a CPU call's time: say so, and how to skip it
         err.print("[dim]No `lloco api` server runs on this home: the models load in this process first "
                   "(~10-15 s on a CPU). Start `lloco api` (or `make run API=1`) and later questions skip the load.[/]",
                   highlight=False)
-    print_answer(svc.ask(collection, question, mode=mode, top_k=top_k, document_ids=ids, history=history), out)  # type: ignore[arg-type]
+    stream = svc.ask(collection, question, mode=mode, top_k=top_k, document_ids=ids, history=history)  # type: ignore[arg-type]
+    if as_json:
+        print(json.dumps(answer_json(stream.read()), indent=2))
+        return
+    print_answer(stream, out)
 
 
 @models_app.command("list")
@@ -320,7 +330,6 @@ def eval_report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary (means, ratios, paired differences) as JSON.")] = False,
 ) -> None:
     """Write a run's Markdown + JSON report and plots, and print its summary with paired differences."""
-    import json
 
     from app.eval.console import print_summary
     from app.eval.report import write_report

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
@@ -82,6 +83,13 @@ def print_answer(stream: AnswerStream, console: Console) -> Answer:
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
         ocr = ", OCR" if c.ocr else ""
         console.print(f"[dim][{n}] {c.document}, {pages} (score {c.score:.3f}{ocr}): {c.snippet}[/]", highlight=False)
+    if (v := answer.verification) is not None:
+        style = {"supported": "green", "partly": "yellow"}.get(v.verdict, "red")
+        console.print(f"[{style}]checked: {v.summary()}[/]", highlight=False)
+        for claim in v.claims:
+            if claim.status == "unsupported":
+                lacks = f" (lacks: {', '.join(claim.missing)})" if claim.missing else ""
+                console.print(f"[{style}]  not in the sources: {escape(claim.text + lacks)}[/]", highlight=False)
     ttft = f"{answer.ttft_s:.2f} s" if answer.ttft_s is not None else "-"
     console.print(f"[dim]mode {answer.mode} | prompt tokens {answer.prompt_tokens} "
                   f"(context {answer.context_tokens}) | generated {answer.generated_tokens} | "

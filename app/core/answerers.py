@@ -12,13 +12,14 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from app.core.citations import Citation, make_citation
 from app.config import ExpandScoring, Mode
 from app.core.expansion import expanded_contexts, expansion_budget
+from app.core.verify import Verification, verification_json, verify_answer
 from indexing.catalog_queries import document_page_texts
 from indexing.retrieval import Hit, RetrievalMode, Retriever
 from model.errors import InvalidInputError
@@ -54,13 +55,25 @@ class Answer:
     chunk_ids: list[int] = field(default_factory=list)
     adapter: str | None = None
     standalone: str | None = None  # a follow-up as it was asked and retrieved, when rewritten (app.core.condense)
+    verification: Verification | None = None  # its claims checked against the chunks' text (app.core.verify)
+    verify_s: float = 0.0  # the time that check took (after total_s: the answer was shown by then)
+
+
+def answer_json(answer: Answer) -> dict:
+    """The whole answer as JSON-ready data: text, citations, costs, and its verification (verdict, its
+    words, claims with their evidence or what they lack, signals) — what `lloco ask --json` prints."""
+    data = asdict(answer)
+    if answer.verification is not None:
+        data["verification"] = verification_json(answer.verification)
+    return data
 
 
 class AnswerStream:
     """Iterate for the answer's text pieces; ``.answer`` is complete after the last piece."""
 
-    def __init__(self, pieces: GenerationStream, answer: Answer, started: float) -> None:
-        self._pieces, self.answer, self._started = pieces, answer, started
+    def __init__(self, pieces: GenerationStream, answer: Answer, started: float,
+                 check: Callable[[str], Verification] | None = None) -> None:
+        self._pieces, self.answer, self._started, self._check = pieces, answer, started, check
 
     def __iter__(self) -> Iterator[str]:
         text = []
@@ -74,6 +87,9 @@ class AnswerStream:
         if self.answer.ttft_s is None and self._pieces.first_token_at is not None:  # an empty answer: its end token
             self.answer.ttft_s = self._pieces.first_token_at - self._started
         self.answer.total_s = time.perf_counter() - self._started
+        if self._check is not None:
+            self.answer.verification = self._check(self.answer.text)
+            self.answer.verify_s = time.perf_counter() - self._started - self.answer.total_s
 
     def read(self) -> Answer:
         """Consume the whole stream and return the finished answer."""
@@ -140,7 +156,7 @@ class Answerer(ABC):
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter,
                                  prefix=prepared.prefix, no_repeat_ngram=self.no_repeat_ngram,
                                  may_end=decimals_kept([h.chunk.text for h in prepared.hits]))
-        return AnswerStream(pieces, answer, started)
+        return AnswerStream(pieces, answer, started, check=lambda text: verify_answer(text, question, prepared.hits))
 
     def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""

@@ -1,61 +1,16 @@
-"""Numbers in answers and references (FinanceBench's metric): parsing "$2.5bn", "(3.2)", "14.3
-percent", and matching a predicted figure to the reference's, in the filing's stated units too."""
+"""FinanceBench's metric: a predicted figure matched to the reference's, in the filing's stated units
+too (the parsing of "$2.5bn", "(3.2)", "14.3 percent" is :mod:`app.core.numbers`)."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
+from app.core.numbers import ParsedNumber, parse_numbers, stated_scales
 from app.eval.metrics import blank as _blank
 from app.eval.metrics import normalize_answer
 
-__all__ = ["ParsedNumber", "numeric_match", "numeric_match_by", "parse_numbers", "stated_scales"]
-
-
-@dataclass(frozen=True)
-class ParsedNumber:
-    """One number found in a text: its value (scale and sign applied) and how it was written."""
-
-    value: float
-    percent: bool = False
-    scaled: bool = False  # written with a scale word or suffix (million, bn, k, ...)
-    marked: bool = False  # carries a currency sign, a percent or a scale
-    year_like: bool = False  # a bare integer 1900..2100
-    parenthesized: bool = False  # negative only because it was written "(1,234)"
-
-
-_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6,
-           "billion": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12, "tn": 1e12}
-_NUMBER = re.compile(
-    r"(?<![\w.])(?P<open>\(\s*)?(?P<sign>[-\u2212\u2013]\s*)?(?P<cur>(?:US)?[$\u20ac\u00a3]\s*)?"
-    r"(?P<sign2>[-\u2212])?"
-    r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\d)"
-    r"(?P<pct>\s*(?:%|percent\b|per\s+cent\b))?"
-    r"(?P<scale>\s*(?:trillion|billion|million|thousand)\b|(?:bn|mn|tn|[bmk])(?![A-Za-z]))?"
-    r"(?P<close>\s*\))?",
-    re.IGNORECASE,
-)
-
-
-def parse_numbers(text: str) -> list[ParsedNumber]:
-    """Every number in ``text``, e.g. "1,234.5", "$2.5bn", "(3.2)" (negative), "-3.7%",
-    "12 million". Digits glued to letters ("FY2022", "Q2") are not numbers."""
-    out: list[ParsedNumber] = []
-    for m in _NUMBER.finditer(text or ""):
-        raw = m.group("num").replace(",", "")
-        value = float(raw)
-        scale = (m.group("scale") or "").strip().lower()
-        if scale:
-            value *= _SCALES[scale]
-        parens = bool(m.group("open") and m.group("close"))
-        if m.group("sign") or m.group("sign2") or parens:
-            value = -value
-        pct, cur = bool(m.group("pct")), bool(m.group("cur"))
-        year = raw.isdigit() and len(raw) == 4 and 1900 <= int(raw) <= 2100 and not (scale or pct or cur)
-        out.append(ParsedNumber(value, pct, bool(scale), bool(scale or pct or cur), year,
-                                parens and not (m.group("sign") or m.group("sign2"))))
-    return out
+__all__ = ["numeric_match", "numeric_match_by"]
 
 
 def _main_number(numbers: list[ParsedNumber]) -> ParsedNumber:
@@ -83,22 +38,6 @@ def _candidates(p: ParsedNumber, ref: ParsedNumber, decrease: bool) -> list[floa
     if ref.value < 0 and decrease:
         values += [-v for v in values if v > 0]
     return values
-
-
-_STATED_SCALE = re.compile(r"\b(?:in|amounts\s+in|expressed\s+in)\s+(?:u\.?s\.?\s+)?(?:dollars\s+in\s+)?"
-                           r"(thousands|millions|billions)\b", re.IGNORECASE)
-_SCALE_WORDS = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}
-
-
-def stated_scales(text: str) -> tuple[float, ...]:
-    """The scales a filing states for its figures ("(In millions, except per share data)",
-    "in thousands"), as factors in the order first stated, each once."""
-    out: list[float] = []
-    for m in _STATED_SCALE.finditer(text or ""):
-        factor = _SCALE_WORDS[m.group(1).lower()]
-        if factor not in out:
-            out.append(factor)
-    return tuple(out)
 
 
 # FinanceBench writes its reference figures in millions ("$5466.00" for $5.466 billion).

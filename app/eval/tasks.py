@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 
 from app.eval import metrics as m
+from app.core.numbers import stated_scales
 from app.eval import numbers
 from app.eval.records import EvalQuestion
 
@@ -81,7 +82,7 @@ def score_prediction(dataset: str, question: EvalQuestion, prediction: str) -> d
             em, f1 = m.squad_v2_scores(prediction, refs)
             return {"em": em, "f1": f1, "recall": m.answer_recall(prediction, refs or ["unanswerable"])}
         case "financebench":
-            stated = numbers.stated_scales(" ".join(e.get("text", "") for e in question.metadata.get("evidence", [])))
+            stated = stated_scales(" ".join(e.get("text", "") for e in question.metadata.get("evidence", [])))
             matches = [numbers.numeric_match_by(prediction, r, stated=stated) for r in refs]
             numeric = max((score for score, _ in matches), default=0.0)
             hows = {how for _, how in matches}

@@ -1,0 +1,117 @@
+"""Issue 23, verification: each claim of an answer checked against the text of the chunks it read
+(numbers normalised, names, content words), with its evidence span; bad answers and empty sources
+give a verdict, never a crash."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.numbers import parse_numbers
+from app.core.verify import names_in, same_number, split_claims, verify_answer
+from indexing.catalog import Chunk
+from indexing.retrieval import Hit
+
+FILING = ("PepsiCo reported first-quarter results. Organic revenue growth was 14.3 percent, and net revenue "
+          "rose to $17.8 billion. Ramon Laguarta, Chairman and CEO, raised the full-year outlook.")
+NOTES = "Inventories were (1,234) thousand lower. The plant in Tucson closed in 2021."
+
+
+def hit(text: str, *, chunk_id: int = 1, document: str = "pep.pdf", start: int = 0, pages=(0,)) -> Hit:
+    chunk = Chunk(id=chunk_id, document_id=chunk_id, collection_id=1, ordinal=0, page_start=1, page_end=len(pages),
+                  char_start=start, char_end=start + len(text), text=text, n_tokens=len(text.split()))
+    return Hit(chunk, 0.6, document, list(pages))
+
+
+SOURCES = [hit(FILING), hit(NOTES, chunk_id=2, document="notes.pdf")]
+
+
+@pytest.mark.parametrize(("claimed", "written"), [
+    ("14.3%", "14.3 percent"), ("$17.8 billion", "$17,800 million"), ("17,800", "$17.8 billion"),
+    ("-1,234", "(1,234)"), ("14.3 per cent", "14.29%"), ("1.2bn", "1,200,000,000"),
+])
+def test_numbers_are_compared_as_values_however_written(claimed, written):
+    assert same_number(parse_numbers(claimed)[0], parse_numbers(written)[0])
+
+
+@pytest.mark.parametrize(("claimed", "written"), [("14.5%", "14.3%"), ("14%", "$14"), ("1759", "1759000")])
+def test_different_numbers_differ(claimed, written):
+    assert not same_number(parse_numbers(claimed)[0], parse_numbers(written)[0])
+
+
+def test_claims_are_sentences_and_a_decimal_point_ends_none():
+    answer = "Growth was 14.3%. Net revenue rose to $17.8 billion! ..."
+    assert [answer[s:e] for s, e in split_claims(answer)] == ["Growth was 14.3%.", "Net revenue rose to $17.8 billion!"]
+    assert names_in("The CEO is Ramon Laguarta of PepsiCo") == ["CEO", "Ramon", "Laguarta", "PepsiCo"]
+
+
+def test_a_supported_claim_comes_with_its_evidence_span():
+    v = verify_answer("Organic revenue growth was 14.3%.", "What was organic revenue growth?", SOURCES)
+    assert v.verdict == "supported" and v.supported_share == 1.0
+    (claim,) = v.claims
+    e = claim.evidence
+    assert claim.status == "supported" and (e.document, e.chunk_id, e.page) == ("pep.pdf", 1, 1)
+    assert FILING[e.char_start:e.char_end].startswith("Organic revenue growth was 14.3 percent")
+
+
+def test_a_wrong_number_or_a_name_not_in_the_sources_is_unsupported_and_said_why():
+    v = verify_answer("Organic revenue growth was 14.5%. The CEO is Indra Nooyi.", "q", SOURCES)
+    assert v.verdict == "unsupported" and [c.status for c in v.claims] == ["unsupported", "unsupported"]
+    assert v.claims[0].missing[0] == "14.5%" and {"Indra", "Nooyi"} <= set(v.claims[1].missing)
+    partly = verify_answer("Growth was 14.3 percent. Revenue fell to $9 billion.", "q", SOURCES)
+    assert partly.verdict == "partly" and [c.status for c in partly.claims] == ["supported", "unsupported"]
+    assert partly.claims[1].missing == ("$9 billion", "fell")  # the sources say it rose
+
+
+def test_the_evidence_is_the_source_that_holds_the_claim():
+    v = verify_answer("The Tucson plant closed in 2021.", "When did the plant close?", SOURCES)
+    assert v.verdict == "supported" and v.claims[0].evidence.document == "notes.pdf"
+    assert verify_answer("Inventories were 1,234 thousand lower.", "q", SOURCES).verdict == "supported"
+
+
+def test_content_words_alone_must_mostly_be_in_the_sources():
+    assert verify_answer("Revenue rose.", "q", SOURCES).verdict == "supported"
+    off = verify_answer("Honeybees dance to tell sisters about flowers.", "q", SOURCES)
+    assert off.verdict == "unsupported" and "honeybees" in off.claims[0].missing
+
+
+@pytest.mark.parametrize("answer", ["", "   ", "...", "?!", "—"])
+def test_an_empty_or_punctuation_answer_gets_a_verdict(answer):
+    v = verify_answer(answer, "q", SOURCES)
+    assert v.verdict == "empty" and v.claims == () and v.supported_share == 0.0
+
+
+def test_no_sources_or_sources_without_text_give_a_verdict():
+    assert verify_answer("Growth was 14.3%.", "q", []).verdict == "no-sources"
+    blank = verify_answer("Growth was 14.3%.", "q", [hit("", chunk_id=3)])  # a scanned page OCR read nothing on
+    assert blank.verdict == "unsupported" and blank.claims[0].missing == ("14.3%", "growth")
+
+
+def test_the_signals_say_how_it_was_checked():
+    v = verify_answer("14.3 percent", "What was organic revenue growth?", SOURCES)
+    assert v.signals == {"claims": 1.0, "supported_share": 1.0, "verbatim": 1.0, "top_score": 0.6}
+
+
+def test_every_answer_is_checked_and_lloco_ask_json_carries_it(service, monkeypatch, capsys, pdf_factory):
+    """The template method checks every mode's answer (its time kept apart); `lloco ask --json` prints
+    the whole answer with its verification, the terminal form says the verdict."""
+    import json
+
+    from tests.cli_runner import flat, run_cli
+
+    service.create_collection("guides")
+    service.ingest("guides", [pdf_factory("guide.pdf", ["Lamps and lighthouses. " * 10, "Bees and flowers. " * 10])])
+    for mode in ("lloco", "rag", "full"):
+        answer = service.ask("guides", "Where are the bees?", mode=mode, top_k=2).read()
+        assert answer.verification is not None and answer.verify_s >= 0
+        assert answer.verification.verdict in ("supported", "partly", "unsupported", "empty")
+    capsys.readouterr()  # what ingestion printed (llama-index's chunking note on this tiny chunk size)
+    code, out, _ = run_cli(monkeypatch, capsys, "ask", "guides", "Where are the bees?", "--mode", "rag", "--json",
+                           "--local", service=service)
+    data = json.loads(out)
+    v = data["verification"]
+    assert code == 0 and data["mode"] == "rag" and data["citations"] and v["verdict"] in ("supported", "partly",
+                                                                                          "unsupported", "empty")
+    assert v["summary"] and len(v["claims"]) == int(v["signals"]["claims"])
+    code, out, _ = run_cli(monkeypatch, capsys, "ask", "guides", "Where are the bees?", "--mode", "rag", "--local",
+                           service=service)
+    assert code == 0 and f"checked: {v['summary']}" in flat(out)
