@@ -49,5 +49,7 @@ class ChatMessage(Base):
     total_s: Mapped[float | None] = mapped_column(Float, default=None)  # the answer's latency
     adapter: Mapped[str | None] = mapped_column(String(1000), default=None)
     asked_as: Mapped[str | None] = mapped_column(Text, default=None)  # a follow-up made standalone (0012)
+    # its claims checked against its sources: app.core.verify.verification_json (0015)
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     chat: Mapped[ChatSession] = relationship(back_populates="messages")

@@ -115,3 +115,56 @@ def test_every_answer_is_checked_and_lloco_ask_json_carries_it(service, monkeypa
     code, out, _ = run_cli(monkeypatch, capsys, "ask", "guides", "Where are the bees?", "--mode", "rag", "--local",
                            service=service)
     assert code == 0 and f"checked: {v['summary']}" in flat(out)
+
+
+def test_marked_answers_show_unsupported_claims_and_keep_the_text():
+    from app.web.checks import marked
+
+    answer = "Growth was 14.3%. Revenue fell to $9 billion."
+    v = verify_answer(answer, "q", SOURCES)
+    shown = marked(answer, v)
+    assert shown.startswith("Growth was 14\\.3%\\.") and ":orange-background[Revenue fell to \\$9 billion\\.]" in shown
+    assert marked(answer, None) == "Growth was 14\\.3%\\. Revenue fell to \\$9 billion\\."
+
+
+def test_a_conversation_keeps_each_answers_check_and_the_chat_page_shows_it(web_service, pdf_factory):
+    """Stored with the answer (migration 0015) and read back equal; the Chat page shows the verdict and,
+    per claim, its evidence or what the sources lack."""
+    from streamlit.testing.v1 import AppTest
+
+    service = web_service
+    service.create_collection("notes")
+    service.ingest("notes", [pdf_factory("keeper.pdf", ["The lighthouse keeper lit the lamp every evening."])])
+    chat = service.start_chat("notes")
+    answer = service.ask("notes", "What did the keeper light?", mode="rag", top_k=1).read()
+    service.record_message(chat.id, "user", answer.question)
+    service.record_message(chat.id, "assistant", answer.text, answer=answer)
+    stored = service.chat_messages(chat.id)[-1]
+    assert stored.verification == answer.verification and stored.verification is not None
+    text = "The keeper lit the lamp. He was paid 40 pounds."
+    made_up = verify_answer(text, "q", [hit("The lighthouse keeper lit the lamp every evening.", document="keeper.pdf")])
+
+    def script():
+        import dataclasses
+
+        import streamlit as st
+
+        from app.web.chat import show_message
+        from app.web.common import get_service
+
+        service = get_service()
+        message = service.chat_messages(service.list_chats("notes")[0].id)[-1]
+        show_message(service, message)
+        show_message(service, dataclasses.replace(message, text=st.session_state["text"],
+                                                  verification=st.session_state["made_up"]))
+
+    at = AppTest.from_function(script, default_timeout=120)
+    at.session_state["text"], at.session_state["made_up"] = text, made_up
+    at.run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption if "Checked against the sources" in c.value]
+    assert len(captions) == 2 and captions[1].endswith("partly supported\\: 1 of 2 claims found in the sources")
+    shown = [m.value for m in at.markdown]
+    assert any(":orange-background[He was paid 40 pounds\\.]" in m for m in shown), shown
+    assert any("*keeper\\.pdf, p. 1:*" in m for m in shown), shown
+    assert any("the sources lack: 40, paid, pounds" in m for m in shown), shown

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import func, select
 
 from app.core.citations import Citation
+from app.core.verify import Verification, verification_from_json, verification_json
 from indexing.catalog import row_by_id, utc_now
 from indexing.chat_catalog import ChatMessage, ChatSession
 from model.errors import InvalidInputError, NotFoundError
@@ -64,12 +65,14 @@ class ChatMessageInfo:
     total_s: float | None = None
     adapter: str | None = None
     asked_as: str | None = None  # the question as retrieval saw it, when a follow-up was rewritten
+    verification: Verification | None = None  # the answer's claims checked against its sources
 
     @classmethod
     def of(cls, row: ChatMessage) -> ChatMessageInfo:
         return cls(row.id, row.chat_id, row.role, row.text, row.created_at, row.mode, row.top_k,
                    [_citation(c) for c in row.citations or []], row.prompt_tokens, row.generated_tokens,
-                   row.retrieval_s, row.ttft_s, row.total_s, row.adapter, row.asked_as)
+                   row.retrieval_s, row.ttft_s, row.total_s, row.adapter, row.asked_as,
+                   verification_from_json(row.verification) if row.verification else None)
 
 
 def _citation(data: dict) -> Citation:
@@ -147,6 +150,7 @@ def record_message(sessions: sessionmaker, chat_id: int, role: Role, text: str, 
             row.prompt_tokens, row.generated_tokens = answer.prompt_tokens, answer.generated_tokens
             row.retrieval_s, row.ttft_s, row.total_s = answer.retrieval_s, answer.ttft_s, answer.total_s
             row.adapter, row.asked_as = answer.adapter, answer.standalone
+            row.verification = verification_json(answer.verification) if answer.verification else None
         if role == "user" and chat.title == NEW_CHAT_TITLE:
             chat.title = title_of(text)
         chat.updated_at = utc_now()

@@ -39,6 +39,7 @@ CONTENT_SHARE = 0.5  # of a claim's content words (names and numbers aside) the 
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9&'-]*[A-Za-z0-9]|[A-Za-z]")
 _LOWER_WORDS = re.compile(r"[a-z0-9]+")
+_PRONOUNS = frozenset("he she they we you i his her their our your its him them us me there here also".split())
 _NAME_STOP = frozenset("I A The This That These Those It Its In On At For Of And But Or As By To From With "
                        "He She They We You His Her Their Our Your Yes No".split())
 
@@ -181,7 +182,7 @@ def check_claim(text: str, start: int, end: int, sources: _Sources, question: st
         for i in held:
             where[i] = where.get(i, 0) + 1
     named = content_words(" ".join([*names_in(text), *(text[s:e] for _, s, e in written)]))
-    content = content_words(text) - named
+    content = content_words(text) - named - _PRONOUNS
     everywhere = set().union(*sources.words) if sources.words else set()
     lacking = content - everywhere
     share = 1.0 - len(lacking) / len(content) if content else 1.0

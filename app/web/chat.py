@@ -14,6 +14,7 @@ import streamlit as st
 
 from app.core.demo import sample_questions
 from app.web.auth import get_acting
+from app.web.checks import marked, show_check
 from app.web.common import (
     MODE_LABELS,
     answer_caption,
@@ -77,8 +78,10 @@ def asked_as_caption(asked_as: str | None) -> None:
 
 def show_message(service: ActingService, message: ChatMessageInfo) -> None:
     with st.chat_message(message.role):
-        st.markdown(plain(message.text) or "_(no answer text)_")
+        shown = marked(message.text, message.verification) if message.role == "assistant" else plain(message.text)
+        st.markdown(shown or "_(no answer text)_")
         if message.role == "assistant":
+            show_check(message.verification)
             asked_as_caption(message.asked_as)
             show_citations(service, message.citations)
             answer_caption(message.mode, message.prompt_tokens, message.ttft_s, message.total_s, message.adapter)
@@ -101,9 +104,10 @@ def ask(service: ActingService, name: str, question: str, mode: str, top_k: int,
     with st.chat_message("user"):
         st.markdown(plain(question))
     with st.chat_message("assistant"):
-        pieces = iter(stream)
+        pieces, slot = iter(stream), st.empty()
         try:
-            st.write_stream(plain_stream(pieces))
+            with slot:
+                st.write_stream(plain_stream(pieces))
         except LlocoError as exc:
             st.error(str(exc))
             return
@@ -112,6 +116,9 @@ def ask(service: ActingService, name: str, question: str, mode: str, top_k: int,
             if close:
                 close()  # in this thread, so the decoder is released here if the run was stopped
         answer = stream.answer
+        if answer.text:
+            slot.markdown(marked(answer.text, answer.verification))  # the streamed text, its claims marked
+        show_check(answer.verification)
         asked_as_caption(answer.standalone)
         if not answer.citations:
             st.warning("No chunks were retrieved for this question (the chosen documents hold none).")

@@ -15,6 +15,7 @@ import streamlit as st
 from app.core.compare import COSTS, cost_ratios, describe_ratio
 from app.config import COMPARED_MODES
 from app.web.auth import get_acting
+from app.web.checks import marked, show_check
 from app.web.common import (
     MODE_LABELS,
     collection_picker,
@@ -40,6 +41,7 @@ def _metrics(answer: Answer) -> None:
     first, total = st.columns(2)
     first.metric("First token", fmt_s(answer.ttft_s))
     total.metric("Total", fmt_s(answer.total_s))
+    show_check(answer.verification, details=False)  # each mode's verdict (issue 23)
 
 
 def _stream(service: ActingService, name: str, question: str, mode: str, top_k: int) -> Answer | None:
@@ -85,7 +87,7 @@ def show_result(service: ActingService, result: dict) -> None:
     for column, (mode, answer) in zip(st.columns(len(answers)), answers.items(), strict=True):
         with column:
             st.subheader(MODE_LABELS[mode])
-            st.markdown(plain(answer.text) or "_(empty answer)_")
+            st.markdown(marked(answer.text, answer.verification) or "_(empty answer)_")
             _metrics(answer)
     show_ratios(answers)
     first = next(iter(answers.values()))
