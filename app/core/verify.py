@@ -164,7 +164,7 @@ class _Sources:
         return [i for i, text in enumerate(self.lower) if key.strip() and key in text]
 
 
-def check_claim(text: str, start: int, end: int, sources: _Sources, question: str) -> Claim:
+def check_claim(text: str, start: int, end: int, sources: _Sources) -> Claim:
     """One claim against the sources (see the module's rules)."""
     missing: list[str] = []
     where: dict[int, int] = {}  # source -> how many of the claim's numbers and names it holds
@@ -204,7 +204,7 @@ def verify_answer(answer: str, question: str, hits: list[Hit]) -> Verification:
     """Check ``answer`` (to ``question``) against the text of ``hits``, the chunks it read."""
     sources = _Sources(list(hits))
     spans = split_claims(answer or "")
-    claims = tuple(check_claim(answer[s:e].strip(), s, e, sources, question) for s, e in spans)
+    claims = tuple(check_claim(answer[s:e].strip(), s, e, sources) for s, e in spans)
     supported = sum(c.status == "supported" for c in claims)
     if not hits:
         verdict: Verdict = "no-sources"
