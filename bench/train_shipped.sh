@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How the shipped artifacts in model/shipped/smollm2-135m/ were produced (issue: learn offline).
 # Each stage is resumable: re-running a stage whose run folder has a checkpoint continues it.
-# Usage: bench/train_shipped.sh compressor|compressor-more|compressor-cont|compressor-k16|compressor-mean|eval-compressor|reader|reader-expand|
+# Usage: bench/train_shipped.sh compressor|compressor-more|compressor-cont|compressor-k16|compressor-mean|eval-compressor|reader|reader-expand|reader-v3|
 #        reader-facts|reader-distill|reader-distill-v2|ship|ship-reader|eval
 # (runs/ holds the runs)
 set -euo pipefail
@@ -34,6 +34,10 @@ reader-expand)  # issue 10: the same reader mix and schedule, trained on lloco's
   # vectors followed by its question-relevant sentences, --expand-tokens = the expand_tokens setting, 128)
   $lloco train adapter --out runs/reader-expand --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
     $(resume runs/reader-expand) ;;
+reader-v3)  # issue 27: reader-expand's data, seed and schedule, trained on answers without their closing full stop
+  # (model.train_adapter.answer_target), so the reader no longer learns that "." ends an answer
+  $lloco train adapter --out runs/reader-v3 --examples 1200 --steps 150 --batch-size 8 --save-every 25 \
+    $(resume runs/reader-v3) ;;
 compressor-cont)  # issue 10: 60 more steps from the shipped compressor (--init-from: its weights, a fresh optimizer and
   # schedule at half its peak rates, new data order --seed 1), in two arms that differ only in --fact-weight:
   # ARM=plain (0) is the control, ARM=facts (4: number and name tokens count 5x in the reconstruction loss)

@@ -84,6 +84,9 @@ class Collection(Base):
     embed_dim: Mapped[int] = mapped_column(Integer)
     hidden_size: Mapped[int] = mapped_column(Integer)
     adapter_path: Mapped[str | None] = mapped_column(String(1000), default=None)
+    # per mode, the confidences that decline an answer and mark it supported, as JSON
+    # (app.core.confidence.thresholds_json); None until `lloco collections calibrate`
+    thresholds: Mapped[str | None] = mapped_column(Text, default=None)
     # the summary store's file in the collection's folder; a rebuild writes a new one and switches to it
     # in the same transaction as the new chunks, so a crash leaves the old pair intact (None: summaries.f16)
     summary_file: Mapped[str | None] = mapped_column(String(100), default=None)

@@ -54,6 +54,11 @@ def set_adapter_path(sessions: sessionmaker, collection_id: int, path: str | Non
         session.get(Collection, collection_id).adapter_path = path
 
 
+def set_thresholds(sessions: sessionmaker, collection_id: int, thresholds: str | None) -> None:
+    with sessions.begin() as session:
+        session.get(Collection, collection_id).thresholds = thresholds
+
+
 def content_hashes(sessions: sessionmaker, document_ids: list[int]) -> dict[int, str]:
     with sessions() as session:
         return dict(session.execute(select(Document.id, Document.content_hash).where(Document.id.in_(document_ids))).all())

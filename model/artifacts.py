@@ -20,3 +20,9 @@ def shipped_compressor(decoder: str) -> str | None:
 def shipped_reader_adapter(decoder: str) -> str | None:
     folder = SHIPPED / decoder / "reader"
     return str(folder) if (folder / "adapter_config.json").is_file() else None
+
+
+def shipped_confidence(decoder: str) -> Path:
+    """The answer-confidence models fitted for this decoder and its shipped reader (app.core.confidence);
+    the file may be absent."""
+    return SHIPPED / decoder / "confidence.json"

@@ -60,6 +60,10 @@ class GenerationStream:
         self.n_tokens = 0
         self.first_token_at: float | None = None
         self.token_ids: list[int] = []  # the answer's ids, without the end token
+        # log p of each chosen id under the decoder's own distribution (before the repetition penalty
+        # and the guards' bans), the end token included: the decoder's confidence (issue 23)
+        self.token_logprobs: list[float] = []
+        self.capped = False  # stopped by max_new_tokens, not by an end token
         self._pieces = self._run(decoder, inputs_embeds, max_new_tokens, adapter, prefix)
 
     def __iter__(self) -> Iterator[str]:
@@ -113,7 +117,9 @@ class GenerationStream:
         prefix = usable_prefix(prefix, int(inputs_embeds.shape[1]))
         with engine.steps(decoder, inputs_embeds, adapter=adapter, prefix=prefix) as step:
             logits = step(None)  # (vocab,) after the prompt
+            self.capped = True
             for _ in range(max_new_tokens):
+                raw = logits
                 if penalty != 1.0 and self.token_ids:
                     logits = _penalised(logits, self.token_ids, penalty)
                 banned = repeated_ngram_ends(self.token_ids, self.no_repeat_ngram)
@@ -126,7 +132,9 @@ class GenerationStream:
                 if self.first_token_at is None:
                     self.first_token_at = time.perf_counter()
                 self.n_tokens += 1
+                self.token_logprobs.append(float(raw[token] - raw.logsumexp(-1)))
                 if token in stop:
+                    self.capped = False
                     break
                 self.token_ids.append(token)
                 if piece := pieces.push(token):

@@ -231,3 +231,19 @@ def test_a_number_is_not_cut_at_its_decimal_point_when_the_sources_continue_it()
     assert may_end("14.3%") and may_end("14.3.") and may_end("The lighthouse was completed in 1759.")
     assert may_end("") and may_end("14") and may_end("It grew.")
     assert decimals_kept([])("14.")  # nothing read says more: the period may end it
+
+
+def test_each_token_keeps_its_log_probability_under_the_decoder(private_decoder):
+    """Issue 23: the confidence reads the decoder's own log p of each chosen token (the end included)."""
+    from model.generation import stream_generate
+
+    decoder = private_decoder
+    e = decoder.embed_ids(list(range(40, 70))).unsqueeze(0).detach()
+    stream = stream_generate(decoder, e, max_new_tokens=6)
+    list(stream)
+    assert len(stream.token_logprobs) == stream.n_tokens and all(lp <= 0 for lp in stream.token_logprobs)
+    assert stream.capped == (len(stream.token_ids) == 6)
+    with decoder.session(None) as model:  # the first token's log p is that of a plain forward pass
+        logits = model(inputs_embeds=e).logits[0, -1].float()
+    first = int(logits.argmax())
+    assert stream.token_logprobs[0] == pytest.approx(float(torch.log_softmax(logits, -1)[first]), abs=1e-4)

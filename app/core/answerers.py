@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, ClassVar
 from app.core.citations import Citation, make_citation
 from app.config import ExpandScoring, Mode
 from app.core.expansion import expanded_contexts, expansion_budget
-from app.core.verify import Verification, verification_json, verify_answer
+from app.core.confidence import ConfidenceModel, Thresholds
+from app.core.verify import Verification, judged, verification_json, verify_answer
 from indexing.catalog_queries import document_page_texts
 from indexing.retrieval import Hit, RetrievalMode, Retriever
 from model.errors import InvalidInputError
@@ -72,7 +73,7 @@ class AnswerStream:
     """Iterate for the answer's text pieces; ``.answer`` is complete after the last piece."""
 
     def __init__(self, pieces: GenerationStream, answer: Answer, started: float,
-                 check: Callable[[str], Verification] | None = None) -> None:
+                 check: Callable[[str, GenerationStream], Verification] | None = None) -> None:
         self._pieces, self.answer, self._started, self._check = pieces, answer, started, check
 
     def __iter__(self) -> Iterator[str]:
@@ -88,7 +89,7 @@ class AnswerStream:
             self.answer.ttft_s = self._pieces.first_token_at - self._started
         self.answer.total_s = time.perf_counter() - self._started
         if self._check is not None:
-            self.answer.verification = self._check(self.answer.text)
+            self.answer.verification = self._check(self.answer.text, self._pieces)
             self.answer.verify_s = time.perf_counter() - self._started - self.answer.total_s
 
     def read(self) -> Answer:
@@ -141,6 +142,8 @@ class Answerer(ABC):
     reranker: Reranker | None = None  # the reranker setting's cross-encoder, the same for every mode
     prefix_cache: bool = False  # reuse the prompt's fixed start's KV cache (the prefix_cache setting)
     no_repeat_ngram: int = 0  # no n-gram generated twice (the no_repeat_ngram setting; 0: off)
+    confidence: ConfidenceModel | None = None  # this mode's fitted model (None: app.core.confidence.PRIOR)
+    thresholds: Thresholds | None = None  # the collection's for this mode (None: not calibrated)
 
     def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
         """Retrieve, assemble the prompt and start streaming the answer.
@@ -156,7 +159,9 @@ class Answerer(ABC):
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter,
                                  prefix=prepared.prefix, no_repeat_ngram=self.no_repeat_ngram,
                                  may_end=decimals_kept([h.chunk.text for h in prepared.hits]))
-        return AnswerStream(pieces, answer, started, check=lambda text: verify_answer(text, question, prepared.hits))
+        return AnswerStream(pieces, answer, started, check=lambda text, generated: judged(verify_answer(
+            text, question, prepared.hits, token_logprobs=generated.token_logprobs, capped=generated.capped),
+            self.confidence, self.thresholds))
 
     def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""

@@ -6,6 +6,7 @@ Models, embedders and collection indexes load once per service and are shared be
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from app.core.answerers import (ANSWERERS, Answerer, AnswerStream, FullContextAnswerer, LlocoAnswerer,
                            ReaderRagAnswerer)
 from app.core.chats import Conversations
+from app.core.confidence import ConfidenceModel, load_models, thresholds_from_json
 from app.core.citations import Citation
 from app.config import COLLECTION_NAME, ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings, check_top_k
 from app.core.infos import CollectionInfo, DocumentInfo
@@ -35,6 +37,11 @@ if TYPE_CHECKING:
     from model.registry import ModelStatus
 
 log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=8)
+def _models_at(path: str) -> dict[str, ConfidenceModel]:
+    return load_models(Path(path))
 NAME_RE = re.compile(COLLECTION_NAME)
 
 
@@ -370,12 +377,22 @@ class LlocoService(LoadedModels, Conversations):
             options = {"adapter": s.rag_adapter or self.adapter_for(row)}
         answerer = cls(sessions=self.sessions, index=index, embedder=self.embedder, decoder=self.decoder,
                        max_new_tokens=s.max_new_tokens, retrieval=s.retrieval, reranker=self.reranker,
-                       prefix_cache=s.prefix_cache, no_repeat_ngram=s.no_repeat_ngram, **options)
+                       prefix_cache=s.prefix_cache, no_repeat_ngram=s.no_repeat_ngram,
+                       confidence=self.confidence_models().get(mode),
+                       thresholds=thresholds_from_json(row.thresholds).get(mode) if s.abstain else None, **options)
         if instruction is not None:
             answerer.instruction = instruction
         if isinstance(answerer, FullContextAnswerer):
             answerer.max_context_tokens = s.max_context_tokens or self.decoder.max_context
         return answerer
+
+    def confidence_models(self) -> dict[str, ConfidenceModel]:
+        """Per mode, the answer-confidence model fitted for this decoder (``confidence_model`` setting,
+        else the shipped one; {} when there is none: the prior is used)."""
+        from model.artifacts import shipped_confidence
+
+        path = self.settings.confidence_model or shipped_confidence(self.settings.decoder)
+        return _models_at(str(path))
 
     def adapter_for(self, row: Collection) -> str | None:
         """lloco mode reads summary vectors with the collection's adapter, else the reader adapter."""

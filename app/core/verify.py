@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from app.core.citations import Citation, content_words, make_citation, sentence_spans
+from app.core.confidence import PRIOR, ConfidenceModel, Level, Thresholds, level
 from app.core.numbers import ParsedNumber, numbers_with_spans, parse_numbers
 
 if TYPE_CHECKING:
@@ -64,15 +66,24 @@ class Verification:
     verdict: Verdict
     claims: tuple[Claim, ...] = ()
     signals: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None  # P(right), app.core.confidence (None: not judged)
+    level: Level | None = None  # shown as declined, answered or supported (None: not judged)
 
     @property
     def supported_share(self) -> float:
         return sum(c.status == "supported" for c in self.claims) / len(self.claims) if self.claims else 0.0
 
     def summary(self) -> str:
-        """The verdict in words, as every surface says it: "supported: 2 of 2 claims found in the sources"."""
+        """The verdict in words, as every surface says it: "supported: 2 of 2 claims found in the sources";
+        a judged answer leads with its level and confidence ("declined (confidence 0.08): …")."""
         found, n = sum(c.status == "supported" for c in self.claims), len(self.claims)
         claims = f"{n} claim{'s' if n != 1 else ''}"
+        if self.level is not None and self.confidence is not None:
+            lead = {"declined": "declined: the documents don't seem to say", "answered": "not confirmed",
+                    "supported": "supported"}[self.level]
+            checked = (f"{found} of {claims} found in the sources" if n else
+                       {"no-sources": "nothing was retrieved", "empty": "empty answer"}.get(self.verdict, "no claim"))
+            return f"{lead} (confidence {self.confidence:.2f}): {checked}"
         return {"supported": f"supported: {found} of {claims} found in the sources",
                 "partly": f"partly supported: {found} of {claims} found in the sources",
                 "unsupported": f"not supported: none of its {claims} found in the sources",
@@ -91,7 +102,8 @@ def verification_from_json(data: dict) -> Verification:
     claims = tuple(Claim(c["text"], c["start"], c["end"], c["status"],
                          Citation(**c["evidence"]) if c.get("evidence") else None, tuple(c.get("missing") or ()))
                    for c in data.get("claims") or ())
-    return Verification(data["verdict"], claims, {k: float(v) for k, v in (data.get("signals") or {}).items()})
+    return Verification(data["verdict"], claims, {k: float(v) for k, v in (data.get("signals") or {}).items()},
+                        data.get("confidence"), data.get("level"))
 
 
 def split_claims(answer: str) -> list[tuple[int, int]]:
@@ -200,8 +212,12 @@ def check_claim(text: str, start: int, end: int, sources: _Sources) -> Claim:
     return Claim(text, start, end, "supported", evidence=evidence)
 
 
-def verify_answer(answer: str, question: str, hits: list[Hit]) -> Verification:
-    """Check ``answer`` (to ``question``) against the text of ``hits``, the chunks it read."""
+def verify_answer(answer: str, question: str, hits: list[Hit], *, token_logprobs: Sequence[float] = (),
+                  capped: bool = False) -> Verification:
+    """Check ``answer`` (to ``question``) against the text of ``hits``, the chunks it read.
+
+    ``token_logprobs``: the decoder's log p of each generated token (the end token included) and
+    ``capped``: whether generation stopped at its token cap — signals for the confidence, not the verdict."""
     sources = _Sources(list(hits))
     spans = split_claims(answer or "")
     claims = tuple(check_claim(answer[s:e].strip(), s, e, sources) for s, e in spans)
@@ -218,5 +234,25 @@ def verify_answer(answer: str, question: str, hits: list[Hit]) -> Verification:
         "supported_share": supported / len(claims) if claims else 0.0,
         "verbatim": float(bool(norm) and any(f" {norm} " in text for text in sources.lower)),
         "top_score": max((h.score for h in hits), default=0.0),
+        **generation_signals(token_logprobs, capped=capped),
     }
     return Verification(verdict, claims, signals)
+
+
+def generation_signals(token_logprobs: Sequence[float], *, capped: bool) -> dict[str, float]:
+    """What the decoder's own probabilities say: the mean and the lowest log p of its tokens (the
+    weakest step of a greedy answer), the first token's, and whether it ran to the cap (a loop or a
+    ramble); zeros when none were recorded."""
+    lp = list(token_logprobs)
+    return {"mean_logprob": sum(lp) / len(lp) if lp else 0.0, "min_logprob": min(lp, default=0.0),
+            "first_logprob": lp[0] if lp else 0.0, "capped": float(capped), "tokens": float(len(lp))}
+
+
+def judged(v: Verification, model: ConfidenceModel | None, thresholds: Thresholds | None) -> Verification:
+    """``v`` with its confidence (``model``, else :data:`app.core.confidence.PRIOR`) and the level it is
+    shown at: declined when nothing was retrieved or below the collection's decline threshold,
+    supported when every claim was found and the confidence reaches the supported threshold."""
+
+    confidence = (model or PRIOR)(v.signals)
+    shown = "declined" if v.verdict == "no-sources" else level(confidence, thresholds, all_found=v.verdict == "supported")
+    return replace(v, confidence=confidence, level=shown)

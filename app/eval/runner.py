@@ -252,6 +252,10 @@ def ask_one(ctx: _Context, question: EvalQuestion, mode: str) -> RowData:
         row.chunk_ids, row.retrieval_s = answer.chunk_ids, answer.retrieval_s
         row.ttft_s, row.total_s = answer.ttft_s, answer.total_s
         row.details["adapter"] = answer.adapter
+        if answer.verification is not None:  # for selective answering: verdict, signals (issue 23)
+            v = answer.verification
+            row.details["verification"] = {"verdict": v.verdict, "signals": v.signals, "confidence": v.confidence,
+                                           "level": v.level}
         row.score.update(_evidence_scores(ctx, question, answer.chunk_ids))
         if question.choices:
             _add_option_likelihood(ctx, question, mode, doc_id, row)

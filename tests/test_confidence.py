@@ -1,0 +1,87 @@
+"""The calibrated confidence and the per-collection thresholds (issue 23): the combiner, its fit,
+AUROC, the thresholds' choice on a scripted set, and the level an answer is shown at."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from app.core.confidence import (FEATURES, PRIOR, ConfidenceModel, Thresholds, auroc, choose_thresholds, features,
+                                 fit_confidence, level, load_models, save_models, thresholds_from_json,
+                                 thresholds_json)
+
+
+def _signals(right: bool, rng: random.Random) -> dict[str, float]:
+    """A scripted answer: right ones are found in their sources and the decoder was surer of them."""
+    return {"claims": 1.0, "supported_share": float(rng.random() < (0.8 if right else 0.3)),
+            "verbatim": float(rng.random() < 0.5), "top_score": rng.uniform(0.4, 0.7),
+            "mean_logprob": rng.gauss(-0.4 if right else -1.4, 0.4), "min_logprob": rng.gauss(-2, 1),
+            "first_logprob": rng.gauss(-1, 0.5), "capped": 0.0, "tokens": float(rng.randint(2, 10))}
+
+
+def test_auroc_counts_pairs_and_ties():
+    assert auroc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert auroc([0.1, 0.9], [True, False]) == 0.0
+    assert auroc([0.5, 0.5], [True, False]) == 0.5
+    assert auroc([0.3, 0.6, 0.6, 0.2], [True, True, False, False]) == pytest.approx(0.625)
+    assert auroc([0.4], [True]) is None
+
+
+def test_the_fitted_combiner_separates_right_from_wrong_and_weights_what_predicts():
+    rng = random.Random(0)
+    labels = [rng.random() < 0.3 for _ in range(400)]
+    signals = [_signals(y, rng) for y in labels]
+    model = fit_confidence(signals[:300], labels[:300], source="scripted")
+    held = [model(s) for s in signals[300:]]
+    assert auroc(held, labels[300:]) > 0.8 and all(0 < c < 1 for c in held)
+    weights = model.contributions()
+    assert weights["mean_logprob"] > 1.0 and weights["supported_share"] > 0.3
+    noise = ("verbatim", "top_score", "min_logprob", "first_logprob", "log_tokens")  # drawn alike for both kinds
+    assert all(abs(weights[k]) < weights["mean_logprob"] / 5 for k in noise)
+    assert abs(weights["capped"]) < 1e-6 and abs(weights["no_claim"]) < 1e-6  # constants here: no weight
+    with pytest.raises(ValueError, match="some right and some wrong"):
+        fit_confidence(signals[:5], [True] * 5)
+
+
+def test_models_round_trip_and_a_file_of_other_features_is_ignored(tmp_path):
+    model = fit_confidence([_signals(y, random.Random(i)) for i, y in enumerate([True, False] * 20)], [True, False] * 20)
+    save_models({"lloco": model}, tmp_path / "c.json")
+    loaded = load_models(tmp_path / "c.json")["lloco"]
+    s = _signals(True, random.Random(9))
+    assert loaded(s) == pytest.approx(model(s)) and loaded.n == 40
+    (tmp_path / "old.json").write_text('{"features": ["x"], "modes": {}}')
+    assert load_models(tmp_path / "old.json") == {} and load_models(tmp_path / "none.json") == {}
+    assert len(features({})) == len(FEATURES) and 0 < PRIOR({}) < 1
+
+
+def test_thresholds_on_a_scripted_set():
+    # confidences 0.05, 0.10 .. 0.95 (i = 0 .. 18): answers 0-5 wrong, 6-12 right when i is even, 13-18 right
+    conf = [0.05 + 0.05 * i for i in range(19)]
+    labels = [i >= 13 or (6 <= i and i % 2 == 0) for i in range(19)]
+    t = choose_thresholds(conf, labels, supported_precision=0.9, decline_accuracy=0.0)
+    assert t.supported == pytest.approx(0.65) and t.precision == 1.0  # from i = 12 on: 7 of 7; from 11: 7 of 8
+    assert t.decline == pytest.approx(0.325) and t.coverage == pytest.approx(13 / 19) and t.n == 19  # 0-5 declined
+    loose = choose_thresholds(conf, labels, supported_precision=0.9, decline_accuracy=0.2)
+    assert loose.decline == pytest.approx(0.525)  # 0-9 hold 2 right answers of 10 (20 %); 0-10 hold 3 of 11
+    never = choose_thresholds([0.2, 0.4], [False, False], supported_precision=0.5, decline_accuracy=0.0)
+    assert never.supported > 1 and never.decline == pytest.approx(0.7)  # nothing marked; all wrong: declined
+    lenient = choose_thresholds(conf, labels, supported_precision=0.1, decline_accuracy=0.0)
+    assert lenient.supported == conf[0] and lenient.decline == 0.0  # the decline never passes supported
+
+
+def test_the_level_an_answer_is_shown_at():
+    t = Thresholds(decline=0.2, supported=0.7, precision=0.8, coverage=0.9, n=50)
+    assert level(0.1, t, all_found=True) == "declined"
+    assert level(0.5, t, all_found=True) == "answered" and level(0.9, t, all_found=False) == "answered"
+    assert level(0.9, t, all_found=True) == "supported"
+    assert level(0.01, None, all_found=True) == "supported"  # not calibrated: nothing declined on confidence
+    assert thresholds_from_json(thresholds_json({"lloco": t})) == {"lloco": t} and thresholds_from_json(None) == {}
+
+
+def test_an_answer_with_nothing_retrieved_is_declined_whatever_its_confidence():
+    from app.core.verify import judged, verify_answer
+
+    v = judged(verify_answer("14.3%", "q", []), ConfidenceModel((0.0,) * len(FEATURES), 5.0, (0.0,) * len(FEATURES),
+                                                                (1.0,) * len(FEATURES)), None)
+    assert v.level == "declined" and v.confidence > 0.99 and v.summary().startswith("declined")
