@@ -21,14 +21,16 @@ def flat(text: str) -> str:
 def run_cli(monkeypatch, capsys, *args: str, service=None) -> tuple[int, str, str]:
     """``lloco ARGS`` -> (exit code, stdout, stderr), printed at a fixed, very wide console width.
 
-    ``service``: the LlocoService the commands use (e.g. one on a tiny model); default: a new one."""
+    ``service``: the LlocoService the commands use (e.g. one on a tiny model); default: the one the test
+    set as ``cli.State.service``, else a new one."""
     from app.cli import main as cli
     from app.cli import shared as cli_shared
 
     monkeypatch.setattr(sys, "argv", ["lloco", *args])
     for console in (cli_shared.out, cli_shared.err):
         monkeypatch.setattr(console, "_width", WIDTH)
-    monkeypatch.setattr(cli.State, "service", service)
+    # the given service, else the one a test set (cli.State.service), else a new one; restored after the test
+    monkeypatch.setattr(cli.State, "service", service if service is not None else cli.State.service)
     code = 0
     try:
         cli.main()

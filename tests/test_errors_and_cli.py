@@ -13,7 +13,7 @@ from model.errors import InvalidInputError, NotFoundError
 @pytest.fixture
 def cli_service(monkeypatch, service):
     """Make the CLI use the tiny-model service."""
-    monkeypatch.setattr(cli, "service", lambda: service)
+    monkeypatch.setattr(cli.State, "service", service)
     return service
 
 

@@ -121,7 +121,7 @@ def test_report_of_a_run_with_no_answers(tmp_path):
 def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     from tests.test_eval_runner import BEES, BEE_QS, LAMP_QS, LIGHTHOUSE, write_quality
 
-    monkeypatch.setattr(cli, "service", lambda: service)
+    monkeypatch.setattr(cli.State, "service", service)
     path = write_quality(tmp_path / "q.jsonl", (LIGHTHOUSE, LAMP_QS), (BEES, BEE_QS))
     code, out, err = run_cli(monkeypatch, capsys, "eval", "run", "--dataset", "quality", "--path", str(path),
                              "--modes", "lloco,rag", "--limit", "2", "--top-k", "2", "--run-name", "first")
@@ -166,13 +166,13 @@ def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     (["--resume", "404"], "no evaluation run '404'"),
 ])
 def test_cli_bad_input_exits_2(monkeypatch, capsys, service, args, message):
-    monkeypatch.setattr(cli, "service", lambda: service)
+    monkeypatch.setattr(cli.State, "service", service)
     code, out, err = run_cli(monkeypatch, capsys, "eval", "run", *args)
     assert code == 2 and message in " ".join(err.split()), err
 
 
 def test_cli_malformed_dataset_names_file_and_line(monkeypatch, capsys, service, tmp_path):
-    monkeypatch.setattr(cli, "service", lambda: service)
+    monkeypatch.setattr(cli.State, "service", service)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"input": "text", "instructions": ["q?"], "outputs": ["(A) x"]}\n')
     code, out, err = run_cli(monkeypatch, capsys, "eval", "run", "--dataset", "quality", "--path", str(bad))

@@ -56,7 +56,7 @@ def test_cli_rebuild(service, monkeypatch, capsys, tmp_path):
     from app.cli import main as cli
     from tests.cli_runner import flat, run_cli
 
-    monkeypatch.setattr(cli, "service", lambda: service)
+    monkeypatch.setattr(cli.State, "service", service)
     doc = tmp_path / "d.txt"
     doc.write_text("Lamps and lighthouses. " * 30)
     service.create_collection("c")

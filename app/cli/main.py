@@ -14,7 +14,8 @@ import typer
 
 from app.cli.backup import backup, restore
 from app.cli.jobs import jobs_app, worker
-from app.cli.shared import State, data_table, err, out, service
+from app.cli.collections import collections_app
+from app.cli.shared import JSON_OPTION, State, data_table, err, human_size, out, print_json, service
 from app.cli.train import train_app
 from app.cli.users import users_app
 from app.config import Engine, Settings, field_help
@@ -23,7 +24,6 @@ from model.errors import LlocoError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="LLoCO document question answering.")
-collections_app = typer.Typer(no_args_is_help=True, help="Create, list and delete collections.")
 docs_app = typer.Typer(no_args_is_help=True, help="List and delete the documents of a collection.")
 models_app = typer.Typer(no_args_is_help=True, help="Models the registry knows.")
 app.add_typer(collections_app, name="collections")
@@ -73,80 +73,6 @@ def show_config() -> None:
     out.print(f"database: {settings.resolved_database_url}")
 
 
-@collections_app.command("create")
-def collections_create(name: str) -> None:
-    """Create an empty collection with the current models and chunking."""
-    info = service().create_collection(name)
-    out.print(f"created collection [bold]{info.name}[/] (decoder {info.decoder}, embedder {info.embedder}, "
-              f"kappa {info.kappa}, chunks of {info.chunk_tokens} tokens, compressor {info.compressor})")
-
-
-JSON_OPTION = typer.Option("--json", help="Print the list as JSON.")
-
-
-def _print_json(items: list) -> None:
-    from dataclasses import asdict
-
-    print(json.dumps([asdict(i) for i in items], indent=2, default=str))
-
-
-@collections_app.command("list")
-def collections_list(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
-    """List collections with their document and chunk counts."""
-    if as_json:
-        _print_json(service().list_collections())
-        return
-    table = data_table("name", "documents", "failed", "chunks", "size", "decoder", "kappa", "adapter", "created")
-    for c in service().list_collections():
-        table.add_row(c.name, str(c.n_documents), str(c.n_failed), str(c.n_chunks), _size(c.size_bytes), c.decoder,
-                      str(c.kappa), c.adapter_path or "-", c.created_at.strftime("%Y-%m-%d %H:%M"))
-    out.print(table)
-
-
-@collections_app.command("delete")
-def collections_delete(name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
-    """Delete a collection with all its documents, chunks and index files."""
-    svc = service()
-    info = svc.get_collection(name)
-    if not yes and not typer.confirm(f"delete collection {name!r} and its {info.n_documents} documents?"):
-        raise typer.Exit(1)
-    svc.delete_collection(name)
-    out.print(f"deleted collection {name}")
-
-
-@collections_app.command("rebuild")
-def collections_rebuild(name: str) -> None:
-    """Rebuild a collection with the current decoder, embedder, compressor and chunking."""
-    from app.cli.progress import rebuild_with_progress
-
-    result = rebuild_with_progress(service(), name, out)
-    out.print(f"rebuilt {name}: {result.documents} documents, {result.chunks} chunks")
-
-
-@collections_app.command("check")
-def collections_check(name: str,
-                      as_json: Annotated[bool, typer.Option("--json", help="Print the problems as a JSON list.")] = False) -> None:
-    """Check that a collection's catalog rows, FAISS index and summary vectors agree (exit 1 if not)."""
-    problems = service().check_collection(name)
-    if as_json:
-
-        print(json.dumps(problems))
-    else:
-        out.print(f"{name}: consistent" if not problems else f"{name}: " + "; ".join(problems), highlight=False)
-    if problems:
-        raise typer.Exit(1)
-
-
-@collections_app.command("adapter")
-def collections_adapter(name: str, path: Annotated[Path | None, typer.Argument(help="LoRA folder; omit with --off.")] = None,
-                        off: Annotated[bool, typer.Option("--off", help="Detach the adapter.")] = False) -> None:
-    """Attach a LoRA adapter to a collection (used for its lloco-mode questions), or detach it."""
-    if (path is None) != off:
-        raise typer.BadParameter("give an adapter folder, or --off")
-    service().set_adapter(name, None if off else path)
-    out.print(f"collection {name}: adapter {'off' if off else path}")
-
-
 @app.command("ingest")
 def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Files or folders.")],
            queue: Annotated[bool, typer.Option("--queue", help="Queue the job for a worker (the web app's, the API "
@@ -174,7 +100,7 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
         results = ingest_with_progress(service(), collection, paths, err if as_json else out, engine=engine)
     failed = [r for r in results if r.status == "failed"]
     if as_json:
-        _print_json(results)
+        print_json(results)
         results = []  # nothing more on stdout
     for r in results:
         style = {"ingested": "green", "skipped": "yellow", "failed": "red"}[r.status]
@@ -196,11 +122,11 @@ def ingest(collection: str, paths: Annotated[list[Path], typer.Argument(help="Fi
 def docs_list(collection: str, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """List a collection's documents with status and errors."""
     if as_json:
-        _print_json(service().list_documents(collection))
+        print_json(service().list_documents(collection))
         return
     table = data_table("id", "file", "status", "pages", "chunks", "size", "hash", "error")
     for d in service().list_documents(collection):
-        table.add_row(str(d.id), d.filename, d.status, str(d.n_pages), str(d.n_chunks), _size(d.size_bytes),
+        table.add_row(str(d.id), d.filename, d.status, str(d.n_pages), str(d.n_chunks), human_size(d.size_bytes),
                       d.content_hash[:12], d.error or "")
     out.print(table)
 
@@ -358,9 +284,6 @@ def eval_list() -> None:
 
     out.print(runs_table(list_runs(service())))
 
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
 
 
 def main() -> None:

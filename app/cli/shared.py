@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
+
+import typer
 
 from rich.console import Console
 from rich.table import Table
@@ -39,3 +42,18 @@ def service():
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
     return tuple(x.strip() for x in value.split(",") if x.strip()) if value else None
+
+
+JSON_OPTION = typer.Option("--json", help="Print the list as JSON.")
+
+
+def print_json(items: list) -> None:
+    """Dataclass items as a JSON list (what `--json` prints)."""
+    from dataclasses import asdict
+
+    print(json.dumps([asdict(i) for i in items], indent=2, default=str))
+
+
+def human_size(n: int) -> str:
+    """Bytes as "3.2 MB" or "14 KB"."""
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"

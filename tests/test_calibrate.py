@@ -1,0 +1,77 @@
+"""A collection's thresholds chosen on its own synthetic questions (issue 23): `lloco collections
+calibrate` stores them per mode, answers are then declined or marked by them, the abstain setting
+turns that off, and bad input is refused with nothing stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.core.confidence import thresholds_from_json
+from model.errors import InvalidInputError
+from tests.cli_runner import flat, run_cli
+
+FACTS = ("The Eddystone lighthouse was completed in 1759 by John Smeaton near Plymouth. "
+         "Its granite tower stood for 123 years before erosion of the rock forced its removal. "
+         "The fourth tower, designed by James Douglass, was lit in 1882 and still stands today. ")
+
+
+@pytest.fixture
+def lights(service, tmp_path):
+    doc = tmp_path / "lights.txt"
+    doc.write_text(FACTS * 8)
+    service.create_collection("lights")
+    service.ingest("lights", [doc])
+    return service
+
+
+def test_calibration_stores_each_modes_thresholds_and_answers_follow_them(lights, monkeypatch, capsys):
+    import app.training.calibrate as calibrate
+
+    seen = []
+    monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: seen.append(refs) or 0.0)  # every answer wrong
+    code, out, err = run_cli(monkeypatch, capsys, "collections", "calibrate", "lights", "--questions", "12",
+                             "--modes", "lloco,rag", "--json", service=lights)
+    assert code == 0, err
+    results = json.loads(out)
+    assert [r["mode"] for r in results] == ["lloco", "rag"] and all(r["thresholds"]["n"] == 12 for r in results)
+    assert len(seen) == 24 and all(len(refs) == 1 and refs[0] in FACTS for refs in seen)  # the blanked words
+    stored = thresholds_from_json(lights.collection_row("lights").thresholds)
+    assert set(stored) == {"lloco", "rag"}
+    assert all(t.supported > 1 and t.coverage == 0 for t in stored.values())  # all wrong: nothing marked, all declined
+    answer = lights.ask("lights", "When was the Eddystone lighthouse completed?", mode="lloco").read()
+    assert answer.verification.level == "declined" and answer.text  # the text stays, shown as declined
+    lights.settings.abstain = False  # off: shown with its claims' verdicts, never declined
+    again = lights.ask("lights", "When was the Eddystone lighthouse completed?", mode="lloco").read()
+    assert again.verification.level in {"answered", "supported"}
+
+
+def test_a_mode_calibrated_again_keeps_the_others(lights, monkeypatch):
+    import app.training.calibrate as calibrate
+
+    monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: 0.0)
+    calibrate.calibrate_collection(lights, "lights", modes=("lloco", "rag"), questions=10)
+    monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: 1.0)  # now every answer right
+    (result,) = calibrate.calibrate_collection(lights, "lights", modes=("rag",), questions=10)
+    assert result.answer_recall == 1.0 and result.auroc is None and result.thresholds.decline == 0.0
+    stored = thresholds_from_json(lights.collection_row("lights").thresholds)
+    assert stored["rag"] == result.thresholds and stored["lloco"].coverage == 0
+
+
+def test_bad_calibration_requests_are_refused_and_store_nothing(lights, tmp_path, monkeypatch, capsys):
+    from app.training.calibrate import calibrate_collection
+
+    with pytest.raises(InvalidInputError, match="between 10 and 2000"):
+        calibrate_collection(lights, "lights", questions=5)
+    short = tmp_path / "short.txt"
+    short.write_text("Too short to ask about.")
+    lights.create_collection("tiny")
+    lights.ingest("tiny", [short])
+    with pytest.raises(InvalidInputError, match="synthetic questions"):
+        calibrate_collection(lights, "tiny", questions=10)
+    code, _, err = run_cli(monkeypatch, capsys, "collections", "calibrate", "lights", "--modes", "magic", service=lights)
+    assert code == 2 and "unknown mode 'magic'" in flat(err)
+    code, _, err = run_cli(monkeypatch, capsys, "collections", "calibrate", "nope", service=lights)
+    assert code == 2 and "no collection named 'nope'" in flat(err)
+    assert lights.collection_row("lights").thresholds is None and lights.collection_row("tiny").thresholds is None
