@@ -12,6 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.eval.selective import Selective, selective
+
 if TYPE_CHECKING:
     from app.eval.summary import Summary
     from app.eval.store import RunData
@@ -44,7 +46,29 @@ def write_plots(summary: Summary, run: RunData, out: Path, *, vs: Summary | None
         plots["needle_heatmap"] = needle_heatmap(run, summary, out / "needle_heatmap.png")
     if vs is not None:
         plots["vs"] = vs_plot(summary, vs, out / "vs.png")
+    figures = selective(run, summary.metric_names)
+    if figures:
+        plots["risk_coverage"] = risk_coverage_plot(figures, summary, out / "risk_coverage.png")
     return plots
+
+
+def risk_coverage_plot(figures: list[Selective], summary: Summary, path: Path) -> Path:
+    """Accuracy of the answered against coverage, answering the most confident first (one line per
+    mode; the dotted line is the mode's accuracy over every question)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for s in figures:
+        color = COLORS.get(s.mode)
+        ax.plot([c for c, _ in s.curve], [a for _, a in s.curve], color=color,
+                label=f"{s.mode} (AUROC {'-' if s.auroc is None else f'{s.auroc:.2f}'})")
+        ax.axhline(s.accuracy, color=color, linestyle=":", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("coverage (share answered, most confident first)")
+    ax.set_ylabel(f"{figures[0].metric} of the answered")
+    ax.set_title(f"{summary.run.dataset}: risk-coverage ({summary.run.name})")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
 
 
 def quality_plot(summary: Summary, path: Path) -> Path:

@@ -12,12 +12,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.eval.selective import selective, selective_rows
 from app.eval.stats import CONFIDENCE, PairedDiff, run_differences
 from app.eval.store import RunData
 from app.eval.summary import COSTS, Summary, compare, summarize
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+SELECTIVE_NOTE = ("Each answer's confidence (app.core.confidence) against its correctness ({metric}): AUROC, the "
+                  "share answered (not declined by the collection's threshold) and their {metric}, the share "
+                  "marked supported and theirs; the risk-coverage plot answers the most confident first.")
 
 # ----------------------------------------------------------------------------------- rendering
 
@@ -139,6 +144,10 @@ def markdown(summary: Summary, run: RunData, plots: dict[str, Path], vs: Summary
                 _md_table(*comparison_rows(summary, vs)), ""]
         if across:
             out += [PAIRED_NOTE, "", _md_table(*paired_rows(across)), ""]
+    figures = selective(run, summary.metric_names)
+    if figures:
+        out += ["## Selective answering", "", SELECTIVE_NOTE.format(metric=figures[0].metric), "",
+                _md_table(*selective_rows(figures)), ""]
     out += ["## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()] + [""]
     failed = [r for r in run.rows if r.status != "ok"]
     if failed:
@@ -158,7 +167,8 @@ def write_report(run: RunData, out_dir: str | Path, *, vs: RunData | None = None
     other = summarize(vs) if vs is not None else None
     plots = write_plots(summary, run, out, vs=other)
     across = run_differences(run, vs, summary.metric_names) if vs is not None else []
-    data: dict[str, Any] = {"summary": summary.to_dict(), "rows": [asdict(r) for r in run.rows]}
+    data: dict[str, Any] = {"summary": summary.to_dict(), "rows": [asdict(r) for r in run.rows],
+                            "selective": [asdict(f) for f in selective(run, summary.metric_names)]}
     if other is not None:
         data["vs"] = {"summary": other.to_dict(), "difference": compare(summary, other),
                       "paired": [d.to_dict() for d in across]}

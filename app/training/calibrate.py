@@ -39,14 +39,23 @@ class ModeCalibration:
     auroc: float | None  # of the confidence against answer recall
 
 
-def calibrate_collection(service: LlocoService, name: str, *, modes: tuple[Mode, ...] = CALIBRATION_MODES,
-                         questions: int = CALIBRATION_QUESTIONS, seed: int = 0,
-                         progress: Callable[[int, int], None] | None = None) -> list[ModeCalibration]:
-    """Answer ``questions`` synthetic questions of collection ``name`` in each of ``modes``, choose
-    each mode's thresholds and store them with the collection (replacing those of the modes given)."""
+@dataclass(frozen=True)
+class SyntheticAnswer:
+    """One synthetic question answered in one mode: the verification's signals, the confidence the
+    answerer gave it, and whether it held the blanked words."""
+
+    mode: str
+    signals: dict[str, float]
+    confidence: float
+    right: bool
+
+
+def synthetic_answers(service: LlocoService, name: str, *, modes: tuple[Mode, ...] = CALIBRATION_MODES,
+                      questions: int = CALIBRATION_QUESTIONS, seed: int = 0,
+                      progress: Callable[[int, int], None] | None = None) -> list[SyntheticAnswer]:
+    """Ask ``questions`` cloze questions made from collection ``name``'s chunks in each of ``modes``."""
     from sqlalchemy import select
 
-    from app.core.confidence import thresholds_from_json
     from indexing.catalog import Chunk
 
     if not 10 <= questions <= 2000:
@@ -57,22 +66,35 @@ def calibrate_collection(service: LlocoService, name: str, *, modes: tuple[Mode,
     made = cloze_questions(texts, questions, random.Random(seed))
     if len(made) < 10:
         raise InvalidInputError(f"collection {name!r} gives {len(made)} synthetic questions (10 needed): ingest more text")
-    results, done, total = [], 0, len(made) * len(modes)
+    out: list[SyntheticAnswer] = []
     for mode in modes:
-        confidences, labels = [], []
         for question, blank, _ in made:
             answer = service.ask(name, question, mode=mode).read()
             v = answer.verification
-            confidences.append(v.confidence if v is not None and v.confidence is not None else 0.0)
-            labels.append(answer_recall(answer.text, [blank]) > 0)
-            done += 1
+            out.append(SyntheticAnswer(mode, dict(v.signals) if v else {},
+                                       v.confidence if v is not None and v.confidence is not None else 0.0,
+                                       answer_recall(answer.text, [blank]) > 0))
             if progress is not None:
-                progress(done, total)
-        s = service.settings
+                progress(len(out), len(made) * len(modes))
+    return out
+
+
+def calibrate_collection(service: LlocoService, name: str, *, modes: tuple[Mode, ...] = CALIBRATION_MODES,
+                         questions: int = CALIBRATION_QUESTIONS, seed: int = 0,
+                         progress: Callable[[int, int], None] | None = None) -> list[ModeCalibration]:
+    """Answer ``questions`` synthetic questions of collection ``name`` in each of ``modes``, choose
+    each mode's thresholds and store them with the collection (replacing those of the modes given)."""
+    from app.core.confidence import thresholds_from_json
+
+    answers = synthetic_answers(service, name, modes=modes, questions=questions, seed=seed, progress=progress)
+    s, results = service.settings, []
+    for mode in modes:
+        mine = [a for a in answers if a.mode == mode]
+        confidences, labels = [a.confidence for a in mine], [a.right for a in mine]
         t = choose_thresholds(confidences, labels, supported_precision=s.supported_precision,
                               decline_accuracy=s.decline_accuracy)
         results.append(ModeCalibration(mode, t, sum(labels) / len(labels), auroc(confidences, labels)))
     stored = thresholds_from_json(service.collection_row(name).thresholds)
     stored.update({r.mode: r.thresholds for r in results})
-    cq.set_thresholds(service.sessions, row.id, thresholds_json(stored))
+    cq.set_thresholds(service.sessions, service.collection_row(name).id, thresholds_json(stored))
     return results
