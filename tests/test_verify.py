@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.numbers import parse_numbers
-from app.core.verify import names_in, same_number, split_claims, verify_answer
+from app.core.verify import names_in, same_number, split_claims, verification_from_json, verification_json, verify_answer
 from indexing.catalog import Chunk
 from indexing.retrieval import Hit
 
@@ -172,3 +172,25 @@ def test_a_conversation_keeps_each_answers_check_and_the_chat_page_shows_it(web_
     assert any(":orange-background[He was paid 40 pounds\\.]" in m for m in shown), shown
     assert any("*keeper\\.pdf, p. 1:*" in m for m in shown), shown
     assert any("the sources lack: 40, paid, pounds" in m for m in shown), shown
+
+
+def test_a_declined_answer_is_shown_as_such_with_its_confidence():
+    """Issue 23: below the collection's decline threshold the page says the documents don't seem to say
+    it (the closest passages follow as citations); the model's words stay visible, marked as unconfirmed."""
+    import dataclasses
+
+    from app.core.confidence import FEATURES, ConfidenceModel, Thresholds
+    from app.core.verify import judged
+    from app.web.checks import DECLINED, marked
+
+    unsure = ConfidenceModel((0.0,) * len(FEATURES), -3.0, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES))
+    t = Thresholds(decline=0.1, supported=0.8, precision=0.9, coverage=0.8, n=40)
+    v = judged(verify_answer("Growth was 14.3%.", "q", SOURCES), unsure, t)
+    assert v.level == "declined" and v.confidence == pytest.approx(0.0474, abs=1e-3)
+    assert v.summary() == "declined: the documents don't seem to say (confidence 0.05): 1 of 1 claim found in the sources"
+    shown = marked("Growth was 14.3%.", v)
+    assert shown.startswith(f"**{DECLINED}**") and "not confirmed by them: Growth was 14\\.3%\\." in shown
+    sure = judged(v, dataclasses.replace(unsure, bias=3.0), t)
+    assert sure.level == "supported" and sure.summary().startswith("supported (confidence 0.95)")
+    assert marked("Growth was 14.3%.", sure) == "Growth was 14\\.3%\\."
+    assert verification_from_json(verification_json(sure)) == sure

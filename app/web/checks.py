@@ -16,12 +16,18 @@ if TYPE_CHECKING:
 VERDICT_ICONS = {"supported": ":material/verified:", "partly": ":material/rule:", "unsupported": ":material/report:",
                  "empty": ":material/block:", "no-sources": ":material/search_off:"}
 
+LEVEL_ICONS = {"declined": ":material/do_not_disturb_on:", "supported": ":material/verified:"}
+DECLINED = "The documents don't seem to say."
+
 
 def marked(text: str, verification: Verification | None) -> str:
     """The answer as Markdown that shows its text as it is (:func:`app.web.common.plain`), each claim
     not found in the sources on an orange background."""
     if verification is None:
         return plain(text)
+    if verification.level == "declined":  # the model's words stay visible, but not as an answer
+        said = f"  \n:gray[What the model said, not confirmed by them: {plain(text)}]" if text.strip() else ""
+        return f"**{DECLINED}** The closest passages are listed below.{said}"
     out, at = [], 0
     for claim in verification.claims:
         if claim.start < at or claim.end > len(text):
@@ -38,7 +44,8 @@ def show_check(verification: Verification | None, *, details: bool = True) -> No
     evidence or what the sources lack."""
     if verification is None:
         return
-    st.caption(f"{VERDICT_ICONS[verification.verdict]} Checked against the sources: {plain(verification.summary())}")
+    icon = LEVEL_ICONS.get(verification.level or "", VERDICT_ICONS[verification.verdict])
+    st.caption(f"{icon} Checked against the sources: {plain(verification.summary())}")
     if not details or not verification.claims:
         return
     with st.expander("Each claim and its evidence", icon=":material/fact_check:"):
