@@ -26,6 +26,7 @@ Mode = Literal["lloco", "lloco-pure", "rag", "rag+reader", "full"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
 ExpandScoring = Literal["lexical", "hybrid"]
+OnDoubt = Literal["off", "expand", "rag", "quote"]  # lloco's second look (app.core.second_look)
 Retrieval = Literal["dense", "bm25", "hybrid"]  # = indexing.retrieval.RetrievalMode
 CondenseMode = Literal["rule", "decoder", "off"]  # = app.core.condense.CondenseMode
 Engine = Literal["local", "ray"]  # where ingestion derives documents (app.core.ray_ingest)
@@ -97,6 +98,7 @@ class Settings(BaseSettings):
     answer_engine: AnswerEngine = Field("transformers", description="What generates answers: 'transformers' (the decoder as loaded, any device) or 'llama-cpp' (llama.cpp on the CPU through llama-cpp-python, an optional extra: `make llamacpp`; the decoder, or a copy with the reader merged in, is written once as a GGUF file under the model cache). Retrieval, prompts, compression and option scoring are the same for both; see docs/RESULTS.md §12 for speed and answer agreement.")
     gguf_type: GgufType = Field("f32", description="answer_engine=llama-cpp: the weights' type in its GGUF files: f32 (answers as transformers' float32), f16, or q8_0 (8-bit, fastest; some answers differ).")
     no_repeat_ngram: int = Field(3, ge=0, le=16, description="Every mode: no n-gram of the answer's tokens generated twice (3: the standard guard against a greedy decoder's loops, e.g. RAG's 'PepsiCo, Inc. and Subsidiaries:' repeated to the length cap); 0: off.")
+    on_doubt: OnDoubt = Field("off", description="lloco modes: when an answer is not marked supported, answer again and keep whichever answer's confidence is higher — 'expand' (lloco with 4x the expansion budget), 'rag' (the same chunks as text, plain RAG), 'quote' (RAG whose every token continues a span of those chunks: a verbatim figure or name); the first answer streams, a kept second one replaces it. 'off': one answer.")
     abstain: bool = Field(True, description="Decline an answer whose confidence is below its collection's decline threshold, and mark it supported only at or above the supported one (both chosen per collection and mode by `lloco collections calibrate`); off: every answer is shown with its claims' verdicts, none declined. A collection not calibrated declines only when nothing was retrieved.")
     supported_precision: float = Field(0.6, gt=0, le=1, description="Calibration target: the answer recall wanted of the answers marked supported, on the collection's synthetic questions (`lloco collections calibrate`).")
     decline_accuracy: float = Field(0.05, ge=0, lt=1, description="Calibration target: decline below the highest confidence under which at most this share of the collection's synthetic answers were right.")

@@ -55,8 +55,9 @@ class GenerationStream:
 
     def __init__(self, decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,
                  adapter: str | Path | None, prefix: tuple[str, int] | None = None, no_repeat_ngram: int = 0,
-                 may_end: Callable[[str], bool] | None = None) -> None:
-        self.no_repeat_ngram, self.may_end = no_repeat_ngram, may_end
+                 may_end: Callable[[str], bool] | None = None,
+                 allowed: Callable[[list[int]], set[int]] | None = None) -> None:
+        self.no_repeat_ngram, self.may_end, self.allowed = no_repeat_ngram, may_end, allowed
         self.n_tokens = 0
         self.first_token_at: float | None = None
         self.token_ids: list[int] = []  # the answer's ids, without the end token
@@ -107,6 +108,8 @@ class GenerationStream:
                   prefix: tuple[str, int] | None) -> Iterator[str]:
         import time
 
+        import torch
+
         # Our own greedy loop rather than ``model.generate``: generate's per-call set-up costs a
         # 135M decoder ~60 ms before the first token on a CPU (docs/RESULTS.md §14), and its text
         # streamer holds pieces back to the end of a word. Greedy ids are generate's (tested).
@@ -128,6 +131,12 @@ class GenerationStream:
                 if banned:
                     logits = logits.clone()
                     logits[sorted(banned)] = float("-inf")
+                if self.allowed is not None:  # only these ids may come next (the end too, once one was chosen)
+                    keep = self.allowed(self.token_ids) | (stop - banned if self.token_ids else set())
+                    if keep:
+                        mask = torch.full_like(logits, float("-inf"))
+                        mask[sorted(keep)] = 0.0
+                        logits = logits + mask
                 token = int(logits.argmax())
                 if self.first_token_at is None:
                     self.first_token_at = time.perf_counter()
@@ -231,17 +240,21 @@ def _penalised(logits: torch.Tensor, ids: list[int], penalty: float) -> torch.Te
 
 def stream_generate(decoder: Decoder, inputs_embeds: torch.Tensor, *, max_new_tokens: int,
                     adapter: str | Path | None = None, prefix: tuple[str, int] | None = None,
-                    no_repeat_ngram: int = 0, may_end: Callable[[str], bool] | None = None) -> GenerationStream:
+                    no_repeat_ngram: int = 0, may_end: Callable[[str], bool] | None = None,
+                    allowed: Callable[[list[int]], set[int]] | None = None) -> GenerationStream:
     """Greedy generation from ``inputs_embeds`` (1, n_prompt, d), streamed as text pieces.
 
     Greedy, so an answer is reproducible. The decoder is held (lock + adapter selection) until
     the stream is exhausted or closed. ``prefix``: (text, rows) — the prompt's first ``rows`` rows
     are that fixed text, whose KV cache is computed once and reused (:func:`prefilled`).
     ``no_repeat_ngram``: no n-gram of generated tokens twice (0: off). ``may_end(text so far)``: False
-    where the answer may not end yet (its end tokens are banned for that step).
+    where the answer may not end yet (its end tokens are banned for that step). ``allowed(ids so far)``:
+    the only ids that may come next (the end tokens are added once the answer has a token; an empty
+    set leaves the step free): copy-constrained decoding, when the caller allows only continuations of
+    its sources' spans.
     """
     return GenerationStream(decoder, inputs_embeds, max_new_tokens=max_new_tokens, adapter=adapter, prefix=prefix,
-                            no_repeat_ngram=no_repeat_ngram, may_end=may_end)
+                            no_repeat_ngram=no_repeat_ngram, may_end=may_end, allowed=allowed)
 
 
 def complete(decoder: Decoder, instruction: str, *, max_new_tokens: int = 48) -> str:

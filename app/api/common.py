@@ -3,6 +3,8 @@ bodies' base, ids, and the JSON of answers, sources, costs and jobs."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import json
 import secrets
 from pathlib import Path
@@ -104,7 +106,8 @@ def source(c: Citation) -> dict[str, Any]:
 def costs(a: Answer) -> dict[str, Any]:
     return {"mode": a.mode, "prompt_tokens": a.prompt_tokens, "context_tokens": a.context_tokens,
             "generated_tokens": a.generated_tokens, "retrieval_s": a.retrieval_s, "ttft_s": a.ttft_s,
-            "total_s": a.total_s, "verify_s": a.verify_s}
+            "total_s": a.total_s, "verify_s": a.verify_s,
+            "second_look": asdict(a.second_look) if a.second_look is not None else None}
 
 
 def answer_body(a: Answer) -> dict[str, Any]:

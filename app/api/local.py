@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.citations import Citation
+from app.core.second_look import Restart
 from app.core.verify import verification_from_json
 from model.errors import InvalidInputError, LlocoError, NotFoundError
 
@@ -122,7 +123,10 @@ class RemoteAnswer:
                 if not line.startswith("data: "):
                     continue
                 data = json.loads(line[6:])
-                if event == "token":
+                if event == "restart":
+                    pieces.clear()
+                    yield Restart()
+                elif event == "token":
                     if self.answer.ttft_s is None:
                         self.answer.ttft_s = time.perf_counter() - self._started
                     pieces.append(data["text"])

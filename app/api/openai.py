@@ -25,6 +25,7 @@ from pydantic import ConfigDict, Field
 
 from app.api.common import ERROR_RESPONSES, Acting, ApiTopK, Body, checked, costs, source
 from app.config import Mode
+from app.core.second_look import SECOND_LOOK_NOTE, Restart
 from model.errors import InvalidInputError, LlocoError
 
 
@@ -92,7 +93,8 @@ def openai_router() -> APIRouter:
         yield chunk({"role": "assistant", "content": ""})
         try:
             for piece in stream:
-                yield chunk({"content": piece})
+                # a kept second look cannot take back streamed deltas: it is announced, then follows
+                yield chunk({"content": SECOND_LOOK_NOTE if isinstance(piece, Restart) else piece})
         except LlocoError as exc:
             yield f"data: {json.dumps({'error': {'message': str(exc), 'type': type(exc).__name__}})}\n\n"
             return

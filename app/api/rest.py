@@ -23,6 +23,7 @@ from pydantic import Field
 from app.accounts.access import ActingService
 from app.api.common import (ERROR_RESPONSES, Acting, ApiTopK, Body, Id, UploadTooLarge, answer_body, checked, costs, job_body,
                             shown, source, sse)
+from app.core.second_look import Restart
 from app.config import COLLECTION_NAME, COMPARED_MODES, MAX_QUESTION_CHARS, QUESTION_PATTERN, Mode
 from app.eval.datasets import DatasetName
 from app.jobs.handlers import new_upload_folder
@@ -213,6 +214,9 @@ def _not_busy(jobs: JobRunner, name: str) -> None:
 def _events(stream) -> Iterator[str]:
     try:
         for piece in stream:
+            if isinstance(piece, Restart):  # a kept second look: what follows replaces the text so far
+                yield sse("restart", {})
+                continue
             yield sse("token", {"text": piece})
     except LlocoError as exc:
         yield sse("error", {"message": str(exc)})

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from app.core.second_look import SECOND_LOOK_NOTE, Restart
+
 if TYPE_CHECKING:
     from app.core.answerers import Answer, AnswerStream
     from app.config import Engine
@@ -72,7 +74,8 @@ def rebuild_with_progress(service: LlocoService, collection: str, console: Conso
 def print_answer(stream: AnswerStream, console: Console) -> Answer:
     """Stream an answer to the terminal, then its citations, prompt tokens and timings."""
     for piece in stream:
-        console.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
+        console.print(SECOND_LOOK_NOTE if isinstance(piece, Restart) else piece, end="", markup=False,
+                      highlight=False, soft_wrap=True)
     console.print()
     answer = stream.answer
     if answer.standalone:

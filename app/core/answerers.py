@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from app.core.citations import Citation, make_citation
-from app.config import ExpandScoring, Mode
+from app.config import ExpandScoring, Mode, OnDoubt
 from app.core.expansion import expanded_contexts, expansion_budget
 from app.core.confidence import ConfidenceModel, Thresholds
+from app.core.second_look import QuoteSpans, Restart, SecondLook, in_doubt, keeps_second
 from app.core.verify import Verification, judged, verification_json, verify_answer
 from indexing.catalog_queries import document_page_texts
 from indexing.retrieval import Hit, RetrievalMode, Retriever
@@ -58,6 +59,7 @@ class Answer:
     standalone: str | None = None  # a follow-up as it was asked and retrieved, when rewritten (app.core.condense)
     verification: Verification | None = None  # its claims checked against the chunks' text (app.core.verify)
     verify_s: float = 0.0  # the time that check took (after total_s: the answer was shown by then)
+    second_look: SecondLook | None = None  # lloco asked again when unsure (the on_doubt setting)
 
 
 def answer_json(answer: Answer) -> dict:
@@ -73,8 +75,10 @@ class AnswerStream:
     """Iterate for the answer's text pieces; ``.answer`` is complete after the last piece."""
 
     def __init__(self, pieces: GenerationStream, answer: Answer, started: float,
-                 check: Callable[[str, GenerationStream], Verification] | None = None) -> None:
+                 check: Callable[[str, GenerationStream], Verification] | None = None,
+                 second: tuple[str, Callable[[], AnswerStream]] | None = None) -> None:
         self._pieces, self.answer, self._started, self._check = pieces, answer, started, check
+        self._second = second  # (kind, the second look's stream) when an answer in doubt is asked again
 
     def __iter__(self) -> Iterator[str]:
         text = []
@@ -91,6 +95,24 @@ class AnswerStream:
         if self._check is not None:
             self.answer.verification = self._check(self.answer.text, self._pieces)
             self.answer.verify_s = time.perf_counter() - self._started - self.answer.total_s
+        if self._second is not None and in_doubt(self.answer.verification):
+            yield from self._look_again(*self._second)
+
+    def _look_again(self, kind: str, ask_again: Callable[[], AnswerStream]) -> Iterator[str]:
+        """Answer again; keep whichever answer has the higher confidence, yielding :class:`Restart` and
+        the second text when it is the second. ``total_s`` then runs to the shown answer."""
+        first, alt = self.answer, ask_again().read()
+        kept = keeps_second(first.verification, alt.verification)
+        fv, av = first.verification, alt.verification
+        look = SecondLook(kind, first.text, fv.confidence if fv else None, alt.text, av.confidence if av else None,
+                          "second" if kept else "first", alt.generated_tokens, alt.prompt_tokens, alt.total_s + alt.verify_s)
+        if kept:
+            first.text, first.verification, first.citations, first.chunk_ids = (alt.text, alt.verification,
+                                                                                alt.citations, alt.chunk_ids)
+            yield Restart()
+            yield alt.text
+        first.second_look = look
+        first.total_s = time.perf_counter() - self._started
 
     def read(self) -> Answer:
         """Consume the whole stream and return the finished answer."""
@@ -144,6 +166,9 @@ class Answerer(ABC):
     no_repeat_ngram: int = 0  # no n-gram generated twice (the no_repeat_ngram setting; 0: off)
     confidence: ConfidenceModel | None = None  # this mode's fitted model (None: app.core.confidence.PRIOR)
     thresholds: Thresholds | None = None  # the collection's for this mode (None: not calibrated)
+    quote: bool = False  # every answer token continues a span of the chunks read (copy-constrained)
+    second: Answerer | None = None  # asked again when an answer is not marked supported (on_doubt)
+    on_doubt: OnDoubt = "off"  # what ``second`` is, for the answer's report
 
     def ask(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> AnswerStream:
         """Retrieve, assemble the prompt and start streaming the answer.
@@ -156,12 +181,15 @@ class Answerer(ABC):
                         context_tokens=prepared.context_tokens,
                         retrieval_s=prepared.retrieval_s, citations=[self.citation(h, question) for h in prepared.hits],
                         chunk_ids=[h.chunk.id for h in prepared.hits], adapter=str(self.adapter) if self.adapter else None)
+        quote = QuoteSpans([self.decoder.encode(h.chunk.text or "") for h in prepared.hits]) if self.quote else None
         pieces = stream_generate(self.decoder, prepared.embeds, max_new_tokens=self.max_new_tokens, adapter=self.adapter,
                                  prefix=prepared.prefix, no_repeat_ngram=self.no_repeat_ngram,
-                                 may_end=decimals_kept([h.chunk.text for h in prepared.hits]))
+                                 may_end=decimals_kept([h.chunk.text for h in prepared.hits]), allowed=quote)
+        second = self.second
+        again = (self.on_doubt, lambda: second.ask(question, top_k=top_k, document_ids=document_ids)) if second else None
         return AnswerStream(pieces, answer, started, check=lambda text, generated: judged(verify_answer(
             text, question, prepared.hits, token_logprobs=generated.token_logprobs, capped=generated.capped),
-            self.confidence, self.thresholds))
+            self.confidence, self.thresholds), second=again)
 
     def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""

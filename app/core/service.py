@@ -17,7 +17,7 @@ from app.core.answerers import (ANSWERERS, Answerer, AnswerStream, FullContextAn
 from app.core.chats import Conversations
 from app.core.confidence import ConfidenceModel, load_models, thresholds_from_json
 from app.core.citations import Citation
-from app.config import COLLECTION_NAME, ENGINES, MAX_QUESTION_CHARS, Engine, Mode, Settings, check_top_k
+from app.config import COLLECTION_NAME, ENGINES, MAX_QUESTION_CHARS, Engine, Mode, OnDoubt, Settings, check_top_k
 from app.core.infos import CollectionInfo, DocumentInfo
 from app.core.model_loading import LoadedModels, make_deriver
 from app.core.originals import OriginalStore
@@ -356,10 +356,11 @@ class LlocoService(LoadedModels, Conversations):
                                     f"{MAX_QUESTION_CHARS:,}; put long text into a document instead")
         return question.strip(), check_top_k(self.settings.top_k if top_k is None else top_k)
 
-    def answerer(self, name: str, mode: Mode, *, instruction: str | None = None) -> Answerer:
+    def answerer(self, name: str, mode: Mode, *, instruction: str | None = None, second_look: bool = True) -> Answerer:
         """The answerer that :meth:`ask` uses for ``mode`` on a collection (same retrieval, contexts,
         adapter); for callers that need its steps, e.g. training data with lloco's contexts.
-        ``instruction`` replaces the prompt's default one."""
+        ``instruction`` replaces the prompt's default one; ``second_look``: lloco modes ask again when
+        unsure, as the ``on_doubt`` setting says."""
         if mode not in ANSWERERS:
             raise InvalidInputError(f"unknown mode {mode!r}: choose one of {', '.join(ANSWERERS)}")
         row = self.collection_row(name)
@@ -384,7 +385,22 @@ class LlocoService(LoadedModels, Conversations):
             answerer.instruction = instruction
         if isinstance(answerer, FullContextAnswerer):
             answerer.max_context_tokens = s.max_context_tokens or self.decoder.max_context
+        if second_look and s.on_doubt != "off" and isinstance(answerer, LlocoAnswerer):
+            answerer.second, answerer.on_doubt = self._second_answerer(name, s.on_doubt, instruction), s.on_doubt
         return answerer
+
+    def _second_answerer(self, name: str, kind: OnDoubt, instruction: str | None) -> Answerer:
+        """Who answers a lloco question again (app.core.second_look): lloco with 4x the expansion
+        budget, plain RAG on the same chunks' text, or RAG constrained to quote them."""
+        if kind == "expand":
+            wider = self.answerer(name, "lloco", instruction=instruction, second_look=False)
+            assert isinstance(wider, LlocoAnswerer)
+            wider.expand_tokens = max(4 * wider.expand_tokens, 256)
+            wider.expand_share = min(1.0, 4 * wider.expand_share)
+            return wider
+        rag = self.answerer(name, "rag", instruction=instruction, second_look=False)
+        rag.quote = kind == "quote"
+        return rag
 
     def confidence_models(self) -> dict[str, ConfidenceModel]:
         """Per mode, the answer-confidence model fitted for this decoder (``confidence_model`` setting,

@@ -14,7 +14,7 @@ import streamlit as st
 
 from app.core.demo import sample_questions
 from app.web.auth import get_acting
-from app.web.checks import marked, show_check
+from app.web.checks import marked, show_check, show_second_look
 from app.web.common import (
     MODE_LABELS,
     answer_caption,
@@ -119,6 +119,7 @@ def ask(service: ActingService, name: str, question: str, mode: str, top_k: int,
         if answer.text:
             slot.markdown(marked(answer.text, answer.verification))  # the streamed text, its claims marked
         show_check(answer.verification)
+        show_second_look(answer.second_look)
         asked_as_caption(answer.standalone)
         if not answer.citations:
             st.warning("No chunks were retrieved for this question (the chosen documents hold none).")

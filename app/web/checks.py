@@ -11,6 +11,7 @@ import streamlit as st
 from app.web.common import plain
 
 if TYPE_CHECKING:
+    from app.core.second_look import SecondLook
     from app.core.verify import Verification
 
 VERDICT_ICONS = {"supported": ":material/verified:", "partly": ":material/rule:", "unsupported": ":material/report:",
@@ -37,6 +38,17 @@ def marked(text: str, verification: Verification | None) -> str:
         at = claim.end
     out.append(plain(text[at:]))
     return "".join(out)
+
+
+def show_second_look(look: SecondLook | None) -> None:
+    """What a second look did (the on_doubt setting): which answer is shown, both confidences."""
+    if look is None:
+        return
+    first = "-" if look.first_confidence is None else f"{look.first_confidence:.2f}"
+    second = "-" if look.confidence is None else f"{look.confidence:.2f}"
+    kept = "replaced the first answer" if look.kept == "second" else "did not beat the first answer, kept"
+    st.caption(f":material/autorenew: Second look ({look.kind}): {kept} (confidence {second} vs {first}; "
+               f"{look.generated_tokens} more tokens, {look.seconds:.2f} s)")
 
 
 def show_check(verification: Verification | None, *, details: bool = True) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from app.core.second_look import SECOND_LOOK_NOTE, Restart
 from app.jobs.eta import time_left_text
 from app.jobs.runner import Job, JobRunner
 from app.jobs.worker import start_worker
@@ -88,7 +89,7 @@ def plain(text: str) -> str:
 def plain_stream(pieces: Iterator[str]) -> Iterator[str]:
     """:func:`plain` over streamed pieces (each escape is one character's, so piece by piece is exact)."""
     for piece in pieces:
-        yield plain(piece)
+        yield plain(SECOND_LOOK_NOTE) if isinstance(piece, Restart) else plain(piece)
 
 
 def fmt_s(seconds: float | None) -> str:

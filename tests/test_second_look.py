@@ -1,0 +1,95 @@
+"""A second look when lloco is unsure (issue 23, the on_doubt setting): the question is asked again,
+the answer with the higher confidence is kept and both costs are reported; quote mode copies spans."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.confidence import FEATURES, ConfidenceModel
+from app.core.second_look import QuoteSpans, Restart, in_doubt, keeps_second
+from app.core.verify import Verification
+
+TEXT = ("The Eddystone lighthouse was completed in 1759 by John Smeaton near Plymouth. "
+        "Its granite tower stood for 123 years before the rock eroded. ")
+
+
+def _fixed(bias: float) -> ConfidenceModel:
+    """A model that gives every answer the same confidence: sigmoid(bias)."""
+    return ConfidenceModel((0.0,) * len(FEATURES), bias, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES))
+
+
+def test_quote_spans_allow_only_continuations_of_the_sources():
+    spans = QuoteSpans([[1, 2, 3, 4], [2, 3, 9], []])
+    assert spans([]) == {1, 2, 3, 4, 9}
+    assert spans([2]) == {3} and spans([2, 3]) == {4, 9} and spans([2, 3, 4]) == set()
+    assert spans([3]) == {4, 9}  # a new answer: matched from scratch
+    assert spans([7]) == set()
+
+
+def test_which_answer_a_second_look_keeps():
+    def v(conf, level="answered"):
+        return Verification("partly", confidence=conf, level=level)
+
+    assert in_doubt(v(0.3)) and in_doubt(None) and not in_doubt(v(0.9, "supported"))
+    assert keeps_second(v(0.3), v(0.5)) and not keeps_second(v(0.5), v(0.3)) and not keeps_second(v(0.5), v(0.5))
+    assert not keeps_second(v(0.1), v(0.9, "declined")) and not keeps_second(v(0.1), None)
+
+
+def test_copy_constrained_generation_only_writes_spans_of_its_sources(tiny_decoder):
+    from model.generation import stream_generate
+
+    decoder = tiny_decoder
+    source = decoder.encode(TEXT)
+    e = decoder.embed_ids(list(range(40, 70))).unsqueeze(0).detach()
+    stream = stream_generate(decoder, e, max_new_tokens=12, allowed=QuoteSpans([source]))
+    list(stream)
+    ids = stream.token_ids
+    assert ids and any(source[i:i + len(ids)] == ids for i in range(len(source)))  # one span, copied
+
+
+@pytest.fixture
+def doubtful(service, tmp_path):
+    doc = tmp_path / "light.txt"
+    doc.write_text(TEXT * 6)
+    service.create_collection("light")
+    service.ingest("light", [doc])
+    return service
+
+
+@pytest.mark.parametrize("kind", ["rag", "quote", "expand"])
+def test_a_second_look_with_a_higher_confidence_replaces_the_first_answer(doubtful, monkeypatch, kind):
+    service = doubtful
+    first = service.ask("light", "When was the lighthouse completed?", mode="lloco").read()
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": _fixed(-2.0 if kind != "expand" else 0.0),
+                                                               "rag": _fixed(2.0)})
+    service.settings.on_doubt = kind
+    if kind == "expand":  # the wider lloco answer must score higher than the first: scripted by the call order
+        calls = iter([-2.0, 2.0])
+        monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": _fixed(next(calls))})
+    stream = service.ask("light", "When was the lighthouse completed?", mode="lloco")
+    pieces = list(stream)
+    answer = stream.answer
+    look = answer.second_look
+    assert look is not None and look.kind == kind and look.kept == "second"
+    assert look.first_text == first.text and look.confidence > look.first_confidence
+    assert sum(isinstance(p, Restart) for p in pieces) == 1 and pieces[-1] == answer.text == look.text
+    assert look.generated_tokens > 0 and look.seconds > 0 and answer.total_s >= look.seconds
+    assert answer.generated_tokens == first.generated_tokens  # the first answer's own costs stay its own
+    if kind == "rag":
+        assert answer.text == service.ask("light", "When was the lighthouse completed?", mode="rag").read().text
+    if kind == "quote":
+        assert " ".join(answer.text.split()) in " ".join(TEXT.split())  # a verbatim span of the chunk
+
+
+def test_a_second_look_that_is_no_surer_keeps_the_first_answer(doubtful, monkeypatch):
+    service = doubtful
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": _fixed(0.0), "rag": _fixed(-1.0)})
+    first = service.ask("light", "Who built it?", mode="lloco").read()
+    service.settings.on_doubt = "rag"
+    stream = service.ask("light", "Who built it?", mode="lloco")
+    pieces = list(stream)
+    answer = stream.answer
+    assert answer.second_look.kept == "first" and answer.text == first.text
+    assert not any(isinstance(p, Restart) for p in pieces) and "".join(pieces).strip() == first.text
+    rag = service.ask("light", "Who built it?", mode="rag").read()
+    assert rag.second_look is None  # only lloco modes look again
