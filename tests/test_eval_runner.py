@@ -307,3 +307,29 @@ def test_financebench_run_ingests_the_pdfs_and_records_a_missing_one(service, tm
     assert rows["fb-1"].chunk_ids and rows["fb-1"].prompt_tokens > 0
     assert rows["fb-2"].status == "failed" and "GONE_2022_10K" in rows["fb-2"].error
     assert [d.filename for d in service.list_documents("eval-financebench")] == ["ACME_2022_10K.pdf"]
+
+
+def test_off_collection_asks_another_collections_documents_and_keeps_each_verification(service, quality_file,
+                                                                                          tmp_path):
+    """Issue 23: a set's questions asked against a collection that cannot answer them (none of its
+    documents is ingested); each row keeps its verification for the selective-answering figures."""
+    from app.eval.selective import selective
+
+    bees = tmp_path / "bees.txt"
+    bees.write_text(BEES)
+    service.create_collection("garden")
+    service.ingest("garden", [bees])
+    run = load_run(service, run_eval(service, EvalSpec("quality", str(quality_file), modes=("lloco", "rag"),
+                                                       off_collection="garden", run_name="off")))
+    assert run.info.settings["off_collection"] == "garden" and len(run.rows) == 4
+    with service.sessions() as session:
+        owner = dict(session.execute(select(Chunk.id, Document.filename).join(Document)).all())
+    for r in run.rows:
+        assert r.status == "ok" and {owner[c] for c in r.chunk_ids} == {"bees.txt"}
+        assert r.details["off_collection"] == "garden" and 0 <= r.details["verification"]["confidence"] <= 1
+    assert "eval-quality" not in {c.name for c in service.list_collections()} or not service.list_documents("eval-quality")
+    assert {s.mode for s in selective(run, ["accuracy"])} == {"lloco", "rag"}
+    with pytest.raises(NotFoundError, match="no collection named 'nowhere'"):
+        run_eval(service, EvalSpec("quality", str(quality_file), off_collection="nowhere"))
+    with pytest.raises(InvalidInputError, match="the set's own collection"):
+        run_eval(service, EvalSpec("quality", str(quality_file), off_collection="eval-quality"))

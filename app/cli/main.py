@@ -224,6 +224,8 @@ def eval_run(
     collection_prefix: Annotated[str | None, typer.Option(help="Documents go to the collection PREFIX+DATASET (default: eval-).")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder for lloco mode (attached to the eval collection).")] = None,
     run_name: Annotated[str | None, typer.Option(help="Name of the run; an existing name is resumed.")] = None,
+    off_collection: Annotated[str | None, typer.Option(help="Ask the questions against this other collection instead "
+                                                       "(none of it holds their answers: each should be declined).")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume this run (id or name): skip the answers it already has.")] = None,
 ) -> None:
     """Ask a dataset's questions in every mode, score them and store the rows (resumable)."""
@@ -235,7 +237,8 @@ def eval_run(
     svc = service()
     given = {"dataset": dataset, "path": str(path) if path else None, "modes": modes, "limit": limit,
              "skip_documents": skip_docs, "top_k": top_k,
-             "collection_prefix": collection_prefix, "adapter": str(adapter) if adapter else None, "run_name": run_name}
+             "collection_prefix": collection_prefix, "adapter": str(adapter) if adapter else None, "run_name": run_name,
+             "off_collection": off_collection}
     given = {k: v for k, v in given.items() if v is not None}
     if resume is not None:
         spec = replace(resume_spec(svc, resume), **given)

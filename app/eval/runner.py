@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -47,6 +47,9 @@ class EvalSpec:
     collection_prefix: str = "eval-"
     adapter: str | None = None  # a LoRA folder for lloco mode (attached to the eval collection)
     run_name: str | None = None
+    # ask against this other collection instead (every answer should be declined: issue 23); the set's
+    # documents are then neither ingested nor used to restrict retrieval
+    off_collection: str | None = None
 
     @property
     def collection(self) -> str:
@@ -123,6 +126,10 @@ def run_eval(service: LlocoService, spec: EvalSpec, *, resume: int | str | None 
                            skip_documents=spec.skip_documents)
     if not evalset.questions:
         raise InvalidInputError(f"{spec.path}: no questions to ask")
+    if spec.off_collection is not None:
+        if spec.off_collection == spec.collection:
+            raise InvalidInputError(f"--off-collection {spec.off_collection!r} is the set's own collection")
+        service.get_collection(spec.off_collection)  # NotFoundError before anything is stored
     notify = progress or (lambda _e: None)
     notify(EvalProgress("load", 0, 1, "loading models"))  # input is good: now the slow part
     _ensure_collection(service, spec)
@@ -133,7 +140,8 @@ def run_eval(service: LlocoService, spec: EvalSpec, *, resume: int | str | None 
         done = store.done_keys(service.sessions, run_id)
         todo = [(q, mode) for q in evalset.questions for mode in spec.modes if (q.qid, mode) not in done]
         needed = {q.doc_id for q, _ in todo}
-        documents = _ingest(service, spec, [d for d in evalset.documents if d.doc_id in needed], notify)
+        documents = {} if spec.off_collection else _ingest(service, spec, [d for d in evalset.documents
+                                                                         if d.doc_id in needed], notify)
         ctx = _Context(service, spec, run_id, documents, evalset)
         for n, (question, mode) in enumerate(todo, 1):
             store.save_row(service.sessions, run_id, ask_one(ctx, question, mode))
@@ -151,6 +159,7 @@ def resume_spec(service: LlocoService, ref: int | str) -> EvalSpec:
     run = store.get_run(service.sessions, ref)
     s = run.settings or {}
     return EvalSpec(dataset=run.dataset, path=run.path, modes=tuple(run.modes.split(",")), limit=s.get("limit"),
+                    off_collection=s.get("off_collection"),
                     skip_documents=s.get("skip_documents", 0),
                     top_k=s.get("top_k", 4), collection_prefix=s.get("collection_prefix", "eval-"),
                     adapter=s.get("adapter_option"), run_name=run.name)
@@ -178,7 +187,7 @@ def _open_run(service: LlocoService, spec: EvalSpec, evalset: EvalSet, resume: i
               "decoder": s.decoder, "compressor": service.compressor.ident,
               "adapter": _effective_adapter(service, spec)}
     settings = {"limit": spec.limit, "skip_documents": spec.skip_documents, "top_k": spec.top_k,
-                "collection": spec.collection,
+                "collection": spec.collection, "off_collection": spec.off_collection,
                 "collection_prefix": spec.collection_prefix, "adapter_option": spec.adapter,
                 "n_questions": len(evalset.questions), "n_documents": len(evalset.documents),
                 "instruction": INSTRUCTIONS[spec.dataset], "embedder": s.embedder,
@@ -239,13 +248,14 @@ def ask_one(ctx: _Context, question: EvalQuestion, mode: str) -> RowData:
     dataset = ctx.spec.dataset
     row = RowData(question.qid, question.doc_id, mode, prompt_question(dataset, question), question.references,
                   details=_cell(question))
-    doc_id, doc_error = ctx.documents.get(question.doc_id, (None, "document not ingested"))
-    if doc_id is None:
+    off = ctx.spec.off_collection
+    doc_id, doc_error = (None, None) if off else ctx.documents.get(question.doc_id, (None, "document not ingested"))
+    if doc_id is None and not off:
         row.status, row.error = "failed", f"document {question.doc_id} failed to ingest: {doc_error}"
         return row
     try:
-        answer = ctx.service.ask(ctx.spec.collection, row.question, mode=mode, top_k=ctx.spec.top_k,  # type: ignore[arg-type]
-                                 document_ids=[doc_id], instruction=INSTRUCTIONS[dataset]).read()
+        answer = ctx.service.ask(off or ctx.spec.collection, row.question, mode=mode, top_k=ctx.spec.top_k,  # type: ignore[arg-type]
+                                 document_ids=None if off else [doc_id], instruction=INSTRUCTIONS[dataset]).read()
         row.prediction, row.score = answer.text, score_prediction(dataset, question, answer.text)
         row.prompt_tokens, row.generated_tokens = answer.prompt_tokens, answer.generated_tokens
         row.context_tokens = answer.context_tokens
@@ -256,8 +266,13 @@ def ask_one(ctx: _Context, question: EvalQuestion, mode: str) -> RowData:
             v = answer.verification
             row.details["verification"] = {"verdict": v.verdict, "signals": v.signals, "confidence": v.confidence,
                                            "level": v.level}
-        row.score.update(_evidence_scores(ctx, question, answer.chunk_ids))
-        if question.choices:
+        if answer.second_look is not None:
+            row.details["second_look"] = asdict(answer.second_look)
+        if off:
+            row.details["off_collection"] = off
+        else:
+            row.score.update(_evidence_scores(ctx, question, answer.chunk_ids))
+        if question.choices and not off:
             _add_option_likelihood(ctx, question, mode, doc_id, row)
     except Exception as exc:  # one bad question must not stop the run
         log.warning("question %s (%s) failed: %s", question.qid, mode, exc)
