@@ -1,7 +1,8 @@
 """Issue 23's selective-answering figures over evaluation runs: per run and mode, and pooled per mode
 (the AUROC target is pooled over the dev sets), each answer's confidence re-scored from its stored
 signals by the models in ``--models`` (default: the shipped ones), so runs recorded before a model
-was fitted are measured with it. Prints one JSON object per line, then a table.
+was fitted are measured with it, and declined / marked by the thresholds the asked collection holds
+now (``lloco collections calibrate``). Prints one JSON object per line, then a table.
 
     .venv/bin/python -m bench.selective_runs .cache/eval-nr:nr3-narrativeqa .cache/eval-nr:nr3-hotpotqa
 """
@@ -15,11 +16,12 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from app.config import Settings
-    from app.core.confidence import auroc, load_models
+    from app.core.confidence import auroc, load_models, thresholds_from_json
     from app.eval.selective import correctness_metric, selective
     from app.eval.store import load_run
     from app.eval.tasks import METRICS
     from indexing.catalog import open_catalog
+    from indexing.catalog_queries import collection_row
     from model.artifacts import shipped_confidence
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -32,10 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     for ref in args.runs:
         home, _, name = ref.rpartition(":")
         settings = Settings(home=Path(home))
-        run = load_run(open_catalog(settings.resolved_database_url), name)
+        sessions = open_catalog(settings.resolved_database_url)
+        run = load_run(sessions, name)
         names = METRICS[run.info.dataset]
-        for s in selective(run, names, models=models):
-            print(json.dumps({"run": name, **{k: v for k, v in s.__dict__.items() if k != "curve"}}))
+        asked = run.info.settings.get("off_collection") or run.info.settings["collection"]
+        thresholds = thresholds_from_json(collection_row(sessions, asked).thresholds) or None  # as calibrated now
+        for s in selective(run, names, models=models, thresholds=thresholds):
+            print(json.dumps({"run": name, "asked": asked, "calibrated": thresholds is not None,
+                              **{k: v for k, v in s.__dict__.items() if k != "curve"}}))
             table.append((name, s))
         metric = correctness_metric(names)
         for r in run.rows:

