@@ -75,3 +75,17 @@ def test_bad_calibration_requests_are_refused_and_store_nothing(lights, tmp_path
     code, _, err = run_cli(monkeypatch, capsys, "collections", "calibrate", "nope", service=lights)
     assert code == 2 and "no collection named 'nope'" in flat(err)
     assert lights.collection_row("lights").thresholds is None and lights.collection_row("tiny").thresholds is None
+
+
+def test_a_rebuild_recalibrates_a_calibrated_collection_and_only_that(lights, monkeypatch, capsys):
+    import app.training.calibrate as calibrate
+
+    monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: 0.0)
+    assert calibrate.recalibrate(lights, "lights") == []  # never calibrated: nothing to redo
+    calibrate.calibrate_collection(lights, "lights", modes=("rag",), questions=11)
+    monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: 1.0)
+    code, out, err = run_cli(monkeypatch, capsys, "collections", "rebuild", "lights", service=lights)
+    assert code == 0, err
+    assert "recalibrated the answer thresholds of lights" in flat(out)
+    stored = thresholds_from_json(lights.collection_row("lights").thresholds)
+    assert set(stored) == {"rag"} and stored["rag"].n == 11 and stored["rag"].decline == 0.0  # chosen again

@@ -11,7 +11,7 @@ import typer
 
 from app.cli.shared import JSON_OPTION, data_table, human_size, out, print_json, service
 from app.eval.runner import parse_modes
-from app.training.calibrate import CALIBRATION_MODES, CALIBRATION_QUESTIONS, calibrate_collection
+from app.training.calibrate import CALIBRATION_MODES, CALIBRATION_QUESTIONS, calibrate_collection, recalibrate
 
 collections_app = typer.Typer(no_args_is_help=True, help="Create, list, delete, rebuild, check and calibrate collections.")
 
@@ -55,6 +55,8 @@ def collections_rebuild(name: str) -> None:
 
     result = rebuild_with_progress(service(), name, out)
     out.print(f"rebuilt {name}: {result.documents} documents, {result.chunks} chunks")
+    if recalibrate(service(), name):  # the thresholds were chosen on the old chunks
+        out.print(f"recalibrated the answer thresholds of {name}")
 
 
 @collections_app.command("check")

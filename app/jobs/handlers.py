@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from app.jobs.eta import rates_for
 from app.jobs.lifecycle import cleaned_up_at_the_end, settle_documents
 from app.jobs.runner import JobCancelled, Report, ingest_reporter
+from app.training.calibrate import recalibrate
 from app.training.train import train_collection_adapter
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ def run_rebuild(service: LlocoService, spec: dict[str, Any], report: Report) -> 
 
     on_progress = ingest_reporter(report, rates=rates_for(spec["collection"]), noun="document")
     result = service.rebuild_collection(spec["collection"], progress=on_progress)
-    return f"{result.documents} documents, {result.chunks} chunks"
+    report(None, "recalibrating the answer thresholds", eta_s=None)  # chosen on the old chunks: choose again
+    again = recalibrate(service, spec["collection"])
+    return f"{result.documents} documents, {result.chunks} chunks" + (", thresholds recalibrated" if again else "")
 
 
 def run_train(service: LlocoService, spec: dict[str, Any], report: Report) -> Any:

@@ -79,6 +79,18 @@ def synthetic_answers(service: LlocoService, name: str, *, modes: tuple[Mode, ..
     return out
 
 
+def recalibrate(service: LlocoService, name: str) -> list[ModeCalibration]:
+    """After a rebuild (new chunks, new vectors): choose again the thresholds of the modes the
+    collection was calibrated for; [] when it never was."""
+    from app.core.confidence import thresholds_from_json
+
+    stored = thresholds_from_json(service.collection_row(name).thresholds)
+    if not stored:
+        return []
+    questions = max(t.n for t in stored.values())
+    return calibrate_collection(service, name, modes=tuple(stored), questions=max(10, min(questions, 2000)))  # type: ignore[arg-type]
+
+
 def calibrate_collection(service: LlocoService, name: str, *, modes: tuple[Mode, ...] = CALIBRATION_MODES,
                          questions: int = CALIBRATION_QUESTIONS, seed: int = 0,
                          progress: Callable[[int, int], None] | None = None) -> list[ModeCalibration]:
