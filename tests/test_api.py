@@ -238,3 +238,28 @@ def test_jobs_are_cancelled_by_admins_and_readable_from_the_catalog(service, api
     with TestClient(create_app(service)) as other:  # another server (a restart): the job is read from the catalog
         body = other.get(f"/api/jobs/{job.id}", headers=keys["granted"]).json()
         assert (body["status"], body["kind"]) == ("cancelled", "rebuild")
+
+
+def test_a_kept_second_look_restarts_the_stream_and_reports_both_answers(api, service, monkeypatch):
+    """Issue 23: with on_doubt, lloco's unsure answer is replaced: a `restart` event, then the kept
+    answer's tokens; the costs carry both answers and both confidences."""
+    from app.core.confidence import FEATURES, ConfidenceModel
+
+    def fixed(bias):
+        return ConfidenceModel((0.0,) * len(FEATURES), bias, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES))
+
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed(-2.0), "rag": fixed(2.0)})
+    service.settings.on_doubt = "rag"
+    client, keys, _ = api
+    with client.stream("POST", "/api/collections/alpha/ask", headers=keys["granted"],
+                       json={"question": QUESTION, "mode": "lloco", "top_k": 1}) as response:
+        events = [(block.split("\n")[0][len("event: "):], json.loads(block.split("\n")[1][len("data: "):]))
+                  for block in response.read().decode().strip().split("\n\n")]
+    kinds = [k for k, _ in events]
+    assert kinds.count("restart") == 1
+    after = [d["text"] for k, d in events[kinds.index("restart"):] if k == "token"]
+    data = dict(events[-4:])
+    look = data["costs"]["second_look"]
+    assert look["kind"] == "rag" and look["kept"] == "second" and look["confidence"] > look["first_confidence"]
+    assert data["done"]["answer"] == "".join(after).strip() == look["text"]
+    assert data["verification"]["confidence"] == pytest.approx(look["confidence"])

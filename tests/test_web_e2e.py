@@ -204,6 +204,19 @@ def asked_as(driver) -> list[str]:
     return [t for t in texts(driver, "[data-testid=stCaptionContainer]") if t.startswith("Asked as:")]
 
 
+def set_thresholds(home: Path, collection: str, *, decline: float | None) -> None:
+    """Give the collection's rag and lloco modes this decline threshold (None: not calibrated)."""
+    from app.config import Settings
+    from app.core.confidence import Thresholds, thresholds_json
+    from indexing import catalog_queries as cq
+    from indexing.catalog import open_catalog
+
+    sessions = open_catalog(Settings(home=home).resolved_database_url)
+    t = None if decline is None else thresholds_json(
+        {m: Thresholds(decline=decline, supported=1.01, precision=0.0, coverage=0.0, n=10) for m in ("rag", "lloco")})
+    cq.set_thresholds(sessions, cq.collection_row(sessions, collection).id, t)
+
+
 def shoot(driver, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     settle(driver)
@@ -291,6 +304,20 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     assert len(asked_as(d)) == 1 and "Eddystone" in asked_as(d)[0], asked_as(d)
     ask_in_chat(d, "How many eggs per day can a healthy honeybee queen lay?")
     assert len(asked_as(d)) == 1, asked_as(d)  # the new topic was not glued onto the lighthouse question
+    # issue 23: every answer says how it was checked, and lists each claim with its evidence or what is lacking;
+    # below its collection's decline threshold an answer is declined (a threshold set here: calibration's own
+    # choice is unit-tested in tests/test_calibrate.py)
+    checks = [t for t in texts(d, "[data-testid=stCaptionContainer]") if "Checked against the sources" in t]
+    assert len(checks) >= 3 and any("Each claim and its evidence" in s for s in texts(d, "[data-testid=stExpander] summary"))
+    set_thresholds(home, "lighthouses", decline=0.999)
+    ask_in_chat(d, "What did the keeper of the Eddystone lighthouse do every night?")
+    last = d.find_elements(By.CSS_SELECTOR, "[data-testid=stChatMessage]")[-1]
+    assert "The documents don't seem to say." in last.text, last.text
+    assert any("declined: the documents don't seem to say (confidence" in c.text
+               for c in last.find_elements(By.CSS_SELECTOR, "[data-testid=stCaptionContainer]")), last.text
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", last)
+    shoot(d, "chat-declined.png")
+    set_thresholds(home, "lighthouses", decline=None)
 
     # Compare: the same question, LLoCO (vectors + sentences), pure LLoCO and plain RAG side by side, with the ratios
     page(d, "Compare")
