@@ -265,7 +265,7 @@ def ask_one(ctx: _Context, question: EvalQuestion, mode: str) -> RowData:
         if answer.verification is not None:  # for selective answering: verdict, signals (issue 23)
             v = answer.verification
             row.details["verification"] = {"verdict": v.verdict, "signals": v.signals, "confidence": v.confidence,
-                                           "level": v.level}
+                                           "level": v.level, "verify_s": answer.verify_s}
         if answer.second_look is not None:
             row.details["second_look"] = asdict(answer.second_look)
         if off:
