@@ -243,12 +243,10 @@ def test_jobs_are_cancelled_by_admins_and_readable_from_the_catalog(service, api
 def test_a_kept_second_look_restarts_the_stream_and_reports_both_answers(api, service, monkeypatch):
     """Issue 23: with on_doubt, lloco's unsure answer is replaced: a `restart` event, then the kept
     answer's tokens; the costs carry both answers and both confidences."""
-    from app.core.confidence import FEATURES, ConfidenceModel
+    from tests.fakes import fixed_confidence
 
-    def fixed(bias):
-        return ConfidenceModel((0.0,) * len(FEATURES), bias, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES))
-
-    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed(-2.0), "rag": fixed(2.0)})
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed_confidence(-2.0),
+                                                               "rag": fixed_confidence(2.0)})
     service.settings.on_doubt = "rag"
     client, keys, _ = api
     with client.stream("POST", "/api/collections/alpha/ask", headers=keys["granted"],

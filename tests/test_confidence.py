@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from app.core.confidence import (FEATURES, PRIOR, ConfidenceModel, Thresholds, auroc, choose_thresholds, features,
+from app.core.confidence import (FEATURES, PRIOR, Thresholds, auroc, choose_thresholds, features,
                                  fit_confidence, level, load_models, save_models, thresholds_from_json,
                                  thresholds_json)
 
@@ -82,6 +82,7 @@ def test_the_level_an_answer_is_shown_at():
 def test_an_answer_with_nothing_retrieved_is_declined_whatever_its_confidence():
     from app.core.verify import judged, verify_answer
 
-    v = judged(verify_answer("14.3%", "q", []), ConfidenceModel((0.0,) * len(FEATURES), 5.0, (0.0,) * len(FEATURES),
-                                                                (1.0,) * len(FEATURES)), None)
+    from tests.fakes import fixed_confidence
+
+    v = judged(verify_answer("14.3%", "q", []), fixed_confidence(5.0), None)
     assert v.level == "declined" and v.confidence > 0.99 and v.summary().startswith("declined")

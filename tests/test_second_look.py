@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.confidence import FEATURES, ConfidenceModel
 from app.core.second_look import QuoteSpans, Restart, in_doubt, keeps_second
 from app.core.verify import Verification
+from tests.fakes import fixed_confidence
 
 TEXT = ("The Eddystone lighthouse was completed in 1759 by John Smeaton near Plymouth. "
         "Its granite tower stood for 123 years before the rock eroded. ")
-
-
-def _fixed(bias: float) -> ConfidenceModel:
-    """A model that gives every answer the same confidence: sigmoid(bias)."""
-    return ConfidenceModel((0.0,) * len(FEATURES), bias, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES))
 
 
 def test_quote_spans_allow_only_continuations_of_the_sources():
@@ -60,12 +55,12 @@ def doubtful(service, tmp_path):
 def test_a_second_look_with_a_higher_confidence_replaces_the_first_answer(doubtful, monkeypatch, kind):
     service = doubtful
     first = service.ask("light", "When was the lighthouse completed?", mode="lloco").read()
-    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": _fixed(-2.0 if kind != "expand" else 0.0),
-                                                               "rag": _fixed(2.0)})
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed_confidence(-2.0 if kind != "expand" else 0.0),
+                                                               "rag": fixed_confidence(2.0)})
     service.settings.on_doubt = kind
     if kind == "expand":  # the wider lloco answer must score higher than the first: scripted by the call order
         calls = iter([-2.0, 2.0])
-        monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": _fixed(next(calls))})
+        monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed_confidence(next(calls))})
     stream = service.ask("light", "When was the lighthouse completed?", mode="lloco")
     pieces = list(stream)
     answer = stream.answer
@@ -83,7 +78,7 @@ def test_a_second_look_with_a_higher_confidence_replaces_the_first_answer(doubtf
 
 def test_a_second_look_that_is_no_surer_keeps_the_first_answer(doubtful, monkeypatch):
     service = doubtful
-    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": _fixed(0.0), "rag": _fixed(-1.0)})
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed_confidence(0.0), "rag": fixed_confidence(-1.0)})
     first = service.ask("light", "Who built it?", mode="lloco").read()
     service.settings.on_doubt = "rag"
     stream = service.ask("light", "Who built it?", mode="lloco")

@@ -179,11 +179,12 @@ def test_a_declined_answer_is_shown_as_such_with_its_confidence():
     it (the closest passages follow as citations); the model's words stay visible, marked as unconfirmed."""
     import dataclasses
 
-    from app.core.confidence import FEATURES, ConfidenceModel, Thresholds
+    from app.core.confidence import Thresholds
     from app.core.verify import judged
     from app.web.checks import DECLINED, marked
+    from tests.fakes import fixed_confidence
 
-    unsure = ConfidenceModel((0.0,) * len(FEATURES), -3.0, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES))
+    unsure = fixed_confidence(-3.0)
     t = Thresholds(decline=0.1, supported=0.8, precision=0.9, coverage=0.8, n=40)
     v = judged(verify_answer("Growth was 14.3%.", "q", SOURCES), unsure, t)
     assert v.level == "declined" and v.confidence == pytest.approx(0.0474, abs=1e-3)
