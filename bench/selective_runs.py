@@ -17,7 +17,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from app.config import Settings
     from app.core.confidence import auroc, load_models, thresholds_from_json
-    from app.eval.selective import correctness_metric, selective
+    from app.eval.selective import correctness_metric, row_signals, selective
     from app.eval.store import load_run
     from app.eval.tasks import METRICS
     from indexing.catalog import open_catalog
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             if r.status != "ok" or not v or metric not in r.score:
                 continue
             model = (models or {}).get(r.mode)
-            conf = model(v["signals"]) if model else v.get("confidence")
+            conf = model(row_signals(r)) if model else v.get("confidence")
             if conf is None:
                 continue
             c, y = pooled.setdefault(r.mode, ([], []))

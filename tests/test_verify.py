@@ -89,10 +89,15 @@ def test_no_sources_or_sources_without_text_give_a_verdict():
 def test_the_signals_say_how_it_was_checked():
     v = verify_answer("14.3 percent", "What was organic revenue growth?", SOURCES)
     assert v.signals == {"claims": 1.0, "supported_share": 1.0, "verbatim": 1.0, "top_score": 0.6,
-                         "mean_logprob": 0.0, "min_logprob": 0.0, "first_logprob": 0.0, "capped": 0.0, "tokens": 0.0}
+                         "mean_logprob": 0.0, "min_logprob": 0.0, "first_logprob": 0.0, "capped": 0.0, "tokens": 0.0,
+                         "type_match": 0.5, "words": 2.0}  # "what was ...?" does not say which kind of answer
     g = verify_answer("14.3 percent", "q", SOURCES, token_logprobs=[-0.5, -2.0, -0.1], capped=True).signals
     assert (g["mean_logprob"], g["min_logprob"], g["first_logprob"], g["capped"], g["tokens"]) == \
         (pytest.approx(-2.6 / 3), -2.0, -0.5, 1.0, 3.0)
+    kinds = [verify_answer(a, q, SOURCES).signals["type_match"] for q, a in [
+        ("How many plants closed?", "Two plants closed."), ("How many plants closed?", "14.3%"),
+        ("When did it close?", "It never did."), ("Who runs PepsiCo?", "Ramon Laguarta"), ("Who runs it?", "nobody")]]
+    assert kinds == [0.0, 1.0, 0.0, 1.0, 0.0]  # "Two" is no figure; "nobody" no name
 
 
 def test_every_answer_is_checked_and_lloco_ask_json_carries_it(service, monkeypatch, capsys, pdf_factory):

@@ -2,7 +2,7 @@
 
 The verification's signals (:mod:`app.core.verify`: the claims found in the sources, whether the
 answer occurs verbatim, the best retrieval score, the decoder's own token log-probabilities, whether
-it ran to the token cap) are combined by a logistic model into a probability that the answer is
+it ran to the token cap, whether it is the kind of answer asked for, its length) are combined by a logistic model into a probability that the answer is
 right. The model is fitted offline on answers whose correctness is known (:func:`fit_confidence`,
 ``bench/fit_confidence.py``) — one per answer mode, as a 135M decoder's long RAG answers and lloco's
 short ones behave differently — and shipped beside the reader it was fitted with.
@@ -27,13 +27,14 @@ Level = Literal["declined", "answered", "supported"]
 
 # what the combiner reads: verification signals, two derived from them (log tokens, no claim)
 FEATURES: tuple[str, ...] = ("supported_share", "verbatim", "top_score", "mean_logprob", "min_logprob",
-                             "first_logprob", "capped", "log_tokens", "no_claim")
+                             "first_logprob", "capped", "log_tokens", "no_claim", "type_match", "log_words")
 
 
 def features(signals: Mapping[str, float]) -> list[float]:
     """The combiner's inputs, in :data:`FEATURES` order, from a verification's signals (a missing
     signal reads 0)."""
-    derived = {"log_tokens": math.log1p(signals.get("tokens", 0.0)), "no_claim": float(signals.get("claims", 0.0) == 0)}
+    derived = {"log_tokens": math.log1p(signals.get("tokens", 0.0)), "no_claim": float(signals.get("claims", 0.0) == 0),
+               "log_words": math.log1p(signals.get("words", 0.0))}
     return [float(derived.get(name, signals.get(name, 0.0))) for name in FEATURES]
 
 
@@ -182,9 +183,10 @@ def load_models(path: Path) -> dict[str, ConfidenceModel]:
                                   "scale": tuple(v["scale"])}) for m, v in data["modes"].items()}
 
 
-PRIOR = ConfidenceModel(weights=(1.5, 0.5, 0.5, 1.0, 0.5, 0.0, -0.5, 0.0, -1.0), bias=-1.0,
-                        mean=(0.6, 0.3, 0.5, -1.0, -3.0, -1.0, 0.2, 2.0, 0.1),
-                        scale=(0.4, 0.45, 0.15, 0.7, 2.0, 1.0, 0.4, 1.0, 0.3), source="prior")
+PRIOR = ConfidenceModel(weights=(1.5, 0.5, 0.5, 1.0, 0.5, 0.0, -0.5, 0.0, -1.0, 0.3, -0.3), bias=-1.0,
+                        mean=(0.6, 0.3, 0.5, -1.0, -3.0, -1.0, 0.2, 2.0, 0.1, 0.5, 2.0),
+                        scale=(0.4, 0.45, 0.15, 0.7, 2.0, 1.0, 0.4, 1.0, 0.3, 0.4, 1.0), source="prior")
 """A decoder without a fitted model (a 7B checkpoint from a folder): claims found in the sources and
-the decoder's mean log p raise it, running to the cap and an empty answer lower it. Its scale is a
+the decoder's mean log p and an answer of the kind asked raise it; running to the cap, length and an
+empty answer lower it. Its scale is a
 guess; :func:`choose_thresholds` on the collection's synthetic questions is what makes it usable."""

@@ -235,6 +235,7 @@ def verify_answer(answer: str, question: str, hits: list[Hit], *, token_logprobs
         "verbatim": float(bool(norm) and any(f" {norm} " in text for text in sources.lower)),
         "top_score": max((h.score for h in hits), default=0.0),
         **generation_signals(token_logprobs, capped=capped),
+        **text_signals(answer or "", question),
     }
     return Verification(verdict, claims, signals)
 
@@ -256,3 +257,21 @@ def judged(v: Verification, model: ConfidenceModel | None, thresholds: Threshold
     confidence = (model or PRIOR)(v.signals)
     shown = "declined" if v.verdict == "no-sources" else level(confidence, thresholds, all_found=v.verdict == "supported")
     return replace(v, confidence=confidence, level=shown)
+
+
+_WANTS_NUMBER = re.compile(r"\b(how (many|much|old|long|far|big|large)|what (year|percent\w*|share|amount|number)|when)\b")
+_WANTS_NAME = re.compile(r"\b(who(m|se)?|where|which (company|person|city|country))\b")
+
+
+def text_signals(answer: str, question: str) -> dict[str, float]:
+    """What the answer's words say beside its sources: whether it has the kind of thing the question
+    asks for (a number for "how many" / "when", a name for "who" / "where"; 0.5 when the question
+    does not say), and its length in words (a 135M decoder's long answers ramble)."""
+    q = question.lower()
+    if _WANTS_NUMBER.search(q):
+        kind = float(bool(parse_numbers(answer)))
+    elif _WANTS_NAME.search(q):
+        kind = float(bool(names_in(answer)) or bool(re.match(r"\s*[A-Z]", answer)))
+    else:
+        kind = 0.5
+    return {"type_match": kind, "words": float(len(answer.split()))}

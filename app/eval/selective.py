@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.core.confidence import ConfidenceModel, Thresholds, auroc, level
+from app.core.verify import text_signals
 from app.eval.store import RowData, RunData
 
 
@@ -39,13 +40,20 @@ def correctness_metric(metric_names: list[str]) -> str:
     return "recall" if "recall" in metric_names else metric_names[0]
 
 
+def row_signals(row: RowData) -> dict[str, float]:
+    """A row's stored verification signals, with those read from its question and answer alone
+    (:func:`app.core.verify.text_signals`) filled in for rows stored before they existed."""
+    stored = (row.details.get("verification") or {}).get("signals") or {}
+    return {**text_signals(row.prediction or "", row.question), **stored}
+
+
 def _judged(row: RowData, metric: str, models: Mapping[str, ConfidenceModel] | None,
             thresholds: Mapping[str, Thresholds] | None) -> tuple[float, str, float] | None:
     v = row.details.get("verification")
     if row.status != "ok" or not v or metric not in row.score:
         return None
     model = (models or {}).get(row.mode)
-    confidence = model(v.get("signals") or {}) if model is not None else v.get("confidence")
+    confidence = model(row_signals(row)) if model is not None else v.get("confidence")
     if confidence is None:
         return None
     shown = v.get("level") or "answered"
