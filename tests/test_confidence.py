@@ -86,3 +86,35 @@ def test_an_answer_with_nothing_retrieved_is_declined_whatever_its_confidence():
 
     v = judged(verify_answer("14.3%", "q", []), fixed_confidence(5.0), None)
     assert v.level == "declined" and v.confidence > 0.99 and v.summary().startswith("declined")
+
+
+def test_the_fit_script_writes_models_the_service_loads_and_its_log(tmp_path, monkeypatch, service):
+    """bench/fit_confidence.py on scripted synthetic answers: one model per mode, every answer logged."""
+    import json
+
+    import app.core.service as service_module
+    import app.training.calibrate as calibrate
+    from bench import fit_confidence
+    from app.training.calibrate import SyntheticAnswer
+
+    rng = random.Random(3)
+
+    def answers(svc, name, *, modes, questions, seed, progress):
+        out = []
+        for mode in modes:
+            for _ in range(questions):
+                right = rng.random() < 0.4
+                out.append(SyntheticAnswer(mode, _signals(right, rng), 0.5, right))
+        return out
+
+    monkeypatch.setattr(calibrate, "synthetic_answers", answers)
+    monkeypatch.setattr(service_module, "LlocoService", lambda settings: service)
+    out = tmp_path / "confidence.json"
+    assert fit_confidence.main(["eval-a", "eval-b", "--questions", "30", "--out", str(out)]) == 0
+    models = load_models(out)
+    assert set(models) == {"lloco", "rag"} and models["lloco"].n == 60
+    log = json.loads((tmp_path / "confidence-fit.json").read_text())
+    assert log["collections"] == ["eval-a", "eval-b"] and len(log["answers"]) == 120
+    assert log["modes"]["rag"]["auroc_in_sample"] > 0.7 and set(log["modes"]["rag"]["weights"]) == set(FEATURES)
+    service.settings.confidence_model = str(out)
+    assert service.confidence_models()["rag"].n == 60  # what answers are judged with
