@@ -105,7 +105,8 @@ class AnswerStream:
         kept = keeps_second(first.verification, alt.verification)
         fv, av = first.verification, alt.verification
         look = SecondLook(kind, first.text, fv.confidence if fv else None, alt.text, av.confidence if av else None,
-                          "second" if kept else "first", alt.generated_tokens, alt.prompt_tokens, alt.total_s + alt.verify_s)
+                          "second" if kept else "first", alt.generated_tokens, alt.prompt_tokens, alt.total_s + alt.verify_s,
+                          time.perf_counter() - self._started if kept else None)
         if kept:
             first.text, first.verification, first.citations, first.chunk_ids = (alt.text, alt.verification,
                                                                                 alt.citations, alt.chunk_ids)

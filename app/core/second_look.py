@@ -42,6 +42,7 @@ class SecondLook:
     generated_tokens: int
     prompt_tokens: int
     seconds: float  # the second answer's own time (retrieval, prompt, generation, check)
+    replaced_at_s: float | None = None  # from the start of the question to the kept second answer shown
 
 
 def in_doubt(v: Verification | None) -> bool:
