@@ -75,7 +75,7 @@ def test_the_level_an_answer_is_shown_at():
     assert level(0.1, t, all_found=True) == "declined"
     assert level(0.5, t, all_found=True) == "answered" and level(0.9, t, all_found=False) == "answered"
     assert level(0.9, t, all_found=True) == "supported"
-    assert level(0.01, None, all_found=True) == "supported"  # not calibrated: nothing declined on confidence
+    assert level(0.01, None, all_found=True) == "answered"  # not calibrated: nothing declined, nothing marked
     assert thresholds_from_json(thresholds_json({"lloco": t})) == {"lloco": t} and thresholds_from_json(None) == {}
 
 

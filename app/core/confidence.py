@@ -151,8 +151,8 @@ def choose_thresholds(confidences: Sequence[float], labels: Sequence[bool], *, s
 
 def level(confidence: float, thresholds: Thresholds | None, *, all_found: bool) -> Level:
     """What an answer is shown as: declined, answered (with its claims' verdicts) or supported."""
-    if thresholds is None:
-        return "supported" if all_found else "answered"
+    if thresholds is None:  # not calibrated: found claims alone do not make an answer supported (Qasper:
+        return "answered"   # 79 % of lloco's answers had every claim found, 4 % of those were right)
     if confidence < thresholds.decline:
         return "declined"
     return "supported" if all_found and confidence >= thresholds.supported else "answered"
