@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 23's measurements (and issue 27's reader retrain), one step per call, each resumable (named runs);
 # LLOCO_HOME (default .cache/eval-nr) holds the eval collections. Steps, in the order they depend on:
-#   hotpot       nr3-hotpotqa: rag and lloco, the product's defaults (the in-collection arm)
+#   nr3 SET      nr3-SET: rag and lloco, the product's defaults (the in-collection arm; narrativeqa's is
+#                bench/loops_ab.sh's)
 #   fit          the shipped confidence models, on cloze questions of eval-narrativeqa and eval-hotpotqa
 #   calibrate    each eval collection's thresholds on its own cloze questions (seed 0, not the fit's seed 1)
 #   reader SET   lloco with runs/reader-v3 (issue 27) on SET (hotpotqa|narrativeqa): v3-SET
@@ -22,9 +23,9 @@ args_for() {
     *) echo "unknown set $1" >&2; exit 2 ;;
   esac
 }
-step=${1:?step: hotpot, fit, calibrate, reader SET, doubt KIND SET or off SET OTHER}
+step=${1:?step: nr3 SET, fit, calibrate, reader SET, doubt KIND SET or off SET OTHER}
 case $step in
-  hotpot) $lloco eval run --run-name nr3-hotpotqa --modes rag,lloco --top-k 4 $(args_for hotpotqa) > /dev/null ;;
+  nr3) $lloco eval run --run-name nr3-$2 --modes rag,lloco --top-k 4 $(args_for $2) > /dev/null ;;
   fit) .venv/bin/python -m bench.fit_confidence eval-narrativeqa eval-hotpotqa --questions 60 --seed 1 \
          --out model/shipped/smollm2-135m/confidence.json ;;
   calibrate) for c in eval-narrativeqa eval-hotpotqa; do $lloco collections calibrate $c --json > runs/calibrate-$c.json; done ;;
