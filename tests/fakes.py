@@ -141,3 +141,12 @@ def fixed_confidence(bias: float):
     from app.core.confidence import FEATURES, ConfidenceModel
 
     return ConfidenceModel((0.0,) * len(FEATURES), bias, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES))
+
+
+def text_collection(service, folder, name: str, text: str):
+    """``service`` with a collection ``name`` holding one text file of ``text`` (written in ``folder``)."""
+    doc = folder / f"{name}.txt"
+    doc.write_text(text)
+    service.create_collection(name)
+    service.ingest(name, [doc])
+    return service

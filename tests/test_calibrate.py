@@ -11,6 +11,7 @@ import pytest
 from app.core.confidence import thresholds_from_json
 from model.errors import InvalidInputError
 from tests.cli_runner import flat, run_cli
+from tests.fakes import text_collection
 
 FACTS = ("The Eddystone lighthouse was completed in 1759 by John Smeaton near Plymouth. "
          "Its granite tower stood for 123 years before erosion of the rock forced its removal. "
@@ -19,11 +20,7 @@ FACTS = ("The Eddystone lighthouse was completed in 1759 by John Smeaton near Pl
 
 @pytest.fixture
 def lights(service, tmp_path):
-    doc = tmp_path / "lights.txt"
-    doc.write_text(FACTS * 8)
-    service.create_collection("lights")
-    service.ingest("lights", [doc])
-    return service
+    return text_collection(service, tmp_path, "lights", FACTS * 8)
 
 
 def test_calibration_stores_each_modes_thresholds_and_answers_follow_them(lights, monkeypatch, capsys):

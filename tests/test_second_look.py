@@ -7,7 +7,7 @@ import pytest
 
 from app.core.second_look import QuoteSpans, Restart, in_doubt, keeps_second
 from app.core.verify import Verification
-from tests.fakes import fixed_confidence
+from tests.fakes import fixed_confidence, text_collection
 
 TEXT = ("The Eddystone lighthouse was completed in 1759 by John Smeaton near Plymouth. "
         "Its granite tower stood for 123 years before the rock eroded. ")
@@ -44,11 +44,7 @@ def test_copy_constrained_generation_only_writes_spans_of_its_sources(tiny_decod
 
 @pytest.fixture
 def doubtful(service, tmp_path):
-    doc = tmp_path / "light.txt"
-    doc.write_text(TEXT * 6)
-    service.create_collection("light")
-    service.ingest("light", [doc])
-    return service
+    return text_collection(service, tmp_path, "light", TEXT * 6)
 
 
 @pytest.mark.parametrize("kind", ["rag", "quote", "expand"])
