@@ -67,7 +67,7 @@ def test_start_a_run_with_progress_then_open_it(web_service, tmp_path):
     assert set(paired["b"]) == {"rag"} and set(paired["n"]) == {"2"}
     assert set(paired["verdict"]) <= {"better", "worse", "tie"}
     captions = [img.proto.imgs[0].caption for img in at.get("image")]
-    assert sorted(captions) == ["latency", "prompt tokens", "quality"]  # two columns
+    assert sorted(captions) == ["latency", "prompt tokens", "quality", "risk coverage"]  # two columns; issue 23
     assert (web_service.settings.home / "eval-reports" / "web-run" / "quality.png").is_file()
     rows = at.dataframe[4].value
     assert len(rows) == 6 and set(rows["mode"]) == {"lloco", "lloco-pure", "rag"}
