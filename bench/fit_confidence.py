@@ -2,7 +2,8 @@
 
 Cloze questions are made from the chunks of the given collections (``app.training.calibrate``: a
 number or a name blanked in a sentence), answered in each mode by the shipped decoder and reader,
-and labelled by answer recall of the blanked words; one logistic model per mode is fitted on their
+and labelled by answer recall of the blanked words — with, for each, questions made from the other
+collections' text (``--foreign`` per own question), labelled wrong: what it should decline; one logistic model per mode is fitted on their
 verification signals (``app.core.confidence.fit_confidence``). Writes the models (what
 ``LlocoService.confidence_models`` loads) and, beside them, the fit's log: command, collections,
 every answer's signals and label, each mode's weights and in-sample AUROC.
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("collections", nargs="+")
     parser.add_argument("--questions", type=int, default=60, help="cloze questions per collection and mode")
     parser.add_argument("--seed", type=int, default=1, help="which questions (calibration draws with seed 0)")
+    parser.add_argument("--foreign", type=float, default=0.5,
+                        help="questions made from the other collections' text per own question (labelled wrong)")
     parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -38,17 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     started, answers = time.perf_counter(), []
     for name in args.collections:
         got = synthetic_answers(service, name, modes=CALIBRATION_MODES, questions=args.questions, seed=args.seed,
-                                progress=lambda i, n, name=name: print(f"\r{name}: {i}/{n}", end="", file=sys.stderr))
+                                foreign=args.foreign, progress=lambda i, n, name=name: print(f"\r{name}: {i}/{n}", end="", file=sys.stderr))
         print(file=sys.stderr)
         answers += [(name, a) for a in got]
     models, log = {}, {"command": " ".join(sys.argv), "collections": args.collections, "questions": args.questions,
-                       "seed": args.seed, "l2": args.l2, "modes": {}}
+                       "foreign": args.foreign, "seed": args.seed, "l2": args.l2, "modes": {}}
     for mode in CALIBRATION_MODES:
         mine = [a for _, a in answers if a.mode == mode]
         model = fit_confidence([a.signals for a in mine], [a.right for a in mine], l2=args.l2,
                                source=f"cloze questions of {', '.join(args.collections)} (seed {args.seed})")
         models[mode] = model
         log["modes"][mode] = {"n": len(mine), "right": sum(a.right for a in mine),
+                              "foreign": sum(a.foreign for a in mine),
                               "auroc_in_sample": auroc([model(a.signals) for a in mine], [a.right for a in mine]),
                               "weights": model.contributions()}
         print(f"{mode}: {len(mine)} answers, {sum(a.right for a in mine)} right, in-sample AUROC "

@@ -5,6 +5,7 @@ turns that off, and bad input is refused with nothing stored."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_a_mode_calibrated_again_keeps_the_others(lights, monkeypatch):
     monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: 0.0)
     calibrate.calibrate_collection(lights, "lights", modes=("lloco", "rag"), questions=10)
     monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: 1.0)  # now every answer right
-    (result,) = calibrate.calibrate_collection(lights, "lights", modes=("rag",), questions=10)
+    (result,) = calibrate.calibrate_collection(lights, "lights", modes=("rag",), questions=10, foreign=0)
     assert result.answer_recall == 1.0 and result.auroc is None and result.thresholds.decline == 0.0
     stored = thresholds_from_json(lights.collection_row("lights").thresholds)
     assert stored["rag"] == result.thresholds and stored["lloco"].coverage == 0
@@ -61,6 +62,8 @@ def test_bad_calibration_requests_are_refused_and_store_nothing(lights, tmp_path
 
     with pytest.raises(InvalidInputError, match="between 10 and 2000"):
         calibrate_collection(lights, "lights", questions=5)
+    with pytest.raises(InvalidInputError, match="--foreign must be between 0 and 4"):
+        calibrate_collection(lights, "lights", foreign=-1)
     short = tmp_path / "short.txt"
     short.write_text("Too short to ask about.")
     lights.create_collection("tiny")
@@ -86,3 +89,27 @@ def test_a_rebuild_recalibrates_a_calibrated_collection_and_only_that(lights, mo
     assert "recalibrated the answer thresholds of lights" in flat(out)
     stored = thresholds_from_json(lights.collection_row("lights").thresholds)
     assert set(stored) == {"rag"} and stored["rag"].n == 11 and stored["rag"].decline == 0.0  # chosen again
+
+
+def test_questions_from_text_the_collection_does_not_hold_count_as_wrong_and_are_reported(lights, tmp_path,
+                                                                                          monkeypatch):
+    """Foreign cloze questions (the home's other collections; documents this one also holds left out,
+    the demo documents when there is no other) are asked too, count as wrong whatever is answered, and
+    their declined share is stored with the thresholds."""
+    import app.training.calibrate as calibrate
+
+    assert "honeybee" in " ".join(calibrate.foreign_texts(lights, "lights", random.Random(0))).lower()  # alone: the demo's pages
+    other = text_collection(lights, tmp_path, "tides", "The Bay of Fundy has tides of 16 metres twice a day. " * 30)
+    lights.create_collection("twin")
+    lights.ingest("twin", [tmp_path / "lights.txt"])  # the document lights holds
+    texts = calibrate.foreign_texts(other, "lights", random.Random(0))
+    assert texts and all("Fundy" in t for t in texts)  # tides' chunks; twin holds lights' document: left out
+    asked = []
+    monkeypatch.setattr(calibrate, "answer_recall", lambda text, refs: asked.append(refs) or 1.0)  # own: all right
+    (result,) = calibrate.calibrate_collection(lights, "lights", modes=("lloco",), questions=10, foreign=1.0)
+    t = result.thresholds
+    assert len(asked) == 10 and t.n == 10  # recall is asked of the own questions only
+    assert result.answer_recall == 1.0 and result.auroc is not None  # foreign ones are the wrong answers
+    assert t.foreign_declined is not None and 0.0 <= t.foreign_declined <= 1.0
+    stored = thresholds_from_json(lights.collection_row("lights").thresholds)
+    assert stored["lloco"].foreign_declined == t.foreign_declined

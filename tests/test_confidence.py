@@ -70,6 +70,20 @@ def test_thresholds_on_a_scripted_set():
     assert lenient.supported == conf[0] and lenient.decline == 0.0  # the decline never passes supported
 
 
+def test_foreign_answers_count_as_wrong_and_are_reported_apart_and_doubt_follows_a_target():
+    conf = [0.05 + 0.05 * i for i in range(19)]
+    labels = [i >= 13 or (6 <= i and i % 2 == 0) for i in range(19)]
+    # four foreign questions answered at low confidence (wrong by construction) and one answered high
+    t = choose_thresholds(conf + [0.06, 0.11, 0.16, 0.9], labels + [False] * 4, supported_precision=0.9,
+                          decline_accuracy=0.0, foreign=[False] * 19 + [True] * 4, doubt_accuracy=0.75)
+    assert t.n == 19 and t.coverage == pytest.approx(13 / 19)  # the own answers' share, as before
+    assert t.foreign_declined == pytest.approx(3 / 4)  # 0.9 passes the decline (0.325)
+    assert t.doubt == pytest.approx(0.35)  # own answers from i = 6 on: 10 right of 13 (77 %); from 5: 10 of 14
+    assert choose_thresholds(conf, labels, supported_precision=0.9, decline_accuracy=0.0).doubt is None
+    with pytest.raises(ValueError, match="foreign must mark every answer"):
+        choose_thresholds(conf, labels, supported_precision=0.9, decline_accuracy=0.0, foreign=[True])
+
+
 def test_the_level_an_answer_is_shown_at():
     t = Thresholds(decline=0.2, supported=0.7, precision=0.8, coverage=0.9, n=50)
     assert level(0.1, t, all_found=True) == "declined"
@@ -99,12 +113,12 @@ def test_the_fit_script_writes_models_the_service_loads_and_its_log(tmp_path, mo
 
     rng = random.Random(3)
 
-    def answers(svc, name, *, modes, questions, seed, progress):
+    def answers(svc, name, *, modes, questions, seed, foreign, progress):
         out = []
         for mode in modes:
-            for _ in range(questions):
-                right = rng.random() < 0.4
-                out.append(SyntheticAnswer(mode, _signals(right, rng), 0.5, right))
+            for i in range(questions + round(foreign * questions)):
+                right = i < questions and rng.random() < 0.4
+                out.append(SyntheticAnswer(mode, _signals(right, rng), 0.5, right, foreign=i >= questions))
         return out
 
     monkeypatch.setattr(calibrate, "synthetic_answers", answers)
@@ -112,9 +126,10 @@ def test_the_fit_script_writes_models_the_service_loads_and_its_log(tmp_path, mo
     out = tmp_path / "confidence.json"
     assert fit_confidence.main(["eval-a", "eval-b", "--questions", "30", "--out", str(out)]) == 0
     models = load_models(out)
-    assert set(models) == {"lloco", "rag"} and models["lloco"].n == 60
+    assert set(models) == {"lloco", "rag"} and models["lloco"].n == 90  # 30 own and 15 foreign per collection
     log = json.loads((tmp_path / "confidence-fit.json").read_text())
-    assert log["collections"] == ["eval-a", "eval-b"] and len(log["answers"]) == 120
+    assert log["collections"] == ["eval-a", "eval-b"] and len(log["answers"]) == 180
+    assert log["modes"]["lloco"]["foreign"] == 30 and log["foreign"] == 0.5
     assert log["modes"]["rag"]["auroc_in_sample"] > 0.7 and set(log["modes"]["rag"]["weights"]) == set(FEATURES)
     service.settings.confidence_model = str(out)
-    assert service.confidence_models()["rag"].n == 60  # what answers are judged with
+    assert service.confidence_models()["rag"].n == 90  # what answers are judged with

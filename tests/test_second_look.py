@@ -26,6 +26,8 @@ def test_which_answer_a_second_look_keeps():
         return Verification("partly", confidence=conf, level=level)
 
     assert in_doubt(v(0.3)) and in_doubt(None) and not in_doubt(v(0.9, "supported"))
+    assert in_doubt(v(0.3), 0.4) and not in_doubt(v(0.5), 0.4)  # the collection's doubt threshold
+    assert not in_doubt(v(0.3, "supported"), 0.4) and in_doubt(v(None), 0.4)
     assert keeps_second(v(0.3), v(0.5)) and not keeps_second(v(0.5), v(0.3)) and not keeps_second(v(0.5), v(0.5))
     assert not keeps_second(v(0.1), v(0.9, "declined")) and not keeps_second(v(0.1), None)
 
@@ -84,3 +86,25 @@ def test_a_second_look_that_is_no_surer_keeps_the_first_answer(doubtful, monkeyp
     assert not any(isinstance(p, Restart) for p in pieces) and "".join(pieces).strip() == first.text
     rag = service.ask("light", "Who built it?", mode="rag").read()
     assert rag.second_look is None  # only lloco modes look again
+
+
+def test_no_second_look_above_the_collection_s_doubt_threshold(doubtful, monkeypatch):
+    """A calibrated collection asks again only below its doubt threshold (the confidence from which
+    lloco's own answers were right as often as RAG's): above it a second look would only cost time."""
+    from app.core.confidence import Thresholds, thresholds_json
+    from indexing import catalog_queries as cq
+
+    service = doubtful
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed_confidence(0.0), "rag": fixed_confidence(2.0)})
+    service.settings.on_doubt = "rag"
+    question = "When was the lighthouse completed?"
+
+    def calibrated(doubt):
+        t = Thresholds(decline=0.0, supported=1.01, precision=0.0, coverage=1.0, n=10, doubt=doubt)
+        cq.set_thresholds(service.sessions, service.collection_row("light").id, thresholds_json({"lloco": t}))
+        return service.ask("light", question, mode="lloco").read()
+
+    sure = calibrated(0.4)  # the fixed confidence is 0.5: above it
+    assert sure.second_look is None and sure.verification.confidence == pytest.approx(0.5)
+    unsure = calibrated(0.6)
+    assert unsure.second_look is not None and unsure.second_look.kept == "second"

@@ -86,11 +86,26 @@ def test_no_sources_or_sources_without_text_give_a_verdict():
     assert blank.verdict == "unsupported" and blank.claims[0].missing == ("14.3%", "growth")
 
 
+@pytest.mark.parametrize(("question", "names", "words"), [
+    ("Who is the CEO of Netflix?", 0.5, 1.0),  # CEO is in the filing, Netflix nowhere
+    ("What was PepsiCo's organic revenue growth in 2021?", 1.0, 1.0),  # PepsiCo's = PepsiCo; 2021 in the notes
+    ("How many dolphins live in the harbour?", 1.0, 0.0),  # no name; neither word retrieved
+    ('Fill in the blank, using the documents: "Ramon ____, Chairman and CEO, raised the outlook."', 1.0, 1.0),
+    ('Fill in the blank, using the documents: "The Bay of ____ drains into Minas Basin."', 0.0, 0.0),
+    ("?", 1.0, 1.0),  # nothing to look for
+])
+def test_whether_the_question_s_own_names_and_words_were_retrieved(question, names, words):
+    """A question the documents cannot answer retrieves chunks that do not hold its subject (issue 23)."""
+    s = verify_answer("14.3 percent", question, SOURCES).signals
+    assert (s["question_names"], s["question_words"]) == (pytest.approx(names), pytest.approx(words))
+
+
 def test_the_signals_say_how_it_was_checked():
     v = verify_answer("14.3 percent", "What was organic revenue growth?", SOURCES)
     assert v.signals == {"claims": 1.0, "supported_share": 1.0, "verbatim": 1.0, "top_score": 0.6,
                          "mean_logprob": 0.0, "min_logprob": 0.0, "first_logprob": 0.0, "capped": 0.0, "tokens": 0.0,
-                         "type_match": 0.5, "words": 2.0}  # "what was ...?" does not say which kind of answer
+                         "type_match": 0.5, "words": 2.0,  # "what was ...?" does not say which kind of answer
+                         "question_names": 1.0, "question_words": 1.0}  # no name; organic, revenue, growth held
     g = verify_answer("14.3 percent", "q", SOURCES, token_logprobs=[-0.5, -2.0, -0.1], capped=True).signals
     assert (g["mean_logprob"], g["min_logprob"], g["first_logprob"], g["capped"], g["tokens"]) == \
         (pytest.approx(-2.6 / 3), -2.0, -0.5, 1.0, 3.0)

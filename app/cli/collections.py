@@ -11,7 +11,8 @@ import typer
 
 from app.cli.shared import JSON_OPTION, data_table, human_size, out, print_json, service
 from app.eval.runner import parse_modes
-from app.training.calibrate import CALIBRATION_MODES, CALIBRATION_QUESTIONS, calibrate_collection, recalibrate
+from app.training.calibrate import (CALIBRATION_MODES, CALIBRATION_QUESTIONS, FOREIGN_SHARE, calibrate_collection,
+                                    recalibrate)
 
 collections_app = typer.Typer(no_args_is_help=True, help="Create, list, delete, rebuild, check and calibrate collections.")
 
@@ -89,18 +90,23 @@ def collections_calibrate(
     questions: Annotated[int, typer.Option(min=10, max=2000, help="Synthetic questions asked per mode.")] = CALIBRATION_QUESTIONS,
     modes: Annotated[str, typer.Option(help="Comma-separated answer modes to calibrate.")] = ",".join(CALIBRATION_MODES),
     seed: Annotated[int, typer.Option(help="Which synthetic questions are drawn.")] = 0,
+    foreign: Annotated[float, typer.Option(help="Questions made from text the collection does not hold (other "
+                                                "collections, else the demo documents), per own question; "
+                                                "0: none.")] = FOREIGN_SHARE,
     as_json: Annotated[bool, typer.Option("--json", help="Print each mode's thresholds as JSON.")] = False,
 ) -> None:
     """Choose the collection's answer thresholds (decline / supported) on its own synthetic questions."""
-    results = calibrate_collection(service(), name, modes=parse_modes(modes), questions=questions, seed=seed)  # type: ignore[arg-type]
+    results = calibrate_collection(service(), name, modes=parse_modes(modes), questions=questions, seed=seed,  # type: ignore[arg-type]
+                                   foreign=foreign)
     if as_json:
         print(json.dumps([asdict(r) for r in results], indent=2))
         return
     table = data_table("mode", "questions", "answer recall", "AUROC", "decline below", "supported from",
-                       "precision", "answered")
+                       "precision", "answered", "foreign declined")
     for r in results:
         t = r.thresholds
         table.add_row(r.mode, str(t.n), f"{r.answer_recall:.2f}", "-" if r.auroc is None else f"{r.auroc:.2f}",
                       f"{t.decline:.3f}", "never" if t.supported > 1 else f"{t.supported:.3f}",
-                      f"{t.precision:.2f}", f"{t.coverage:.0%}")
+                      f"{t.precision:.2f}", f"{t.coverage:.0%}",
+                      "-" if t.foreign_declined is None else f"{t.foreign_declined:.0%}")
     out.print(table)

@@ -76,9 +76,10 @@ class AnswerStream:
 
     def __init__(self, pieces: GenerationStream, answer: Answer, started: float,
                  check: Callable[[str, GenerationStream], Verification] | None = None,
-                 second: tuple[str, Callable[[], AnswerStream]] | None = None) -> None:
+                 second: tuple[str, Callable[[], AnswerStream]] | None = None, doubt: float | None = None) -> None:
         self._pieces, self.answer, self._started, self._check = pieces, answer, started, check
         self._second = second  # (kind, the second look's stream) when an answer in doubt is asked again
+        self._doubt = doubt  # the collection's doubt threshold (None: every answer not marked supported)
 
     def __iter__(self) -> Iterator[str]:
         text = []
@@ -95,7 +96,7 @@ class AnswerStream:
         if self._check is not None:
             self.answer.verification = self._check(self.answer.text, self._pieces)
             self.answer.verify_s = time.perf_counter() - self._started - self.answer.total_s
-        if self._second is not None and in_doubt(self.answer.verification):
+        if self._second is not None and in_doubt(self.answer.verification, self._doubt):
             yield from self._look_again(*self._second)
 
     def _look_again(self, kind: str, ask_again: Callable[[], AnswerStream]) -> Iterator[str]:
@@ -190,7 +191,8 @@ class Answerer(ABC):
         again = (self.on_doubt, lambda: second.ask(question, top_k=top_k, document_ids=document_ids)) if second else None
         return AnswerStream(pieces, answer, started, check=lambda text, generated: judged(verify_answer(
             text, question, prepared.hits, token_logprobs=generated.token_logprobs, capped=generated.capped),
-            self.confidence, self.thresholds), second=again)
+            self.confidence, self.thresholds), second=again,
+            doubt=self.thresholds.doubt if self.thresholds is not None else None)
 
     def prepare(self, question: str, *, top_k: int, document_ids: list[int] | None = None) -> Prepared:
         """The retrieved hits (best first) and the prompt's input embeddings (1, n_prompt, d)."""

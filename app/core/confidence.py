@@ -2,8 +2,9 @@
 
 The verification's signals (:mod:`app.core.verify`: the claims found in the sources, whether the
 answer occurs verbatim, the best retrieval score, the decoder's own token log-probabilities, whether
-it ran to the token cap, whether it is the kind of answer asked for, its length) are combined by a logistic model into a probability that the answer is
-right. The model is fitted offline on answers whose correctness is known (:func:`fit_confidence`,
+it ran to the token cap, whether it is the kind of answer asked for, its length, whether the chunks
+hold the question's own names and words) are combined by a logistic model into a probability that
+the answer is right. The model is fitted offline on answers whose correctness is known (:func:`fit_confidence`,
 ``bench/fit_confidence.py``) — one per answer mode, as a 135M decoder's long RAG answers and lloco's
 short ones behave differently — and shipped beside the reader it was fitted with.
 
@@ -27,7 +28,8 @@ Level = Literal["declined", "answered", "supported"]
 
 # what the combiner reads: verification signals, two derived from them (log tokens, no claim)
 FEATURES: tuple[str, ...] = ("supported_share", "verbatim", "top_score", "mean_logprob", "min_logprob",
-                             "first_logprob", "capped", "log_tokens", "no_claim", "type_match", "log_words")
+                             "first_logprob", "capped", "log_tokens", "no_claim", "type_match", "log_words",
+                             "question_names", "question_words")
 
 
 def features(signals: Mapping[str, float]) -> list[float]:
@@ -106,36 +108,41 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """A collection's two thresholds for one mode, and what they were chosen from."""
+    """A collection's thresholds for one mode (decline, supported, and for lloco the second look's),
+    and what they were chosen from."""
 
     decline: float  # confidence below it: declined
     supported: float  # at or above it (every claim found): marked supported
     precision: float  # answer recall of the synthetic answers at or above ``supported``
-    coverage: float  # share of the synthetic answers not declined
+    coverage: float  # share of the answers to the collection's own synthetic questions not declined
     n: int  # synthetic questions answered
+    foreign_declined: float | None = None  # share of the foreign questions (text it does not hold) declined
+    doubt: float | None = None  # lloco modes: below it, a second look (None: whenever not marked supported)
 
 
 def choose_thresholds(confidences: Sequence[float], labels: Sequence[bool], *, supported_precision: float,
-                      decline_accuracy: float) -> Thresholds:
+                      decline_accuracy: float, foreign: Sequence[bool] | None = None,
+                      doubt_accuracy: float | None = None) -> Thresholds:
     """The thresholds for one mode from answers with known correctness.
 
     ``supported``: the lowest confidence above which the answers are right at least
     ``supported_precision`` of the time (1.01 — nothing marked — when no cut reaches it). ``decline``:
     the highest confidence below which the answers are right at most ``decline_accuracy`` of the time
     (0 — nothing declined on confidence — when none is that bad), never above ``supported``.
+    ``foreign`` marks the answers to questions made from text the collection does not hold (labelled
+    wrong): they take part in both choices and are reported apart (``foreign_declined``).
+    ``doubt`` (lloco modes, given ``doubt_accuracy`` — plain RAG's answer recall on the same questions):
+    the lowest confidence from which the collection's own answers are right that often; below it an
+    answer is worth a second look (the ``on_doubt`` setting).
     """
     pairs = sorted(zip(confidences, (bool(v) for v in labels), strict=True))
     n = len(pairs)
     if not n:
         raise ValueError("choosing thresholds needs answers")
-    supported = 1.01
-    for i in range(n):  # answers i.. are those at or above pairs[i]'s confidence
-        if i and pairs[i][0] == pairs[i - 1][0]:
-            continue
-        above = [y for _, y in pairs[i:]]
-        if sum(above) / len(above) >= supported_precision:
-            supported = pairs[i][0]
-            break
+    elsewhere = list(foreign) if foreign is not None else [False] * n
+    if len(elsewhere) != n:
+        raise ValueError("foreign must mark every answer")
+    supported = _lowest_cut(pairs, supported_precision)
     decline, right = 0.0, 0
     for i, (c, y) in enumerate(pairs):  # answers ..i are those below the next confidence
         right += y
@@ -145,8 +152,26 @@ def choose_thresholds(confidences: Sequence[float], labels: Sequence[bool], *, s
         if right / (i + 1) <= decline_accuracy and nxt <= supported:
             decline = (c + nxt) / 2
     top = [y for c, y in pairs if c >= supported]
+    own = [(c, bool(y)) for c, y, f in zip(confidences, labels, elsewhere, strict=True) if not f]
+    away = [c for c, f in zip(confidences, elsewhere, strict=True) if f]
+    doubt = None if doubt_accuracy is None or not own else _lowest_cut(sorted(own), doubt_accuracy)
     return Thresholds(decline=decline, supported=supported, precision=sum(top) / len(top) if top else 0.0,
-                      coverage=sum(c >= decline for c, _ in pairs) / n, n=n)
+                      coverage=sum(c >= decline for c, _ in own) / len(own) if own else 0.0, n=len(own),
+                      foreign_declined=sum(c < decline for c in away) / len(away) if away else None, doubt=doubt)
+
+
+def _lowest_cut(pairs: Sequence[tuple[float, bool]], accuracy: float) -> float:
+    """The lowest confidence of sorted (confidence, right) pairs at or above which the answers are right
+    at least ``accuracy`` of the time; 1.01 (nothing) when no cut reaches it."""
+    n, right_above = len(pairs), [0] * (len(pairs) + 1)  # right_above[i]: right answers among i..
+    for i in range(n - 1, -1, -1):
+        right_above[i] = right_above[i + 1] + pairs[i][1]
+    for i in range(n):  # answers i.. are those at or above pairs[i]'s confidence
+        if i and pairs[i][0] == pairs[i - 1][0]:
+            continue
+        if right_above[i] / (n - i) >= accuracy:
+            return pairs[i][0]
+    return 1.01
 
 
 def level(confidence: float, thresholds: Thresholds | None, *, all_found: bool) -> Level:
@@ -183,10 +208,10 @@ def load_models(path: Path) -> dict[str, ConfidenceModel]:
                                   "scale": tuple(v["scale"])}) for m, v in data["modes"].items()}
 
 
-PRIOR = ConfidenceModel(weights=(1.5, 0.5, 0.5, 1.0, 0.5, 0.0, -0.5, 0.0, -1.0, 0.3, -0.3), bias=-1.0,
-                        mean=(0.6, 0.3, 0.5, -1.0, -3.0, -1.0, 0.2, 2.0, 0.1, 0.5, 2.0),
-                        scale=(0.4, 0.45, 0.15, 0.7, 2.0, 1.0, 0.4, 1.0, 0.3, 0.4, 1.0), source="prior")
+PRIOR = ConfidenceModel(weights=(1.5, 0.5, 0.5, 1.0, 0.5, 0.0, -0.5, 0.0, -1.0, 0.3, -0.3, 1.0, 0.5), bias=-1.0,
+                        mean=(0.6, 0.3, 0.5, -1.0, -3.0, -1.0, 0.2, 2.0, 0.1, 0.5, 2.0, 0.8, 0.8),
+                        scale=(0.4, 0.45, 0.15, 0.7, 2.0, 1.0, 0.4, 1.0, 0.3, 0.4, 1.0, 0.3, 0.3), source="prior")
 """A decoder without a fitted model (a 7B checkpoint from a folder): claims found in the sources and
 the decoder's mean log p and an answer of the kind asked raise it; running to the cap, length and an
-empty answer lower it. Its scale is a
+empty answer lower it, and so does a question whose names and words the chunks read do not hold. Its scale is a
 guess; :func:`choose_thresholds` on the collection's synthetic questions is what makes it usable."""

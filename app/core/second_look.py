@@ -1,5 +1,5 @@
 """A second look when lloco is unsure (issue 23): lloco's answer is verified; when it is not marked
-supported, the question is answered again — from a larger expansion budget, from the same chunks'
+supported and its confidence is below the collection's doubt threshold, the question is answered again — from a larger expansion budget, from the same chunks'
 text (plain RAG), or as a quote (every token continues a span of those chunks) — and whichever
 answer has the higher confidence is kept. The first answer streams; a kept second one replaces it
 (:class:`Restart`), and the answer reports both (:class:`SecondLook`).
@@ -45,9 +45,15 @@ class SecondLook:
     replaced_at_s: float | None = None  # from the start of the question to the kept second answer shown
 
 
-def in_doubt(v: Verification | None) -> bool:
-    """Whether an answer calls for a second look: it is not marked supported."""
-    return v is None or v.level != "supported"
+def in_doubt(v: Verification | None, doubt: float | None = None) -> bool:
+    """Whether an answer calls for a second look: it is not marked supported and, where the collection
+    was calibrated with one (``Thresholds.doubt``), its confidence is below the doubt threshold — the
+    answers above it were right as often as plain RAG's, so asking again would only cost time."""
+    if v is None:
+        return True
+    if v.level == "supported":
+        return False
+    return doubt is None or v.confidence is None or v.confidence < doubt
 
 
 def keeps_second(first: Verification | None, second: Verification | None) -> bool:

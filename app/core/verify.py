@@ -236,6 +236,7 @@ def verify_answer(answer: str, question: str, hits: list[Hit], *, token_logprobs
         "top_score": max((h.score for h in hits), default=0.0),
         **generation_signals(token_logprobs, capped=capped),
         **text_signals(answer or "", question),
+        **question_signals(question, sources),
     }
     return Verification(verdict, claims, signals)
 
@@ -257,6 +258,26 @@ def judged(v: Verification, model: ConfidenceModel | None, thresholds: Threshold
     confidence = (model or PRIOR)(v.signals)
     shown = "declined" if v.verdict == "no-sources" else level(confidence, thresholds, all_found=v.verdict == "supported")
     return replace(v, confidence=confidence, level=shown)
+
+
+# a question's own words that say nothing of its subject (and the cloze questions' instruction)
+_ASKING = frozenset(content_words("what which who whom whose when where why how many much does did do is are was were "
+                                  "fill blank using documents document according text say says said tell"))
+
+
+def question_signals(question: str, sources: _Sources) -> dict[str, float]:
+    """Whether what the question is about was retrieved at all: the share of its names and numbers
+    (``question_names``) and of its other content words (``question_words``) that the chunks read hold;
+    1 when it has none. "Who is the CEO of Netflix?" asked of a PepsiCo filing retrieves chunks scored
+    like a real question's, but none of them says "Netflix" (issue 23: a question the documents
+    cannot answer)."""
+    quoted = question.split('"', 1)[1] if question.count('"') >= 2 else question  # a cloze question's sentence
+    names = [*names_in(quoted), *(quoted[s:e] for _, s, e in numbers_with_spans(quoted))]
+    held = [bool(sources.holds_name(n.removesuffix("'s"))) for n in dict.fromkeys(names)]
+    words = content_words(quoted) - content_words(" ".join(names)) - _ASKING - _PRONOUNS
+    everywhere = set().union(*sources.words) if sources.words else set()
+    return {"question_names": sum(held) / len(held) if held else 1.0,
+            "question_words": len(words & everywhere) / len(words) if words else 1.0}
 
 
 _WANTS_NUMBER = re.compile(r"\b(how (many|much|old|long|far|big|large)|what (year|percent\w*|share|amount|number)|when)\b")
