@@ -102,11 +102,12 @@ def collections_calibrate(
         print(json.dumps([asdict(r) for r in results], indent=2))
         return
     table = data_table("mode", "questions", "answer recall", "AUROC", "decline below", "supported from",
-                       "precision", "answered", "foreign declined")
+                       "precision", "answered", "foreign declined", "second look below")
     for r in results:
         t = r.thresholds
         table.add_row(r.mode, str(t.n), f"{r.answer_recall:.2f}", "-" if r.auroc is None else f"{r.auroc:.2f}",
                       f"{t.decline:.3f}", "never" if t.supported > 1 else f"{t.supported:.3f}",
                       f"{t.precision:.2f}", f"{t.coverage:.0%}",
-                      "-" if t.foreign_declined is None else f"{t.foreign_declined:.0%}")
+                      "-" if t.foreign_declined is None else f"{t.foreign_declined:.0%}",
+                      "-" if t.doubt is None else ("always" if t.doubt > 1 else f"{t.doubt:.3f}"))
     out.print(table)
