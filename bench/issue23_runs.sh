@@ -3,8 +3,12 @@
 # LLOCO_HOME (default .cache/eval-nr) holds the eval collections. Steps, in the order they depend on:
 #   nr3 SET      nr3-SET: rag and lloco, the product's defaults (the in-collection arm; narrativeqa's is
 #                bench/loops_ab.sh's)
-#   fit          the shipped confidence models, on cloze questions of eval-narrativeqa and eval-hotpotqa
+#   gold SET     gold-SET: rag and lloco, the shipped defaults (session 26: reader v3, the question signals)
+#   fit          the shipped confidence models, on cloze questions of the four eval collections (30 each) and
+#                as many halves again from the others' text (foreign, labelled wrong); session 25's fit was
+#                eval-narrativeqa and eval-hotpotqa, 60 each, no foreign questions
 #   calibrate    each eval collection's thresholds on its own cloze questions (seed 0, not the fit's seed 1)
+#                and foreign ones
 #   reader SET   lloco with runs/reader-v3 (issue 27) on SET (hotpotqa|narrativeqa|qasper|financebench): v3-SET
 #   v2 SET       lloco with the shipped reader, lloco only (the reader step's control where nr3-SET is missing): v2-SET
 #   doubt KIND SET   lloco with on_doubt=KIND (rag|quote|expand) on SET: doubt-KIND-SET
@@ -25,12 +29,14 @@ args_for() {
     *) echo "unknown set $1" >&2; exit 2 ;;
   esac
 }
-step=${1:?step: nr3 SET, fit, calibrate, reader SET, v2 SET, doubt KIND SET or off SET OTHER}
+step=${1:?step: nr3 SET, gold SET, fit, calibrate, reader SET, v2 SET, doubt KIND SET or off SET OTHER}
 case $step in
   nr3) $lloco eval run --run-name nr3-$2 --modes rag,lloco --top-k 4 $(args_for $2) > /dev/null ;;
-  fit) .venv/bin/python -m bench.fit_confidence eval-narrativeqa eval-hotpotqa --questions 60 --seed 1 \
-         --out model/shipped/smollm2-135m/confidence.json ;;
-  calibrate) for c in eval-narrativeqa eval-hotpotqa; do $lloco collections calibrate $c --json > runs/calibrate-$c.json; done ;;
+  fit) .venv/bin/python -m bench.fit_confidence eval-hotpotqa eval-financebench eval-qasper eval-narrativeqa \
+         --questions 30 --seed 1 --foreign 0.5 --out model/shipped/smollm2-135m/confidence.json ;;
+  calibrate) for c in eval-hotpotqa eval-financebench eval-qasper eval-narrativeqa; do
+               $lloco collections calibrate $c --questions 30 --json > runs/calibrate-$c.json; done ;;
+  gold) $lloco eval run --run-name gold-$2 --modes rag,lloco --top-k 4 $(args_for $2) > /dev/null ;;
   reader) LLOCO_ADAPTER=runs/reader-v3 $lloco eval run --run-name v3-$2 --modes lloco --top-k 4 $(args_for $2) > /dev/null ;;
   v2) $lloco eval run --run-name v2-$2 --modes lloco --top-k 4 $(args_for $2) > /dev/null ;;
   doubt) $lloco --set on_doubt=$2 eval run --run-name doubt-$2-$3 --modes lloco --top-k 4 $(args_for $3) > /dev/null ;;

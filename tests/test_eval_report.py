@@ -155,6 +155,11 @@ def test_cli_run_report_list(monkeypatch, capsys, service, tmp_path):
     assert report["files"]["markdown"].endswith("report.md") and "rows" not in report
     code, out, err = run_cli(monkeypatch, capsys, "eval", "list")
     assert code == 0 and "first" in flat(out) and "second" in flat(out) and "accuracy" in flat(out)
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "list", "--json")
+    listed = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and set(listed) == {"first", "second"} and listed["first"]["metric"] == "accuracy"
+    assert listed["first"]["modes"]["lloco"]["metrics"]["accuracy"] == pytest.approx(lloco.metrics["accuracy"])
+    assert listed["first"]["modes"]["lloco"]["n_ok"] == lloco.n_ok and listed["first"]["questions"] == 3
 
 
 @pytest.mark.parametrize("args, message", [

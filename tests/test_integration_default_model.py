@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -104,6 +105,8 @@ def test_cli_as_a_user_runs_it(tmp_path):
 
     listed = run("models", "list")
     assert listed.returncode == 0 and "smollm2-135m" in flat(listed.stdout) and "minilm-l6" in flat(listed.stdout)
+    models = {m["name"]: m for m in json.loads(run("models", "list", "--json").stdout)}
+    assert models["smollm2-135m"]["kind"] == "decoder" and models["minilm-l6"]["installed"] is True
     assert run("collections", "create", "notes").returncode == 0
     ingested = run("ingest", "notes", str(DEMO_DIR / "coffee.txt"), str(Path(__file__)))
     assert ingested.returncode == 1  # the .py file is refused, the .txt ingested

@@ -184,8 +184,11 @@ def ask(
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """Registry models: installed, converted (cached) and where."""
+    if as_json:
+        print_json(service().models())
+        return
     table = data_table("name", "kind", "installed", "cached", "location / how to install", "description")
     for m in service().models():
         cached = "-" if m.cached is None else ("yes" if m.cached else "no")
@@ -280,12 +283,16 @@ def eval_report(
 
 
 @eval_app.command("list")
-def eval_list() -> None:
+def eval_list(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """List evaluation runs with their headline metric per mode."""
-    from app.eval.console import runs_table
+    from app.eval.console import runs_json, runs_table
     from app.eval.runner import list_runs
 
-    out.print(runs_table(list_runs(service())))
+    runs = list_runs(service())
+    if as_json:
+        print(json.dumps(runs_json(runs), indent=2))
+        return
+    out.print(runs_table(runs))
 
 
 

@@ -55,6 +55,19 @@ def print_summary(run: RunData, console: Console, *, vs: RunData | None = None) 
             console.print(paired_table(across, f"{run.info.name} minus {vs.info.name}, paired by question"))
 
 
+def runs_json(runs: list[RunData]) -> list[dict]:
+    """What ``lloco eval list --json`` prints: per run, what the table shows, every metric's mean per mode."""
+    out = []
+    for run in runs:
+        s = summarize(run)
+        out.append({"id": run.info.id, "name": run.info.name, "dataset": run.info.dataset, "status": run.info.status,
+                    "questions": s.n_questions, "planned": s.n_planned, "metric": s.primary,
+                    "modes": {mode: {"n_ok": m.n_ok, "metrics": dict(m.metrics)} for mode in MODES
+                              if (m := s.mode(mode))},
+                    "created_at": run.info.created_at.isoformat()})
+    return out
+
+
 def runs_table(runs: list[RunData]) -> Table:
     """One line per run: its headline metric's mean per mode (with the number of answers)."""
     table = Table("id", "name", "dataset", "status", "questions", "metric", *MODES, "created")
