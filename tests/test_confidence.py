@@ -4,6 +4,7 @@ AUROC, the thresholds' choice on a scripted set, and the level an answer is show
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,22 @@ def test_models_round_trip_and_a_file_of_other_features_is_ignored(tmp_path):
     (tmp_path / "old.json").write_text('{"features": ["x"], "modes": {}}')
     assert load_models(tmp_path / "old.json") == {} and load_models(tmp_path / "none.json") == {}
     assert len(features({})) == len(FEATURES) and 0 < PRIOR({}) < 1
+
+
+def test_a_model_fitted_before_a_feature_was_added_loads_with_it_weighted_zero(tmp_path):
+    """The shipped file is fitted on the features of its day; a later feature must not discard it."""
+    import json
+
+    old = [f for f in FEATURES if not f.startswith("question_")]
+    model = {"weights": [0.5] * len(old), "bias": -0.2, "mean": [0.1] * len(old), "scale": [2.0] * len(old)}
+    (tmp_path / "c.json").write_text(json.dumps({"features": old, "modes": {"lloco": model}}))
+    loaded = load_models(tmp_path / "c.json")["lloco"]
+    w = loaded.contributions()
+    assert w["question_names"] == 0.0 and w["question_words"] == 0.0 and w["verbatim"] == 0.5
+    s = {"verbatim": 1.0, "question_names": 0.0}
+    assert loaded(s) == pytest.approx(loaded({"verbatim": 1.0, "question_names": 1.0, "question_words": 1.0}))
+    shipped = load_models(Path(__file__).resolve().parents[1] / "model/shipped/smollm2-135m/confidence.json")
+    assert set(shipped) == {"lloco", "rag"}  # the shipped models load with this version's features
 
 
 def test_thresholds_on_a_scripted_set():

@@ -198,14 +198,22 @@ def save_models(models: Mapping[str, ConfidenceModel], path: Path) -> None:
 
 
 def load_models(path: Path) -> dict[str, ConfidenceModel]:
-    """The models :func:`save_models` wrote; {} when the file is absent or its features differ."""
+    """The models :func:`save_models` wrote; {} when the file is absent or holds a feature this version
+    does not compute. A file fitted before a feature was added loads with that feature weighted 0
+    (it was not fitted on it), so the answers it judges are judged as they were."""
     if not path.is_file():
         return {}
     data = json.loads(path.read_text())
-    if tuple(data.get("features", ())) != FEATURES:
+    saved = list(data.get("features", ()))
+    if not saved or set(saved) - set(FEATURES):
         return {}
-    return {m: ConfidenceModel(**{**v, "weights": tuple(v["weights"]), "mean": tuple(v["mean"]),
-                                  "scale": tuple(v["scale"])}) for m, v in data["modes"].items()}
+
+    def aligned(values: Sequence[float], missing: float) -> tuple[float, ...]:
+        by_name = dict(zip(saved, values, strict=True))
+        return tuple(float(by_name.get(name, missing)) for name in FEATURES)
+
+    return {m: ConfidenceModel(**{**v, "weights": aligned(v["weights"], 0.0), "mean": aligned(v["mean"], 0.0),
+                                  "scale": aligned(v["scale"], 1.0)}) for m, v in data["modes"].items()}
 
 
 PRIOR = ConfidenceModel(weights=(1.5, 0.5, 0.5, 1.0, 0.5, 0.0, -0.5, 0.0, -1.0, 0.3, -0.3, 1.0, 0.5), bias=-1.0,
