@@ -161,11 +161,13 @@ class _Sources:
     numbers: list[list[ParsedNumber]] = field(init=False)
     words: list[set[str]] = field(init=False)
     lower: list[str] = field(init=False)
+    everywhere: set[str] = field(init=False)  # every source's content words together
 
     def __post_init__(self) -> None:
         self.texts = [h.chunk.text or "" for h in self.hits]
         self.numbers = [parse_numbers(t) for t in self.texts]
         self.words = [content_words(t) for t in self.texts]
+        self.everywhere = set().union(*self.words)
         self.lower = [" " + " ".join(_LOWER_WORDS.findall(t.lower())) + " " for t in self.texts]
 
     def holds_number(self, n: ParsedNumber) -> list[int]:
@@ -195,8 +197,7 @@ def check_claim(text: str, start: int, end: int, sources: _Sources) -> Claim:
             where[i] = where.get(i, 0) + 1
     named = content_words(" ".join([*names_in(text), *(text[s:e] for _, s, e in written)]))
     content = content_words(text) - named - _PRONOUNS
-    everywhere = set().union(*sources.words) if sources.words else set()
-    lacking = content - everywhere
+    lacking = content - sources.everywhere
     share = 1.0 - len(lacking) / len(content) if content else 1.0
     unmatched = list(dict.fromkeys(w for w in _LOWER_WORDS.findall(text.lower())
                                    if content_words(w) & lacking))  # the words as written, each once
@@ -275,9 +276,8 @@ def question_signals(question: str, sources: _Sources) -> dict[str, float]:
     names = [*names_in(quoted), *(quoted[s:e] for _, s, e in numbers_with_spans(quoted))]
     held = [bool(sources.holds_name(n.removesuffix("'s"))) for n in dict.fromkeys(names)]
     words = content_words(quoted) - content_words(" ".join(names)) - _ASKING - _PRONOUNS
-    everywhere = set().union(*sources.words) if sources.words else set()
     return {"question_names": sum(held) / len(held) if held else 1.0,
-            "question_words": len(words & everywhere) / len(words) if words else 1.0}
+            "question_words": len(words & sources.everywhere) / len(words) if words else 1.0}
 
 
 _WANTS_NUMBER = re.compile(r"\b(how (many|much|old|long|far|big|large)|what (year|percent\w*|share|amount|number)|when)\b")
