@@ -1,8 +1,9 @@
 """A second look when lloco is unsure (issue 23): lloco's answer is verified; when it is not marked
 supported and its confidence is below the collection's doubt threshold, the question is answered
 again — from a larger expansion budget, from the same chunks' text (plain RAG), or as a quote (every
-token continues a span of those chunks) — and whichever answer has the higher confidence is kept. The first answer streams; a kept second one replaces it
-(:class:`Restart`), and the answer reports both (:class:`SecondLook`).
+token continues a span of those chunks) — and whichever answer has the higher confidence is kept.
+The first answer streams; a kept second one replaces it (:class:`Restart`), and the answer reports
+both (:class:`SecondLook`).
 
 This is the adaptive form of REFRAG's selective expansion: lloco's cost on the questions it can
 answer, the text's on the rest.
