@@ -150,13 +150,33 @@ def settle(driver, seconds: float = 1.0) -> None:
 def sign_in(driver, name: str, password: str) -> None:
     # the sign-in page, fully drawn: typing into a form that a rerun is still replacing loses the keys
     wait_for(lambda: any("Sign in to lloco" in h for h in texts(driver, "h1")), what="the sign-in page")
-    settle(driver)
-    user = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "input[aria-label='User name']"), what="the sign-in form")
-    user.send_keys(name)
-    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys(password)
-    button(driver, "Sign in").click()
-    wait_for(lambda: any(f"Signed in as {name}" in t for t in texts(driver, "[data-testid=stCaptionContainer]")),
-             what=f"{name} to be signed in")
+    signed_in = lambda: any(f"Signed in as {name}" in t for t in texts(driver, "[data-testid=stCaptionContainer]"))  # noqa: E731
+    refused = lambda: any("wrong user name or password" in t for t in texts(driver, "[data-testid=stAlert]"))  # noqa: E731
+    for _ in range(3):
+        settle(driver)
+        user = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "input[aria-label='User name']"), what="the sign-in form")
+        secret = driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']")
+        for box, value in ((user, name), (secret, password)):
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(value)
+        try:  # a rerun that replaced the form while we typed leaves it (partly) empty: type again
+            if [box.get_attribute("value") for box in (user, secret)] != [name, password]:
+                continue
+        except WebDriverException:
+            continue
+        button(driver, "Sign in").click()
+        time.sleep(0.5)
+        settle(driver)  # the rerun the click started has drawn its page (a refusal of an earlier try is gone)
+        try:  # refused: the keys were lost between the check and the click (the password is right)
+            wait_for(lambda: signed_in() or refused(), what=f"{name} to be signed in")
+        except AssertionError:
+            shoot(driver, f"failed-sign-in-{name}.png")
+            raise AssertionError(f"{name} not signed in after 60 s: headings {texts(driver, 'h1')}, "
+                                 f"alerts {texts(driver, '[data-testid=stAlert]')}") from None
+        if signed_in():
+            return
+    shoot(driver, f"failed-sign-in-{name}.png")
+    raise AssertionError(f"{name} not signed in after three tries: alerts {texts(driver, '[data-testid=stAlert]')}")
 
 
 def watch_ingestion(driver, done_prefix: str, timeout: float = 300) -> tuple[list[str], list[str], str]:
