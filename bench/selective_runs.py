@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         thresholds = thresholds_from_json(collection_row(sessions, asked).thresholds) or None  # as calibrated now
         for s in selective(run, names, models=models, thresholds=thresholds):
             print(json.dumps({"run": name, "asked": asked, "calibrated": thresholds is not None,
-                              **{k: v for k, v in s.__dict__.items() if k != "curve"}}))
+                              **{k: v for k, v in asdict(s).items() if k != "curve"}}))
             table.append((name, s))
         metric = correctness_metric(names)
         for r in run.rows:
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         au = "-" if s.auroc is None else f"{s.auroc:.3f}"
         sup = "-" if s.supported_accuracy is None else f"{s.supported_accuracy:.3f}"
         print(f"{name:28} {s.mode:6} {s.n:4} {s.accuracy:6.3f} {au:>6} {s.coverage:8.0%} {s.supported_share:9.0%} {sup:>10}")
+        if (a := s.abstention) is not None:
+            print(f"{'':28} declined: {a.declined_answerable:.0%} of {a.answerable} answerable, "
+                  f"{a.declined_unanswerable:.0%} of {a.unanswerable} unanswerable; AUROC (answerable) "
+                  f"{'-' if a.auroc is None else f'{a.auroc:.3f}'}")
     for mode, (c, y) in pooled.items():
         a = auroc(c, y)
         print(f"pooled {mode}: {len(y)} answers, {sum(y)} right, AUROC {'-' if a is None else f'{a:.3f}'}")

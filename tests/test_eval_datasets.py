@@ -259,6 +259,30 @@ def test_squad_articles_and_unanswerable(tmp_path: Path) -> None:
     assert len(limited.documents) == 1 and [q.qid for q in limited.questions] == ["q1", "q2"]
 
 
+def test_squad_skip_paragraphs_keeps_the_rest_of_each_article_under_its_own_id(tmp_path: Path) -> None:
+    es = read_dataset("squad", squad_file(tmp_path), skip_paragraphs=1)
+    check_consistent(es)
+    # the first article keeps its second paragraph; the second had only one, so it is gone
+    assert [(d.doc_id, d.text) for d in es.documents] == [("squad-0-from-p1", "They spoke French.")]
+    assert [q.qid for q in es.questions] == ["q3"]
+    with pytest.raises(ValueError, match="squad only"):
+        read_dataset("narrativeqa", squad_file(tmp_path), skip_paragraphs=1)
+
+
+def test_a_sample_is_seeded_in_file_order_with_only_the_documents_it_needs(tmp_path: Path) -> None:
+    path = squad_file(tmp_path)
+    draws = [[q.qid for q in read_dataset("squad", path, sample=2, seed=seed).questions] for seed in range(12)]
+    assert all(len(d) == 2 and d == sorted(d) for d in draws)  # q1..q4 sort as in the file
+    assert draws[0] == [q.qid for q in read_dataset("squad", path, sample=2, seed=0).questions]  # seeded
+    assert len({tuple(d) for d in draws}) > 1  # ... and a draw, not the first two
+    for seed, draw in enumerate(draws):
+        es = read_dataset("squad", path, sample=2, seed=seed)
+        assert {d.doc_id for d in es.documents} == {q.doc_id for q in es.questions}
+    assert len(read_dataset("squad", path, sample=99).questions) == 4  # more than there are: all of them
+    with pytest.raises(ValueError, match="not both"):
+        read_dataset("squad", path, sample=2, limit=2)
+
+
 def test_squad_missing_field_names_location(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"dev\.json, data\[0\]\.paragraphs\[1\]\.qas\[0\]: missing field 'question'"):
         read_dataset("squad", squad_file(tmp_path, drop_question=True))

@@ -237,7 +237,9 @@ def test_bad_input_is_refused_clearly(service, tmp_path, quality_file):
                           (EvalSpec("quality", str(quality_file), modes=("rag", "rag")), "repeated"),
                           (EvalSpec("quality", str(quality_file), limit=0), "--limit must be at least 1"),
                           (EvalSpec("quality", str(quality_file), top_k=0), "--top-k must be between 1 and 100"),
-                          (EvalSpec("quality", str(quality_file), run_name="a b"), "invalid run name")]:
+                          (EvalSpec("quality", str(quality_file), run_name="a b"), "invalid run name"),
+                          (EvalSpec("quality", str(quality_file), skip_paragraphs=12), "--skip-paragraphs applies to squad"),
+                          (EvalSpec("quality", str(quality_file), sample=2, limit=2), "--sample must be .* without --limit")]:
         with pytest.raises(InvalidInputError, match=message):
             run_eval(service, spec)
     from app.eval.runner import list_runs

@@ -64,3 +64,27 @@ def test_the_report_has_a_selective_section_and_a_risk_coverage_plot(tmp_path):
     assert "## Selective answering" in md and "risk_coverage.png" in md and files["risk_coverage"].is_file()
     data = json.loads(files["json"].read_text())
     assert {s["mode"]: s["auroc"] for s in data["selective"]} == {"rag": 0.75, "lloco": 1.0}
+
+
+def test_unanswerable_questions_are_counted_apart(tmp_path):
+    rows = [("lloco", 0.9, "answered", 1.0, 1.0), ("lloco", 0.8, "answered", 0.0, 1.0),  # answerable
+            ("lloco", 0.6, "answered", 0.0, 0.0), ("lloco", 0.1, "declined", 1.0, 0.0),  # unanswerable
+            ("lloco", 0.05, "declined", 1.0, 0.0)]
+    run = _run([(*r[:4], r[4]) for r in rows])
+    for i, row in enumerate(run.rows[:5]):
+        row.references = ["x"] if i < 2 else []  # SQuAD 2.0 stores no reference for a question without an answer
+    (lloco,) = selective(run, ["recall"])
+    a = lloco.abstention
+    assert (a.answerable, a.unanswerable) == (2, 3)
+    assert a.declined_answerable == 0 and a.declined_unanswerable == pytest.approx(2 / 3)
+    assert a.auroc == 1.0  # every answerable question is more confident than every unanswerable one
+    assert selective(_run(ROWS), ["recall"])[0].abstention is None  # a set without such questions: no split
+
+    import json
+
+    from app.eval.report import write_report
+
+    files = write_report(run, tmp_path)
+    assert "declined (unanswerable)" in files["markdown"].read_text()
+    (figure,) = json.loads(files["json"].read_text())["selective"]
+    assert figure["abstention"]["declined_unanswerable"] == pytest.approx(2 / 3)

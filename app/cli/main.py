@@ -223,6 +223,8 @@ def eval_run(
     modes: Annotated[str | None, typer.Option(help="Comma-separated modes: lloco, lloco-pure, rag, rag+reader, full (default: lloco,lloco-pure,rag,full).")] = None,
     limit: Annotated[int | None, typer.Option(help="Ask only the first N questions.")] = None,
     skip_docs: Annotated[int | None, typer.Option("--skip-docs", help="Leave out the file's first N documents (e.g. those a reader adapter trained on).")] = None,
+    skip_paragraphs: Annotated[int | None, typer.Option("--skip-paragraphs", help="SQuAD: leave out each article's first N paragraphs (the shipped reader trained on 12).")] = None,
+    sample: Annotated[int | None, typer.Option(help="Ask a random N of the questions (seed 0) instead of the first (--limit).")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Chunks retrieved per question (default: the top_k setting).")] = None,
     collection_prefix: Annotated[str | None, typer.Option(help="Documents go to the collection PREFIX+DATASET (default: eval-).")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder for lloco mode (attached to the eval collection).")] = None,
@@ -239,7 +241,7 @@ def eval_run(
 
     svc = service()
     given = {"dataset": dataset, "path": str(path) if path else None, "modes": modes, "limit": limit,
-             "skip_documents": skip_docs, "top_k": top_k,
+             "skip_documents": skip_docs, "skip_paragraphs": skip_paragraphs, "sample": sample, "top_k": top_k,
              "collection_prefix": collection_prefix, "adapter": str(adapter) if adapter else None, "run_name": run_name,
              "off_collection": off_collection}
     given = {k: v for k, v in given.items() if v is not None}

@@ -15,13 +15,15 @@
 - ``qmsum``: JSONL (or one .json meeting): ``meeting_transcripts`` [{speaker, content}] become
   "speaker: content" lines; specific and general queries are both asked.
 - ``squad``: SQuAD JSON; one document per article (its paragraphs joined by blank lines);
-  unanswerable questions have ``references == []``.
+  unanswerable questions have ``references == []``. ``skip_paragraphs`` leaves out each article's
+  first paragraphs and their questions (the shipped reader trained on the first 12).
 - ``financebench``: JSONL; documents are PDFs at ``pdfs/<doc_name>.pdf`` beside the file
   (``text`` is None); evidence pages (zero-based, as FinanceBench gives them) go to metadata.
 - ``needle``: a folder of .txt essays; see :mod:`app.eval.needle`.
 
 ``limit`` keeps the first ``limit`` questions in file order and only the documents they need;
-reading stops as soon as enough questions are found. A missing file, broken JSON, a missing field
+reading stops as soon as enough questions are found. ``sample`` instead keeps a seeded random
+``sample`` of every question (in file order), and the documents they need. A missing file, broken JSON, a missing field
 or a wrong layout raises :class:`DatasetError` naming the file, the line (JSONL) or the item
 (JSON) and the field.
 """
@@ -51,20 +53,27 @@ _Source = Iterator[tuple[EvalDocument, list[EvalQuestion]]]
 
 
 def read_dataset(name: DatasetName, path: str | Path, *, limit: int | None = None,
-                 skip_documents: int = 0) -> EvalSet:
+                 skip_documents: int = 0, skip_paragraphs: int = 0, sample: int | None = None,
+                 seed: int = 0) -> EvalSet:
     """Read the dataset ``name`` from ``path`` (a file; a folder of essays for ``needle``).
 
     ``skip_documents`` leaves out the file's first documents and their questions (say, the stories
-    a reader adapter was trained on); ``limit`` then keeps the first questions of the rest.
+    a reader adapter was trained on); ``limit`` then keeps the first questions of the rest, or
+    ``sample`` a random ``sample`` of them (drawn with ``seed``; not with ``limit``).
+    ``skip_paragraphs`` (SQuAD only) leaves out each article's first paragraphs and their questions.
     """
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
-    if skip_documents < 0:
-        raise ValueError(f"skip_documents must be >= 0, got {skip_documents}")
+    for option, value in (("limit", limit), ("skip_documents", skip_documents), ("skip_paragraphs", skip_paragraphs),
+                          ("sample", sample)):
+        if value is not None and value < 0:
+            raise ValueError(f"{option} must be >= 0, got {value}")
+    if sample is not None and limit is not None:
+        raise ValueError("give limit (the first questions) or sample (a random draw), not both")
+    if skip_paragraphs and name != "squad":
+        raise ValueError(f"skip_paragraphs applies to squad only, not {name}")
     path = Path(path)
     if name == "needle":
-        if skip_documents:
-            raise ValueError("needle builds its own contexts: it has no documents to skip")
+        if skip_documents or sample is not None:
+            raise ValueError("needle builds its own contexts: it has no documents to skip or questions to sample")
         return read_needle(path, limit=limit)
     reader = _READERS.get(name)
     if reader is None:
@@ -73,7 +82,19 @@ def read_dataset(name: DatasetName, path: str | Path, *, limit: int | None = Non
         raise DatasetError(path, "file not found")
     if not path.is_file():
         raise DatasetError(path, "not a file")
-    return _collect(name, reader(path), limit, skip_documents)
+    source = _read_squad(path, skip_paragraphs=skip_paragraphs) if name == "squad" else reader(path)
+    evalset = _collect(name, source, limit, skip_documents)
+    return evalset if sample is None else _sampled(evalset, sample, seed)
+
+
+def _sampled(evalset: EvalSet, n: int, seed: int) -> EvalSet:
+    """``n`` of the set's questions drawn with ``seed`` (all when it has fewer), in file order, and
+    the documents they need."""
+    rng = random.Random(seed)
+    keep = sorted(rng.sample(range(len(evalset.questions)), min(n, len(evalset.questions))))
+    questions = [evalset.questions[i] for i in keep]
+    needed = {q.doc_id for q in questions}
+    return EvalSet(evalset.name, [d for d in evalset.documents if d.doc_id in needed], questions)
 
 
 def _collect(name: str, source: _Source, limit: int | None, skip_documents: int = 0) -> EvalSet:
@@ -330,15 +351,19 @@ def _read_qmsum(path: Path) -> _Source:
 
 # ------------------------------------------------------------------------------------ SQuAD
 
-def _read_squad(path: Path) -> _Source:
+def _read_squad(path: Path, *, skip_paragraphs: int = 0) -> _Source:
     top = _load_json(path)
     articles = _At(path).get(top, "data", list)
     for i, article in enumerate(articles):
         at = _At(path, location=f"data[{i}]")
         title = at.get(article, "title", str)
-        doc = EvalDocument(f"squad-{i}", title.replace("_", " "), "", None)
+        # a document of fewer paragraphs is another document: its own id, never mistaken for the whole article
+        doc_id = f"squad-{i}" if not skip_paragraphs else f"squad-{i}-from-p{skip_paragraphs}"
+        doc = EvalDocument(doc_id, title.replace("_", " "), "", None)
         contexts, questions = [], []
         for j, para in enumerate(at.get(article, "paragraphs", list)):
+            if j < skip_paragraphs:
+                continue
             pat = _At(path, location=f"data[{i}].paragraphs[{j}]")
             contexts.append(pat.get(para, "context", str).strip())
             for k, qa in enumerate(pat.get(para, "qas", list)):
@@ -355,6 +380,8 @@ def _read_squad(path: Path) -> _Source:
                         [a["text"] for a in qa["plausible_answers"] if isinstance(a, dict) and isinstance(a.get("text"), str)])
                 questions.append(EvalQuestion(str(qat.get(qa, "id", (str, int))), doc.doc_id, question.strip(),
                                               [] if impossible else _unique(texts), metadata=meta))
+        if not contexts:
+            continue
         yield EvalDocument(doc.doc_id, doc.title, "\n\n".join(contexts), None), questions
 
 

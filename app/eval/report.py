@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.eval.selective import selective, selective_rows
+from app.eval.selective import abstention_rows, selective, selective_rows
 from app.eval.stats import CONFIDENCE, PairedDiff, run_differences
 from app.eval.store import RunData
 from app.eval.summary import COSTS, Summary, compare, summarize
@@ -148,6 +148,9 @@ def markdown(summary: Summary, run: RunData, plots: dict[str, Path], vs: Summary
     if figures:
         out += ["## Selective answering", "", SELECTIVE_NOTE.format(metric=figures[0].metric), "",
                 _md_table(*selective_rows(figures)), ""]
+        if (table := abstention_rows(figures)) is not None:
+            out += ["Questions the documents don't answer (no reference) against those they do: the share of each "
+                    "declined, and how well the confidence tells them apart.", "", _md_table(*table), ""]
     out += ["## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()] + [""]
     failed = [r for r in run.rows if r.status != "ok"]
     if failed:

@@ -43,6 +43,8 @@ class EvalSpec:
     modes: tuple[str, ...] = DEFAULT_MODES
     limit: int | None = None  # the first N questions; None: all
     skip_documents: int = 0  # leave out the file's first N documents (e.g. those a reader adapter trained on)
+    skip_paragraphs: int = 0  # SQuAD: leave out each article's first N paragraphs (the shipped reader's 12)
+    sample: int | None = None  # a random N of the questions (seed 0) instead of the first (limit)
     top_k: int = 4
     collection_prefix: str = "eval-"
     adapter: str | None = None  # a LoRA folder for lloco mode (attached to the eval collection)
@@ -66,6 +68,11 @@ class EvalSpec:
             raise InvalidInputError(f"--skip-docs must be at least 0, got {self.skip_documents}")
         if self.skip_documents and self.dataset == "needle":
             raise InvalidInputError("--skip-docs does not apply to needle (it builds its own contexts)")
+        if self.skip_paragraphs < 0 or self.skip_paragraphs and self.dataset != "squad":
+            raise InvalidInputError(f"--skip-paragraphs applies to squad only and must be at least 0, got "
+                                    f"{self.skip_paragraphs} for {self.dataset}")
+        if self.sample is not None and (self.sample < 1 or self.limit is not None or self.dataset == "needle"):
+            raise InvalidInputError(f"--sample must be at least 1, without --limit, not for needle (got {self.sample})")
         check_top_k(self.top_k, what="--top-k")
         if self.run_name is not None and (not _NAME_RE.match(self.run_name) or self.run_name.isdigit()):
             raise InvalidInputError(f"invalid run name {self.run_name!r}: use letters, digits, '_', '-', '.' "
@@ -123,7 +130,7 @@ def run_eval(service: LlocoService, spec: EvalSpec, *, resume: int | str | None 
     if spec.adapter:
         service.settings.refuse_state(spec.adapter, "an adapter folder")
     evalset = read_dataset(spec.dataset, spec.path, limit=spec.limit,  # type: ignore[arg-type]
-                           skip_documents=spec.skip_documents)
+                           skip_documents=spec.skip_documents, skip_paragraphs=spec.skip_paragraphs, sample=spec.sample)
     if not evalset.questions:
         raise InvalidInputError(f"{spec.path}: no questions to ask")
     if spec.off_collection is not None:
@@ -160,7 +167,8 @@ def resume_spec(service: LlocoService, ref: int | str) -> EvalSpec:
     s = run.settings or {}
     return EvalSpec(dataset=run.dataset, path=run.path, modes=tuple(run.modes.split(",")), limit=s.get("limit"),
                     off_collection=s.get("off_collection"),
-                    skip_documents=s.get("skip_documents", 0),
+                    skip_documents=s.get("skip_documents", 0), skip_paragraphs=s.get("skip_paragraphs", 0),
+                    sample=s.get("sample"),
                     top_k=s.get("top_k", 4), collection_prefix=s.get("collection_prefix", "eval-"),
                     adapter=s.get("adapter_option"), run_name=run.name)
 
@@ -186,7 +194,8 @@ def _open_run(service: LlocoService, spec: EvalSpec, evalset: EvalSet, resume: i
     values = {"dataset": spec.dataset, "path": spec.path, "top_k": spec.top_k, "collection": spec.collection,
               "decoder": s.decoder, "compressor": service.compressor.ident,
               "adapter": _effective_adapter(service, spec)}
-    settings = {"limit": spec.limit, "skip_documents": spec.skip_documents, "top_k": spec.top_k,
+    settings = {"limit": spec.limit, "skip_documents": spec.skip_documents, "skip_paragraphs": spec.skip_paragraphs,
+                "sample": spec.sample, "top_k": spec.top_k,
                 "collection": spec.collection, "off_collection": spec.off_collection,
                 "collection_prefix": spec.collection_prefix, "adapter_option": spec.adapter,
                 "n_questions": len(evalset.questions), "n_documents": len(evalset.documents),

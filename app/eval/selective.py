@@ -7,7 +7,9 @@ its first metric (QuALITY's accuracy). Reported: AUROC of the confidence against
 coverage (the share not declined) and the answer recall of what was answered, the share marked
 supported and their answer recall, and the risk–coverage curve (answering the most confident first).
 ``models`` re-scores the stored signals with other confidence models (say, a newly fitted one) and
-``thresholds`` re-applies a collection's, so one run measures several calibrations.
+``thresholds`` re-applies a collection's, so one run measures several calibrations. Where a set
+holds questions without an answer (SQuAD 2.0's, stored with no reference), :class:`Abstention`
+says how often each kind was declined and how well the confidence tells them apart.
 """
 
 from __future__ import annotations
@@ -34,6 +36,27 @@ class Selective:
     supported_share: float
     supported_accuracy: float | None
     curve: list[tuple[float, float]] = field(default_factory=list)  # (coverage, accuracy of the answered)
+    abstention: Abstention | None = None  # where the set has unanswerable questions
+
+
+@dataclass(frozen=True)
+class Abstention:
+    """Questions the documents answer against those they don't (no reference): each kind's share
+    declined, and the AUROC of the confidence for "answerable" (SQuAD 2.0's target: >= 0.65)."""
+
+    answerable: int
+    unanswerable: int
+    declined_answerable: float
+    declined_unanswerable: float
+    auroc: float | None
+
+
+def _abstention(conf: tuple[float, ...], shown: tuple[str, ...], answerable: list[bool]) -> Abstention | None:
+    kinds = [[s for s, a in zip(shown, answerable, strict=True) if a == kind] for kind in (True, False)]
+    if not all(kinds):
+        return None
+    declined = [sum(s == "declined" for s in k) / len(k) for k in kinds]
+    return Abstention(len(kinds[0]), len(kinds[1]), declined[0], declined[1], auroc(conf, answerable))
 
 
 def correctness_metric(metric_names: list[str]) -> str:
@@ -73,10 +96,10 @@ def selective(run: RunData, metric_names: list[str], *, models: Mapping[str, Con
     metric = correctness_metric(metric_names)
     out = []
     for mode in run.info.modes:
-        judged = [j for r in run.rows if r.mode == mode and (j := _judged(r, metric, models, thresholds))]
-        if not judged:
+        pairs = [(r, j) for r in run.rows if r.mode == mode and (j := _judged(r, metric, models, thresholds))]
+        if not pairs:
             continue
-        conf, shown, right = zip(*judged, strict=True)
+        conf, shown, right = zip(*(j for _, j in pairs), strict=True)
         answered = [y for y, s in zip(right, shown, strict=True) if s != "declined"]
         supported = [y for y, s in zip(right, shown, strict=True) if s == "supported"]
         ranked = sorted(zip(conf, right, strict=True), key=lambda p: -p[0])
@@ -84,9 +107,10 @@ def selective(run: RunData, metric_names: list[str], *, models: Mapping[str, Con
         for i, (_, y) in enumerate(ranked, 1):
             total += y
             curve.append((i / len(ranked), total / i))
-        out.append(Selective(mode, metric, len(judged), sum(right) / len(right), auroc(conf, [y > 0 for y in right]),
-                             len(answered) / len(judged), _mean(answered), len(supported) / len(judged),
-                             _mean(supported), curve))
+        n = len(pairs)
+        out.append(Selective(mode, metric, n, sum(right) / n, auroc(conf, [y > 0 for y in right]),
+                             len(answered) / n, _mean(answered), len(supported) / n, _mean(supported), curve,
+                             _abstention(conf, shown, [bool(r.references) for r, _ in pairs])))
     return out
 
 
@@ -98,3 +122,13 @@ def selective_rows(figures: list[Selective]) -> tuple[list[str], list[list[str]]
     header = ["mode", "rows", "right (all)", "AUROC", "answered", "right (answered)", "supported", "right (supported)"]
     return header, [[s.mode, str(s.n), f(s.accuracy), f(s.auroc), f"{s.coverage:.0%}", f(s.answered_accuracy),
                      f"{s.supported_share:.0%}", f(s.supported_accuracy)] for s in figures]
+
+
+def abstention_rows(figures: list[Selective]) -> tuple[list[str], list[list[str]]] | None:
+    """Header and rows of the answerable / unanswerable table, or None when no mode has both kinds."""
+    rows = [[s.mode, str(a.answerable), str(a.unanswerable), f"{a.declined_answerable:.0%}",
+             f"{a.declined_unanswerable:.0%}", "-" if a.auroc is None else f"{a.auroc:.3f}"]
+            for s in figures if (a := s.abstention) is not None]
+    header = ["mode", "answerable", "unanswerable", "declined (answerable)", "declined (unanswerable)",
+              "AUROC (answerable)"]
+    return (header, rows) if rows else None

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 RESUME_KEYS = ("dataset", "path", "top_k", "collection", "decoder", "compressor", "adapter")
 # ... and these answering settings, where the stored run recorded them (runs before them did not)
 RESUME_SETTINGS = ("expand_tokens", "expand_share", "expand_scoring", "lloco_extra_chunks", "max_new_tokens",
-                   "skip_documents", "answer_engine", "gguf_type")
+                   "skip_documents", "skip_paragraphs", "sample", "answer_engine", "gguf_type")
 
 
 @dataclass(frozen=True)
