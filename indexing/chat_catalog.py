@@ -51,5 +51,7 @@ class ChatMessage(Base):
     asked_as: Mapped[str | None] = mapped_column(Text, default=None)  # a follow-up made standalone (0012)
     # its claims checked against its sources: app.core.verify.verification_json (0015)
     verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # what a second look did (on_doubt): app.core.second_look.SecondLook's fields (0017)
+    second_look: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     chat: Mapped[ChatSession] = relationship(back_populates="messages")

@@ -41,10 +41,10 @@ def test_open_creates_schema_at_alembic_head(url, sessions):
     tables = set(inspect(engine).get_table_names())
     assert {"collections", "documents", "pages", "chunks", "alembic_version"} <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0016"]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0017"]
 
 
-def test_head_revision_is_0016():
+def test_head_revision_is_0017():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -52,7 +52,7 @@ def test_head_revision_is_0016():
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    assert ScriptDirectory.from_config(config).get_heads() == ["0016"]
+    assert ScriptDirectory.from_config(config).get_heads() == ["0017"]
 
 
 def test_migrated_schema_matches_the_models(sessions):
@@ -94,7 +94,7 @@ def test_opening_twice_is_idempotent(url, sessions):
         assert s.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     third = open_catalog(url)
     with third() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0016"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0017"
 
 
 def test_deleting_a_collection_cascades_in_sql(sessions):

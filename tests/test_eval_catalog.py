@@ -21,7 +21,7 @@ def test_upgrade_from_0001_keeps_data_and_adds_eval_tables(catalog_at):
     sessions = open_catalog(url)
     with sessions() as s:
         assert s.scalars(select(Collection.name)).all() == ["old"]
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0016"  # upgraded to the head
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0017"  # upgraded to the head
     assert {"eval_runs", "eval_rows"} <= set(inspect(sessions.kw["bind"]).get_table_names())
 
 

@@ -108,3 +108,16 @@ def test_no_second_look_above_the_collection_s_doubt_threshold(doubtful, monkeyp
     assert sure.second_look is None and sure.verification.confidence == pytest.approx(0.5)
     unsure = calibrated(0.6)
     assert unsure.second_look is not None and unsure.second_look.kept == "second"
+
+
+def test_a_conversation_keeps_the_second_look(doubtful, monkeypatch):
+    service = doubtful
+    monkeypatch.setattr(service, "confidence_models", lambda: {"lloco": fixed_confidence(-2.0), "rag": fixed_confidence(2.0)})
+    service.settings.on_doubt = "rag"
+    answer = service.ask("light", "When was the lighthouse completed?", mode="lloco").read()
+    chat = service.start_chat("light", "When was the lighthouse completed?")
+    service.record_message(chat.id, "user", "When was the lighthouse completed?")
+    service.record_message(chat.id, "assistant", answer.text, answer=answer)
+    question, stored = service.chat_messages(chat.id)
+    assert question.second_look is None and stored.second_look == answer.second_look  # every field back
+    assert stored.second_look.kept == "second" and stored.second_look.kind == "rag"

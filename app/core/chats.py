@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from sqlalchemy import func, select
 
 from app.core.citations import Citation
+from app.core.second_look import SecondLook
 from app.core.verify import Verification, verification_from_json, verification_json
 from indexing.catalog import row_by_id, utc_now
 from indexing.chat_catalog import ChatMessage, ChatSession
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 Role = Literal["user", "assistant"]
 NEW_CHAT_TITLE = "New chat"
 TITLE_CHARS = 60
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -66,19 +68,22 @@ class ChatMessageInfo:
     adapter: str | None = None
     asked_as: str | None = None  # the question as retrieval saw it, when a follow-up was rewritten
     verification: Verification | None = None  # the answer's claims checked against its sources
+    second_look: SecondLook | None = None  # the answer replaced (or kept over) a second one
 
     @classmethod
     def of(cls, row: ChatMessage) -> ChatMessageInfo:
         return cls(row.id, row.chat_id, row.role, row.text, row.created_at, row.mode, row.top_k,
-                   [_citation(c) for c in row.citations or []], row.prompt_tokens, row.generated_tokens,
+                   [_known(Citation, c) for c in row.citations or []], row.prompt_tokens, row.generated_tokens,
                    row.retrieval_s, row.ttft_s, row.total_s, row.adapter, row.asked_as,
-                   verification_from_json(row.verification) if row.verification else None)
+                   verification_from_json(row.verification) if row.verification else None,
+                   _known(SecondLook, row.second_look) if row.second_look else None)
 
 
-def _citation(data: dict) -> Citation:
-    """A stored citation back as a :class:`Citation` (unknown keys from other versions ignored)."""
-    known = Citation.__dataclass_fields__
-    return Citation(**{k: v for k, v in data.items() if k in known})
+def _known(kind: type[_T], data: dict) -> _T:
+    """A stored dataclass back (a :class:`Citation`, a :class:`SecondLook`); unknown keys from other
+    versions ignored."""
+    fields = kind.__dataclass_fields__  # type: ignore[attr-defined]
+    return kind(**{k: v for k, v in data.items() if k in fields})
 
 
 def title_of(question: str) -> str:
@@ -151,6 +156,7 @@ def record_message(sessions: sessionmaker, chat_id: int, role: Role, text: str, 
             row.retrieval_s, row.ttft_s, row.total_s = answer.retrieval_s, answer.ttft_s, answer.total_s
             row.adapter, row.asked_as = answer.adapter, answer.standalone
             row.verification = verification_json(answer.verification) if answer.verification else None
+            row.second_look = asdict(answer.second_look) if answer.second_look else None
         if role == "user" and chat.title == NEW_CHAT_TITLE:
             chat.title = title_of(text)
         chat.updated_at = utc_now()

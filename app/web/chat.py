@@ -82,6 +82,7 @@ def show_message(service: ActingService, message: ChatMessageInfo) -> None:
         st.markdown(shown or "_(no answer text)_")
         if message.role == "assistant":
             show_check(message.verification)
+            show_second_look(message.second_look)
             asked_as_caption(message.asked_as)
             show_citations(service, message.citations)
             answer_caption(message.mode, message.prompt_tokens, message.ttft_s, message.total_s, message.adapter)

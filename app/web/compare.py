@@ -15,7 +15,7 @@ import streamlit as st
 from app.core.compare import COSTS, cost_ratios, describe_ratio
 from app.config import COMPARED_MODES
 from app.web.auth import get_acting
-from app.web.checks import marked, show_check
+from app.web.checks import marked, show_check, show_second_look
 from app.web.common import (
     MODE_LABELS,
     collection_picker,
@@ -42,6 +42,7 @@ def _metrics(answer: Answer) -> None:
     first.metric("First token", fmt_s(answer.ttft_s))
     total.metric("Total", fmt_s(answer.total_s))
     show_check(answer.verification, details=False)  # each mode's verdict (issue 23)
+    show_second_look(answer.second_look)
 
 
 def _stream(service: ActingService, name: str, question: str, mode: str, top_k: int) -> Answer | None:
