@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import random
 import re
 import string
@@ -40,6 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from app.eval.dataset_files import At, first_line_title, jsonl_objects, load_json, unique
 from app.eval.needle import needle_grid, read_needle
 from app.eval.records import DatasetError, EvalDocument, EvalQuestion, EvalSet
 
@@ -118,93 +118,15 @@ def _collect(name: str, source: _Source, limit: int | None, skip_documents: int 
     return EvalSet(name, list(docs.values()), questions)
 
 
-# ---------------------------------------------------------------------------------- helpers
-
-class _At:
-    """Where in a file we are, to raise errors that say so."""
-
-    def __init__(self, path: Path, *, line: int | None = None, location: str | None = None) -> None:
-        self.path, self.line, self.location = path, line, location
-
-    def fail(self, problem: str, field: str | None = None) -> DatasetError:
-        return DatasetError(self.path, problem, line=self.line, location=self.location, field=field)
-
-    def get(self, obj: Any, key: str, kind: type | tuple[type, ...], *, label: str | None = None) -> Any:
-        """``obj[key]``, which must exist and be of ``kind``."""
-        label = label or key
-        if not isinstance(obj, dict):
-            raise self.fail(f"expected a JSON object holding {label!r}, got {type(obj).__name__}", label)
-        if key not in obj:
-            raise self.fail(f"missing field {label!r}", label)
-        value = obj[key]
-        if not isinstance(value, kind):
-            kinds = kind if isinstance(kind, tuple) else (kind,)
-            want = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
-            raise self.fail(f"field {label!r} should be {want}, got {type(value).__name__}", label)
-        return value
-
-    def strings(self, obj: Any, key: str) -> list[str]:
-        values = self.get(obj, key, list)
-        for i, v in enumerate(values):
-            if not isinstance(v, str):
-                raise self.fail(f"{key}[{i}] should be a string, got {type(v).__name__}", f"{key}[{i}]")
-        return values
-
-
-_JSON_NAMES = {str: "a string", list: "a list", dict: "an object", int: "an integer"}
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(1-based line number, object) for each non-blank line of a JSONL file."""
-    try:
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DatasetError(path, f"broken JSON ({e.msg}, column {e.colno})", line=lineno) from None
-                if not isinstance(obj, dict):
-                    raise DatasetError(path, f"expected a JSON object, got {type(obj).__name__}", line=lineno)
-                yield lineno, obj
-    except UnicodeDecodeError as e:
-        raise DatasetError(path, f"not UTF-8 text ({e.reason})") from None
-    except OSError as e:
-        raise DatasetError(path, f"cannot read ({e.strerror})") from None
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DatasetError(path, f"broken JSON ({e.msg}, column {e.colno})", line=e.lineno) from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(path, f"not UTF-8 text ({e.reason})") from None
-    except OSError as e:
-        raise DatasetError(path, f"cannot read ({e.strerror})") from None
-
-
-def _title(text: str, fallback: str) -> str:
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    if not first or len(first) > 120 or first.lower() in {"introduction", "abstract"}:
-        return fallback
-    return first
-
-
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(s.strip() for s in items if s.strip()))
-
-
 # ------------------------------------------------------------------------- L-Eval (quality, qasper)
 
 _OPTION = re.compile(r"(?:^|\n)[ \t]*\(([A-Z])\)[ \t]*")
 _ANSWER_LETTER = re.compile(r"\s*\(([A-Z])\)")
 
 
-def _leval_lines(path: Path) -> Iterator[tuple[_At, int, str, list[str], list[str]]]:
-    for lineno, obj in _jsonl(path):
-        at = _At(path, line=lineno)
+def _leval_lines(path: Path) -> Iterator[tuple[At, int, str, list[str], list[str]]]:
+    for lineno, obj in jsonl_objects(path):
+        at = At(path, line=lineno)
         text = at.get(obj, "input", str)
         instructions, outputs = at.strings(obj, "instructions"), at.strings(obj, "outputs")
         if len(instructions) != len(outputs):
@@ -223,7 +145,7 @@ def _split_options(instruction: str) -> tuple[str, list[str]] | None:
 
 def _read_quality(path: Path) -> _Source:
     for at, lineno, text, instructions, outputs in _leval_lines(path):
-        doc = EvalDocument(f"quality-{lineno}", _title(text, f"QuALITY article {lineno}"), text, None)
+        doc = EvalDocument(f"quality-{lineno}", first_line_title(text, f"QuALITY article {lineno}"), text, None)
         questions = []
         for i, (instruction, output) in enumerate(zip(instructions, outputs, strict=True)):
             parsed = _split_options(instruction)
@@ -243,12 +165,12 @@ def _read_quality(path: Path) -> _Source:
 
 def _read_qasper(path: Path) -> _Source:
     for _at, lineno, text, instructions, outputs in _leval_lines(path):
-        doc = EvalDocument(f"qasper-{lineno}", _title(text, f"Qasper paper {lineno}"), text, None)
+        doc = EvalDocument(f"qasper-{lineno}", first_line_title(text, f"Qasper paper {lineno}"), text, None)
         grouped: dict[str, list[str]] = {}
         for instruction, output in zip(instructions, outputs, strict=True):
             grouped.setdefault(instruction.strip(), []).append(output)
         questions = [
-            EvalQuestion(qid=f"qasper-{lineno}-{k}", doc_id=doc.doc_id, question=q, references=_unique(refs),
+            EvalQuestion(qid=f"qasper-{lineno}-{k}", doc_id=doc.doc_id, question=q, references=unique(refs),
                          metadata={"line": lineno, "n_listings": len(refs)})
             for k, (q, refs) in enumerate(grouped.items())]
         yield doc, questions
@@ -256,7 +178,7 @@ def _read_qasper(path: Path) -> _Source:
 
 # ------------------------------------------------------------------------------ NarrativeQA
 
-def _answers(value: str | list[Any], at: _At) -> list[str]:
+def _answers(value: str | list[Any], at: At) -> list[str]:
     if isinstance(value, str) and value.strip().startswith("["):
         try:
             value = ast.literal_eval(value.strip())
@@ -266,13 +188,13 @@ def _answers(value: str | list[Any], at: _At) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise at.fail("field 'answer' should be a list of strings", "answer")
-    return _unique(value)
+    return unique(value)
 
 
 def _read_narrativeqa(path: Path) -> _Source:
     numbers: dict[str, int] = {}
-    for lineno, obj in _jsonl(path):
-        at = _At(path, line=lineno)
+    for lineno, obj in jsonl_objects(path):
+        at = At(path, line=lineno)
         question, passage = at.get(obj, "question", str), at.get(obj, "passage", str)
         refs = _answers(at.get(obj, "answer", (str, list)), at)
         digest = hashlib.sha1(passage.encode("utf-8")).hexdigest()[:12]
@@ -284,7 +206,7 @@ def _read_narrativeqa(path: Path) -> _Source:
 
 # --------------------------------------------------------------------------------- HotpotQA
 
-def _paragraph(entry: Any, at: _At, label: str) -> tuple[str, str]:
+def _paragraph(entry: Any, at: At, label: str) -> tuple[str, str]:
     if (not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[0], str)
             or not isinstance(entry[1], list) or not all(isinstance(s, str) for s in entry[1])):
         raise at.fail(f"{label} should be [title, [sentences...]]", label)
@@ -292,11 +214,11 @@ def _paragraph(entry: Any, at: _At, label: str) -> tuple[str, str]:
 
 
 def _read_hotpotqa(path: Path) -> _Source:
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, list):
         raise DatasetError(path, f"expected a JSON list of questions, got {type(data).__name__}")
     for i, item in enumerate(data):
-        at = _At(path, location=f"item [{i}]")
+        at = At(path, location=f"item [{i}]")
         qid = str(at.get(item, "_id", (str, int)))
         question, answer = at.get(item, "question", str), at.get(item, "answer", str)
         meta: dict[str, Any] = {"index": i, "supporting_facts": item.get("supporting_facts")}
@@ -318,13 +240,13 @@ def _read_hotpotqa(path: Path) -> _Source:
 
 # ------------------------------------------------------------------------------------ QMSum
 
-def _qmsum_objects(path: Path) -> Iterator[tuple[_At, str, dict[str, Any]]]:
+def _qmsum_objects(path: Path) -> Iterator[tuple[At, str, dict[str, Any]]]:
     if path.suffix == ".json":
-        obj = _load_json(path)
-        yield _At(path), path.stem, obj
+        obj = load_json(path)
+        yield At(path), path.stem, obj
         return
-    for lineno, obj in _jsonl(path):
-        yield _At(path, line=lineno), str(lineno), obj
+    for lineno, obj in jsonl_objects(path):
+        yield At(path, line=lineno), str(lineno), obj
 
 
 def _read_qmsum(path: Path) -> _Source:
@@ -352,10 +274,10 @@ def _read_qmsum(path: Path) -> _Source:
 # ------------------------------------------------------------------------------------ SQuAD
 
 def _read_squad(path: Path, *, skip_paragraphs: int = 0) -> _Source:
-    top = _load_json(path)
-    articles = _At(path).get(top, "data", list)
+    top = load_json(path)
+    articles = At(path).get(top, "data", list)
     for i, article in enumerate(articles):
-        at = _At(path, location=f"data[{i}]")
+        at = At(path, location=f"data[{i}]")
         title = at.get(article, "title", str)
         # a document of fewer paragraphs is another document: its own id, never mistaken for the whole article
         doc_id = f"squad-{i}" if not skip_paragraphs else f"squad-{i}-from-p{skip_paragraphs}"
@@ -364,22 +286,22 @@ def _read_squad(path: Path, *, skip_paragraphs: int = 0) -> _Source:
         for j, para in enumerate(at.get(article, "paragraphs", list)):
             if j < skip_paragraphs:
                 continue
-            pat = _At(path, location=f"data[{i}].paragraphs[{j}]")
+            pat = At(path, location=f"data[{i}].paragraphs[{j}]")
             contexts.append(pat.get(para, "context", str).strip())
             for k, qa in enumerate(pat.get(para, "qas", list)):
-                qat = _At(path, location=f"data[{i}].paragraphs[{j}].qas[{k}]")
+                qat = At(path, location=f"data[{i}].paragraphs[{j}].qas[{k}]")
                 question = qat.get(qa, "question", str)
                 impossible = bool(qa.get("is_impossible", False))
                 answers = qat.get(qa, "answers", list) if not impossible or "answers" in qa else []
                 texts = [qat.get(a, "text", str, label=f"answers[{n}].text") for n, a in enumerate(answers)]
-                if not impossible and not _unique(texts):
+                if not impossible and not unique(texts):
                     raise qat.fail("answerable question with no answers", "answers")
                 meta: dict[str, Any] = {"paragraph": j, "is_impossible": impossible}
                 if impossible and isinstance(qa.get("plausible_answers"), list):
-                    meta["plausible_answers"] = _unique(
+                    meta["plausible_answers"] = unique(
                         [a["text"] for a in qa["plausible_answers"] if isinstance(a, dict) and isinstance(a.get("text"), str)])
                 questions.append(EvalQuestion(str(qat.get(qa, "id", (str, int))), doc.doc_id, question.strip(),
-                                              [] if impossible else _unique(texts), metadata=meta))
+                                              [] if impossible else unique(texts), metadata=meta))
         if not contexts:
             continue
         yield EvalDocument(doc.doc_id, doc.title, "\n\n".join(contexts), None), questions
@@ -389,8 +311,8 @@ def _read_squad(path: Path, *, skip_paragraphs: int = 0) -> _Source:
 
 def _read_financebench(path: Path) -> _Source:
     pdf_dir = path.parent / "pdfs"
-    for lineno, obj in _jsonl(path):
-        at = _At(path, line=lineno)
+    for lineno, obj in jsonl_objects(path):
+        at = At(path, line=lineno)
         doc_name = at.get(obj, "doc_name", str).strip()
         if not doc_name or "/" in doc_name or "\\" in doc_name or doc_name.startswith("."):
             raise at.fail(f"bad document name {doc_name!r}", "doc_name")
