@@ -150,3 +150,26 @@ def test_the_fit_script_writes_models_the_service_loads_and_its_log(tmp_path, mo
     assert log["modes"]["rag"]["auroc_in_sample"] > 0.7 and set(log["modes"]["rag"]["weights"]) == set(FEATURES)
     service.settings.confidence_model = str(out)
     assert service.confidence_models()["rag"].n == 90  # what answers are judged with
+
+
+def test_the_fit_reads_a_stored_run_s_answers(tmp_path):
+    """bench/fit_confidence.py --runs: a verified row is an answer labelled by its recall; an
+    off-collection run's answers are foreign, so wrong whatever their recall; unverified rows are left out."""
+    from app.config import Settings
+    from app.eval.store import RowData, create_run, save_row
+    from bench.fit_confidence import run_answers
+    from indexing.catalog import open_catalog
+
+    sessions = open_catalog(Settings(home=tmp_path).resolved_database_url)
+    values = {"dataset": "narrativeqa", "path": "p", "decoder": "d", "compressor": "c", "adapter": None}
+    for name, settings in (("own", {}), ("off", {"off_collection": "other"})):
+        run_id = create_run(sessions, name=name, values=values, modes=["lloco", "rag"], settings=settings)
+        for i, (mode, recall, checked) in enumerate([("lloco", 1.0, True), ("rag", 0.0, True), ("rag", 1.0, False)]):
+            v = {"verdict": "partly", "confidence": 0.4, "signals": {"verbatim": 1.0}} if checked else None
+            save_row(sessions, run_id, RowData(f"q{i}", "d", mode, "Who?", ["x"], score={"f1": recall, "recall": recall},
+                                               details={"verification": v} if v else {}))
+    own = [a for _, a in run_answers(f"{tmp_path}:own", ("lloco", "rag"))]
+    assert [(a.mode, a.right, a.foreign) for a in own] == [("lloco", True, False), ("rag", False, False)]
+    assert own[0].signals["verbatim"] == 1.0 and own[0].confidence == 0.4
+    off = [a for _, a in run_answers(f"{tmp_path}:off", ("lloco", "rag"))]
+    assert [(a.mode, a.right, a.foreign) for a in off] == [("lloco", False, True), ("rag", False, True)]
