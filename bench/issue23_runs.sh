@@ -10,7 +10,8 @@
 #   calibrate    each eval collection's thresholds on its own cloze questions (seed 0, not the fit's seed 1)
 #                and foreign ones
 #   reader SET   lloco with runs/reader-v3 (issue 27) on SET (hotpotqa|narrativeqa|qasper|financebench): v3-SET
-#   v2 SET       lloco with the shipped reader, lloco only (the reader step's control where nr3-SET is missing): v2-SET
+#   v2 SET       lloco with the shipped reader, lloco only (the reader step's control where nr3-SET is missing; the
+#                shipped reader was v2 until 2026-12-08, v3 since): v2-SET
 #   doubt KIND SET   lloco with on_doubt=KIND (rag|quote|expand) on SET: doubt-KIND-SET
 #   off SET OTHER    SET's questions asked of collection OTHER (every answer should be declined): off-SET
 #   squad        SQuAD 2.0, paragraphs 13 on (the reader trained on 1-12), 1,000 questions drawn with seed 0,
@@ -47,8 +48,9 @@ case $step in
   v2) $lloco eval run --run-name v2-$2 --modes lloco --top-k 4 $(args_for $2) > /dev/null ;;
   doubt) $lloco --set on_doubt=$2 eval run --run-name doubt-$2-$3 --modes lloco --top-k 4 $(args_for $3) > /dev/null ;;
   off) $lloco eval run --run-name off-$2 --modes rag,lloco --top-k 4 --off-collection $3 $(args_for $2) > /dev/null ;;
-  squad) $lloco eval run --run-name squad-p13 --modes rag,lloco --top-k 4 --dataset squad \
-           --path $data/squad/data/dev-v2.0.json --skip-paragraphs 12 --sample 1000 > /dev/null ;;
+  squad) for m in lloco rag; do  # lloco first (fast), then rag added to the same run
+           $lloco eval run --run-name squad-p13 --modes $m --top-k 4 --dataset squad \
+             --path $data/squad/data/dev-v2.0.json --skip-paragraphs 12 --sample 1000 > /dev/null; done ;;
   fitruns) $lloco eval run --run-name fit-narrativeqa --modes rag,lloco --top-k 4 $nqa_fit --sample 300 > /dev/null
            $lloco eval run --run-name fit-off-narrativeqa --modes rag,lloco --top-k 4 $nqa_fit --sample 150 \
              --off-collection eval-financebench > /dev/null ;;
