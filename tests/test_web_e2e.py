@@ -237,9 +237,14 @@ def set_thresholds(home: Path, collection: str, *, decline: float | None) -> Non
     cq.set_thresholds(sessions, cq.collection_row(sessions, collection).id, t)
 
 
-def shoot(driver, name: str) -> None:
+def shoot(driver, name: str, top=None) -> None:
+    """Screenshot the page once Streamlit is idle; ``top()`` finds the element to scroll to the top
+    first (found again after settling: a rerun replaces elements and scrolls a chat to its end)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     settle(driver)
+    if top is not None:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", wait_for(top, what="the element to shoot"))
+        time.sleep(0.5)
     driver.save_screenshot(str(SHOTS / name))
 
 
@@ -316,9 +321,7 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     wait_for(lambda: any(f"page {PAGE} (cited text highlighted)" in t
                          for t in texts(d, "[data-testid=stImageCaption], [data-testid=stCaptionContainer]")),
              what="the highlighted page image")
-    first = d.find_elements(By.CSS_SELECTOR, "[data-testid=stChatMessage]")[0]
-    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", first)
-    shoot(d, "chat.png")
+    shoot(d, "chat.png", top=lambda: d.find_elements(By.CSS_SELECTOR, "[data-testid=stChatMessage]")[0])
     # issue 27: a follow-up is asked as a standalone question (and says so); a change of topic as typed
     ask_in_chat(d, "Who designed it?")
     assert len(asked_as(d)) == 1 and "Eddystone" in asked_as(d)[0], asked_as(d)
@@ -335,8 +338,8 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     assert "The documents don't seem to say." in last.text, last.text
     assert any("declined: the documents don't seem to say (confidence" in c.text
                for c in last.find_elements(By.CSS_SELECTOR, "[data-testid=stCaptionContainer]")), last.text
-    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", last)
-    shoot(d, "chat-declined.png")
+    # the unsupported claim of the answer before, then the declined one
+    shoot(d, "chat-declined.png", top=lambda: d.find_elements(By.CSS_SELECTOR, "[data-testid=stChatMessage]")[-3])
     set_thresholds(home, "lighthouses", decline=None)
 
     # Compare: the same question, LLoCO (vectors + sentences), pure LLoCO and plain RAG side by side, with the ratios
@@ -370,9 +373,8 @@ def test_upload_ask_compare_evaluate_in_a_real_browser(server, browser, tmp_path
     wait_for(lambda: any(t.startswith("evaluate quality") and "done" in t for t in texts(d, "[data-testid=stAlert]")),
              timeout=400, what="the evaluation run to finish")
     wait_for(lambda: len(d.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")) >= 3, what="the plots")
-    opened = next(e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid=stSelectbox]") if "Open a run" in e.text)
-    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", opened)
-    shoot(d, "evaluation.png")
+    shoot(d, "evaluation.png", top=lambda: next(e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid=stSelectbox]")
+                                                 if "Open a run" in e.text))
     assert any(t.startswith("run browser-run (#1, quality, done): 2 of 2 questions")
                for t in texts(d, "[data-testid=stCaptionContainer]"))
 
