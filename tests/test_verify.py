@@ -215,3 +215,26 @@ def test_a_declined_answer_is_shown_as_such_with_its_confidence():
     assert sure.level == "supported" and sure.summary().startswith("supported (confidence 0.95)")
     assert marked("Growth was 14.3%.", sure) == "Growth was 14\\.3%\\."
     assert verification_from_json(verification_json(sure)) == sure
+
+
+@pytest.mark.parametrize(("answer", "refused"), [
+    ("unanswerable", True), ("Unanswerable.", True), ("This question cannot be answered from the passage.", True),
+    ("The context does not mention Netflix's CEO.", True), ("The documents don't say.", True),
+    ("No answer", True),
+    ("No", False), ("None of them", False), ("Growth was 14.3%.", False),
+    ("The board gave no answer to the union until 2021, when it raised wages by 4.1% across every plant it runs "
+     "in the northern region.", False),  # long: it answers something, whatever it says on the way
+])
+def test_the_decoder_s_own_refusal_is_declined_whatever_its_confidence(answer, refused):
+    from app.core.confidence import Thresholds
+    from app.core.verify import judged
+    from tests.fakes import fixed_confidence
+
+    v = judged(verify_answer(answer, "Who is the CEO of Netflix?", SOURCES), fixed_confidence(3.0),
+               Thresholds(decline=0.1, supported=0.8, precision=0.9, coverage=0.8, n=40))
+    assert (v.verdict == "refused") == refused
+    if refused:
+        assert v.claims == () and v.level == "declined" and v.confidence > 0.9
+        assert v.summary().endswith("the model found no answer in them")
+    else:
+        assert v.level != "declined"

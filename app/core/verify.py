@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from indexing.retrieval import Hit
 
 ClaimStatus = Literal["supported", "unsupported"]
-Verdict = Literal["supported", "partly", "unsupported", "empty", "no-sources"]
+Verdict = Literal["supported", "partly", "unsupported", "empty", "no-sources", "refused"]
 NUMBER_TOLERANCE = 0.005  # relative: "14.3" against a source's "14.29"
 CONTENT_SHARE = 0.5  # of a claim's content words (names and numbers aside) the sources must hold
 
@@ -82,13 +82,15 @@ class Verification:
             lead = {"declined": "declined: the documents don't seem to say", "answered": "not confirmed",
                     "supported": "supported"}[self.level]
             checked = (f"{found} of {claims} found in the sources" if n else
-                       {"no-sources": "nothing was retrieved", "empty": "empty answer"}.get(self.verdict, "no claim"))
+                       {"no-sources": "nothing was retrieved", "empty": "empty answer",
+                        "refused": "the model found no answer in them"}.get(self.verdict, "no claim"))
             return f"{lead} (confidence {self.confidence:.2f}): {checked}"
         return {"supported": f"supported: {found} of {claims} found in the sources",
                 "partly": f"partly supported: {found} of {claims} found in the sources",
                 "unsupported": f"not supported: none of its {claims} found in the sources",
                 "empty": "empty answer: nothing to check",
-                "no-sources": "nothing was retrieved to check it against"}[self.verdict]
+                "no-sources": "nothing was retrieved to check it against",
+                "refused": "the model found no answer in the sources"}[self.verdict]
 
 
 def verification_json(v: Verification) -> dict:
@@ -220,11 +222,14 @@ def verify_answer(answer: str, question: str, hits: list[Hit], *, token_logprobs
     ``token_logprobs``: the decoder's log p of each generated token (the end token included) and
     ``capped``: whether generation stopped at its token cap — signals for the confidence, not the verdict."""
     sources = _Sources(list(hits))
-    spans = split_claims(answer or "")
+    refused = refuses(answer or "")
+    spans = [] if refused else split_claims(answer or "")  # a refusal claims nothing
     claims = tuple(check_claim(answer[s:e].strip(), s, e, sources) for s, e in spans)
     supported = sum(c.status == "supported" for c in claims)
     if not hits:
         verdict: Verdict = "no-sources"
+    elif refused:
+        verdict = "refused"
     elif not claims:
         verdict = "empty"
     else:
@@ -242,6 +247,29 @@ def verify_answer(answer: str, question: str, hits: list[Hit], *, token_logprobs
     return Verification(verdict, claims, signals)
 
 
+# the decoder's own "the documents don't say" (a reader trained on SQuAD 2.0 answers "unanswerable";
+# a 7B says "the context does not mention ..."), on the answer's lower-case words
+_REFUSAL = re.compile(r"\b(unanswerable|cannot be answered|not answerable|no answer|(context|documents?|texts?|passages?"
+                      r"|sources?|filings?) (does not|doesn t|do not|don t) (say|mention|provide|contain|state|specify))\b")
+REFUSAL_WORDS = 16  # a longer answer that says so somewhere still answers something
+
+
+def refuses(answer: str) -> bool:
+    """Whether ``answer`` is the decoder declining by itself: a short answer saying the question
+    cannot be answered or that the documents do not say (shown as declined, like nothing retrieved)."""
+    words = _LOWER_WORDS.findall(answer.lower())
+    return 0 < len(words) <= REFUSAL_WORDS and bool(_REFUSAL.search(" ".join(words)))
+
+
+def shown_level(verdict: str, confidence: float, thresholds: Thresholds | None) -> Level:
+    """The level an answer is shown at: declined when nothing was retrieved or the decoder itself
+    declined, else by its confidence against the collection's thresholds
+    (:func:`app.core.confidence.level`; supported only when every claim was found)."""
+    if verdict in ("no-sources", "refused"):
+        return "declined"
+    return level(confidence, thresholds, all_found=verdict == "supported")
+
+
 def generation_signals(token_logprobs: Sequence[float], *, capped: bool) -> dict[str, float]:
     """What the decoder's own probabilities say: the mean and the lowest log p of its tokens (the
     weakest step of a greedy answer), the first token's, and whether it ran to the cap (a loop or a
@@ -253,12 +281,11 @@ def generation_signals(token_logprobs: Sequence[float], *, capped: bool) -> dict
 
 def judged(v: Verification, model: ConfidenceModel | None, thresholds: Thresholds | None) -> Verification:
     """``v`` with its confidence (``model``, else :data:`app.core.confidence.PRIOR`) and the level it is
-    shown at: declined when nothing was retrieved or below the collection's decline threshold,
+    shown at: declined when nothing was retrieved, the decoder declined, or below the collection's decline threshold,
     supported when every claim was found and the confidence reaches the supported threshold."""
 
     confidence = (model or PRIOR)(v.signals)
-    shown = "declined" if v.verdict == "no-sources" else level(confidence, thresholds, all_found=v.verdict == "supported")
-    return replace(v, confidence=confidence, level=shown)
+    return replace(v, confidence=confidence, level=shown_level(v.verdict, confidence, thresholds))
 
 
 # a question's own words that say nothing of its subject (and the cloze questions' instruction)

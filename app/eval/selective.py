@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from app.core.confidence import ConfidenceModel, Thresholds, auroc, level
-from app.core.verify import text_signals
+from app.core.confidence import ConfidenceModel, Thresholds, auroc
+from app.core.verify import shown_level, text_signals
 from app.eval.store import RowData, RunData
 
 
@@ -82,7 +82,7 @@ def _judged(row: RowData, metric: str, models: Mapping[str, ConfidenceModel] | N
     shown = v.get("level") or "answered"
     if thresholds is not None or model is not None:
         t = (thresholds or {}).get(row.mode)
-        shown = "declined" if v.get("verdict") == "no-sources" else level(confidence, t, all_found=v.get("verdict") == "supported")
+        shown = shown_level(v.get("verdict", ""), confidence, t)
     return float(confidence), shown, float(row.score[metric])
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from app.core.verify import Verification
 
 VERDICT_ICONS = {"supported": ":material/verified:", "partly": ":material/rule:", "unsupported": ":material/report:",
-                 "empty": ":material/block:", "no-sources": ":material/search_off:"}
+                 "empty": ":material/block:", "no-sources": ":material/search_off:", "refused": ":material/search_off:"}
 
 LEVEL_ICONS = {"declined": ":material/do_not_disturb_on:", "supported": ":material/verified:"}
 DECLINED = "The documents don't seem to say."
