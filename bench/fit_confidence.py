@@ -12,7 +12,7 @@ every answer's signals and label, each mode's weights and in-sample AUROC.
 labelled by answer recall; an off-collection run's answers count as foreign): real questions, whose
 answers look like the product's, where cloze questions' answers are one blanked word. Only runs on
 questions no evaluation asks — say NarrativeQA's stories past the evaluated ones
-(``--skip-docs 100``), never a set's evaluated questions. ``--questions 0`` fits on runs alone.
+(``--skip-docs 47``: the evaluation reads stories 41-47), never a set's evaluated questions. ``--questions 0`` fits on runs alone.
 
     LLOCO_HOME=.cache/eval-nr .venv/bin/python -m bench.fit_confidence eval-narrativeqa eval-hotpotqa \
         --questions 60 --out model/shipped/smollm2-135m/confidence.json
